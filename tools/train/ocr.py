@@ -1,0 +1,313 @@
+"""Train the plate OCR (`alpr train ocr`): CTC over a column CNN, exported as full-int8 TFLite.
+
+Data, per batch: real training crops (and plates cut from training photos), real plates recomposed
+with new text from real glyphs, and rendered plates, all through heavy augmentation. The validation
+crops and photos (tools.train.data.split) are never trained on; they pick the checkpoint and give
+the model card's numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gateway.reader.ocr import ALPHABET, INPUT_H, INPUT_W, MAX_CHARS, decode, preprocess
+from tools.train import data as dev
+from tools.train.glyphs import Segmented, segment
+from tools.train.plates import GlyphBank, augment, compose, render
+
+log = logging.getLogger("alpr.train.ocr")
+COLUMNS = INPUT_W // 4
+MIX = {"real": 0.35, "compose": 0.40, "render": 0.25}
+
+
+def photo_plate(photo: dev.Photo, margin: float = 0.0) -> np.ndarray:
+    img = cv2.imread(str(photo.path))
+    x, y, w, h = photo.box
+    mx, my = int(w * margin), int(h * margin)
+    return img[max(0, y - my) : y + h + my, max(0, x - mx) : x + w + mx]
+
+
+def real_plates(items: list[dev.Crop | dev.Photo]) -> list[tuple[np.ndarray, str]]:
+    out = []
+    for item in items:
+        img = photo_plate(item, 0.15) if isinstance(item, dev.Photo) else cv2.imread(str(item.path))
+        if img is not None and 0 < len(item.plate) <= MAX_CHARS:
+            out.append((img, item.plate))
+    return out
+
+
+_STATE: dict[str, object] = {}
+
+
+def _init_worker(reals: list[tuple[np.ndarray, str]], segs: list[Segmented]) -> None:
+    _STATE["reals"], _STATE["segs"], _STATE["bank"] = reals, segs, GlyphBank.build(segs)
+    cv2.setNumThreads(1)
+
+
+def _make_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """`n` augmented samples from one seed: the unit of work of a generator process."""
+    seed, n = args
+    rng = random.Random(seed)
+    reals = _STATE["reals"]
+    segs = _STATE["segs"]
+    bank = _STATE["bank"]
+    assert isinstance(reals, list) and isinstance(segs, list) and isinstance(bank, GlyphBank)
+    xs = np.empty((n, INPUT_H, INPUT_W), np.uint8)
+    texts = []
+    for i in range(n):
+        r = rng.random()
+        if r < MIX["real"]:
+            img, text = rng.choice(reals)
+        elif r < MIX["real"] + MIX["compose"]:
+            k = rng.randrange(len(segs))
+            img, text = compose(segs[k], k, bank, rng)
+        else:
+            img, text = render(rng)
+        xs[i] = augment(img, rng)
+        texts.append(text)
+    return xs, texts
+
+
+def encode_labels(texts: list[str]) -> np.ndarray:
+    """(n, 1 + MAX_CHARS): the length, then class ids (1-based), zero-padded."""
+    y = np.zeros((len(texts), 1 + MAX_CHARS), np.int32)
+    for i, t in enumerate(texts):
+        y[i, 0] = len(t)
+        y[i, 1 : 1 + len(t)] = [ALPHABET.index(c) + 1 for c in t]
+    return y
+
+
+def build_model(width: float = 1.0):  # type: ignore[no-untyped-def]
+    import keras
+    from keras import layers
+
+    def block(x, filters, kernel=(3, 3), padding="same"):  # type: ignore[no-untyped-def]
+        x = layers.Conv2D(int(filters * width), kernel, padding=padding, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    inp = keras.Input((INPUT_H, INPUT_W, 1), name="plate")
+    x = block(inp, 16)
+    x = layers.MaxPooling2D(2)(x)  # 32 x 64
+    x = block(x, 32)
+    x = layers.MaxPooling2D(2)(x)  # 16 x 32
+    x = block(x, 64)
+    x = block(x, 64)
+    x = layers.MaxPooling2D((2, 1))(x)  # 8 x 32
+    x = block(x, 96)
+    x = block(x, 96)
+    x = layers.MaxPooling2D((2, 1))(x)  # 4 x 32
+    x = block(x, 192, kernel=(4, 1), padding="valid")  # 1 x 32: one feature column per slot
+    x = layers.Dropout(0.25)(x)
+    x = block(x, 192, kernel=(1, 5))  # context from neighbouring slots
+    x = layers.Dropout(0.25)(x)
+    x = layers.Conv2D(len(ALPHABET) + 1, 1)(x)
+    logits = layers.Reshape((COLUMNS, len(ALPHABET) + 1), name="logits")(x)
+    return keras.Model(inp, logits)
+
+
+def ctc_loss(y_true, logits):  # type: ignore[no-untyped-def]
+    import keras
+
+    lengths = keras.ops.cast(y_true[:, 0], "int32")
+    labels = keras.ops.cast(y_true[:, 1:], "int32")
+    batch = keras.ops.shape(logits)[0]
+    out_len = keras.ops.full((batch,), COLUMNS, dtype="int32")
+    return keras.ops.ctc_loss(labels, logits, lengths, out_len, mask_index=0)
+
+
+def evaluate(predict, plates: list[tuple[np.ndarray, str]]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    x = np.stack([preprocess(img) for img, _ in plates]).astype(np.float32)[..., None] / 255
+    probs = np.asarray(predict(x))
+    texts = [decode(p).text for p in probs]
+    exact = sum(t == label for t, (_, label) in zip(texts, plates, strict=True))
+    return {"exact": exact / len(plates), "n": len(plates)}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def export_int8(model, out: Path, calibration: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    import keras
+    import tensorflow as tf
+
+    probs = keras.layers.Softmax(name="probs")(model.output)
+    infer = keras.Model(model.input, probs)
+
+    def representative():  # type: ignore[no-untyped-def]
+        for i in range(min(300, len(calibration))):
+            yield [calibration[i : i + 1]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(infer)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    out.write_bytes(conv.convert())
+
+
+def train(
+    out: Path,
+    seed: int = 0,
+    minutes: float = 40.0,
+    width: float = 1.0,
+    threads: int = 1,
+    workers: int = 1,
+    chunk: int = 512,
+    resume: Path | None = None,
+) -> dict[str, object]:
+    """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+
+    crops_train, crops_val = dev.split(dev.load_crops())
+    photos_train, photos_val = dev.split(dev.load_photos())
+    reals = real_plates([*crops_train, *photos_train])
+    segs = [s for img, text in reals if (s := segment(img, text)) is not None]
+    val_crops = real_plates(list(crops_val))
+    val_photos = real_plates(list(photos_val))
+    log.info(
+        "train: %d real plates, %d segmented; validation: %d crops, %d photos",
+        len(reals),
+        len(segs),
+        len(val_crops),
+        len(val_photos),
+    )
+
+    # spawned, not forked: a fork after OpenCV or TensorFlow started their thread pools can deadlock
+    pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reals, segs))
+    seeds = iter(range(seed * 10_000_000, seed * 10_000_000 + 10_000_000))
+    pending = [pool.apply_async(_make_chunk, ((next(seeds), chunk),)) for _ in range(workers * 2)]
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(seed)
+    model = keras.models.load_model(resume, compile=False) if resume else build_model(width)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ctc_loss)
+    predict = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
+
+    pool_x: list[np.ndarray] = []
+    pool_y: list[str] = []
+    keep = 40_000  # samples kept in memory and replayed while fresh ones are generated
+
+    start = time.monotonic()
+    deadline = start + minutes * 60
+    best: dict[str, float] = {"exact": -1.0}
+    history = []
+    epoch = 0
+    seen = 0
+    while time.monotonic() < deadline:
+        while pending and pending[0].ready():
+            xs, ts = pending.pop(0).get()
+            pool_x.append(xs)
+            pool_y.extend(ts)
+            pending.append(pool.apply_async(_make_chunk, ((next(seeds), chunk),)))
+        if not pool_x:
+            time.sleep(0.5)
+            continue
+        x_all = np.concatenate(pool_x)[-keep:]
+        y_all = pool_y[-keep:]
+        pool_x, pool_y = [x_all], list(y_all)
+        n = min(len(y_all), 8192)
+        idx = np.random.default_rng(seed + epoch).choice(len(y_all), n, replace=False)
+        x = x_all[idx].astype(np.float32)[..., None] / 255
+        y = encode_labels([y_all[i] for i in idx])
+        frac = (time.monotonic() - start) / (minutes * 60)
+        lr = 1e-3 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
+        model.optimizer.learning_rate.assign(lr)
+        hist = model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+        seen += n
+        epoch += 1
+        val = evaluate(predict, val_crops)
+        valp = evaluate(predict, val_photos)
+        rate = seen / (time.monotonic() - start)
+        history.append(
+            {
+                "step": epoch,
+                "seen": seen,
+                "loss": float(hist.history["loss"][-1]),
+                "val_crops": val["exact"],
+                "val_photos": valp["exact"],
+            }
+        )
+        log.info(
+            "round %d  seen %d (%.0f/s)  loss %.3f  lr %.5f  val crops %.1f %%  val photos %.1f %%  pool %d",
+            epoch,
+            seen,
+            rate,
+            history[-1]["loss"],
+            lr,
+            100 * val["exact"],
+            100 * valp["exact"],
+            len(y_all),
+        )
+        score = val["exact"] + 0.5 * valp["exact"]
+        if score > best["exact"]:
+            best = {
+                "exact": score,
+                "val_crops": val["exact"],
+                "val_photos": valp["exact"],
+                "round": epoch,
+            }
+            model.save(out / "ocr.keras")
+    pool.terminate()
+
+    model = keras.models.load_model(out / "ocr.keras", compile=False)
+    calib = np.stack([augment(img, random.Random(i)) for i, (img, _) in enumerate(reals * 2)])
+    export_int8(model, out / "ocr.tflite", calib.astype(np.float32)[..., None] / 255)
+    meta = {
+        "model": "ocr.tflite",
+        "date": dt.date.today().isoformat(),
+        "seed": seed,
+        "minutes": minutes,
+        "width": width,
+        "input": [INPUT_H, INPUT_W, 1],
+        "columns": COLUMNS,
+        "alphabet": ALPHABET,
+        "samples_seen": seen,
+        "mix": MIX,
+        "train_real_plates": len(reals),
+        "segmented": len(segs),
+        "best": best,
+        "history": history[-20:],
+    }
+    (out / "ocr.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="alpr train ocr", description=__doc__)
+    p.add_argument("--out", type=Path, default=Path("build/ocr"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--minutes", type=float, default=40.0)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--resume", type=Path)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    meta = train(a.out, a.seed, a.minutes, a.width, a.threads, a.workers, resume=a.resume)
+    log.info("best: %s", meta["best"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
