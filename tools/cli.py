@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import bench, demo, evaluate, read, train
+from tools import bench, camera_sim, demo, evaluate, gateway_cmd, hotlist_cmd, read, records, train
 
-COMMANDS = (demo, read, evaluate, bench, train)
+COMMANDS = (demo, read, evaluate, bench, train, gateway_cmd, camera_sim, hotlist_cmd, records)
 
 
 def build_parser() -> argparse.ArgumentParser:

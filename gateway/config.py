@@ -1,0 +1,270 @@
+"""The deployment config: one TOML file, validated before anything starts.
+
+Every problem is reported as `ConfigError("<key path>: <problem>")`, e.g.
+`cameras[1].site: unknown site 'elm-st'`, so the chief can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.reader.reader import ReaderHints
+
+
+class ConfigError(ValueError):
+    """The config file is wrong; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Camera:
+    id: str
+    site: str
+    lat: float
+    lon: float
+    heading: float  # degrees clockwise from north, the direction the camera looks
+    secret_ref: str  # "env:NAME", "file:PATH" or "literal:VALUE" (tests and demos only)
+    hints: ReaderHints = field(default_factory=ReaderHints)
+
+
+@dataclass(frozen=True)
+class HotlistSource:
+    source: str
+    path: Path
+    format: str  # csv or ncic
+
+
+@dataclass(frozen=True)
+class AlertTarget:
+    kind: str  # webhook or log
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    agency: str
+    retention_days: int
+    storage: str
+    listen_host: str
+    listen_port: int
+    data_dir: Path
+    max_body_bytes: int
+    clock_skew_s: int
+    reader_workers: int
+    max_substitutions: int
+    sites: dict[str, Site]
+    cameras: dict[str, Camera]
+    hotlists: list[HotlistSource]
+    alerts: list[AlertTarget]
+    path: Path | None = None
+
+    def secret(self, camera_id: str) -> bytes:
+        """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
+        return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
+
+
+def resolve_secret(ref: str, key: str, base: Path | None = None) -> bytes:
+    kind, _, value = ref.partition(":")
+    if kind == "env":
+        secret = os.environ.get(value)
+        if not secret:
+            raise ConfigError(f"{key}: environment variable {value} is not set")
+        return secret.encode()
+    if kind == "file":
+        path = Path(value) if base is None or Path(value).is_absolute() else base / value
+        try:
+            return path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from None
+    if kind == "literal" and value:
+        return value.encode()
+    raise ConfigError(f"{key}: expected 'env:NAME', 'file:PATH' or 'literal:VALUE', got {ref!r}")
+
+
+class _Reader:
+    """Typed access to one table of the file, naming the key path in every error."""
+
+    def __init__(self, table: Any, path: str) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: expected a table")
+        self.table, self.path = table, path
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        self.used.add(name)
+        if name not in self.table:
+            if default is ...:
+                raise ConfigError(f"{self.key(name)}: required key is missing")
+            return default
+        value = self.table[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(f"{self.key(name)}: expected {names}, got {value!r}")
+        return value
+
+    def number(
+        self, name: str, lo: float, hi: float, default: Any = ..., integer: bool = False
+    ) -> Any:
+        value = self.get(name, int if integer else float, default)
+        if value is not None and not lo <= value <= hi:
+            raise ConfigError(f"{self.key(name)}: {value} is out of range [{lo}, {hi}]")
+        return value
+
+    def text(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, str, default)
+        if value is not None and isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{self.key(name)}: must not be empty")
+        return value
+
+    def table_list(self, name: str) -> list[_Reader]:
+        items = self.get(name, list, [])
+        return [_Reader(item, f"{self.key(name)}[{i}]") for i, item in enumerate(items)]
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.get(name, dict, {}), self.key(name))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key")
+
+
+def _hints(r: _Reader) -> ReaderHints:
+    roi = r.get("roi", list, None)
+    if roi is not None and (len(roi) != 4 or not all(isinstance(v, int) and v >= 0 for v in roi)):
+        raise ConfigError(f"{r.key('roi')}: expected [x, y, width, height] in pixels, got {roi!r}")
+    if roi is not None and (roi[2] == 0 or roi[3] == 0):
+        raise ConfigError(f"{r.key('roi')}: width and height must be positive")
+    width = r.number("plate_width", 10, 2000, None, integer=True)
+    r.finish()
+    return ReaderHints(tuple(roi) if roi else None, width)
+
+
+def parse(doc: dict[str, Any], base: Path) -> Config:
+    root = _Reader(doc, "")
+    agency = root.sub("agency")
+    name = agency.text("name")
+    retention = agency.number("retention_days", 1, 3650, 30, integer=True)
+    agency.finish()
+
+    storage = root.sub("storage")
+    target = storage.text("target", "file://var/store")
+    if not target.startswith(("file://", "s3://")):
+        raise ConfigError(f"storage.target: expected file://PATH or s3://BUCKET, got {target!r}")
+    storage.finish()
+
+    gw = root.sub("gateway")
+    listen = gw.text("listen", "127.0.0.1:8080")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"gateway.listen: expected HOST:PORT, got {listen!r}")
+    data_dir = Path(gw.text("data_dir", "var/gateway"))
+    max_body = gw.number("max_body_bytes", 10_000, 100_000_000, 8_000_000, integer=True)
+    skew = gw.number("clock_skew_s", 5, 3600, 300, integer=True)
+    workers = gw.number("reader_workers", 1, 64, 1, integer=True)
+    gw.finish()
+
+    matching = root.sub("matching")
+    max_subs = matching.number("max_substitutions", 0, 3, 1, integer=True)
+    matching.finish()
+
+    sites: dict[str, Site] = {}
+    for s in root.table_list("sites"):
+        site = Site(
+            s.text("id"), s.text("name", ""), s.number("lat", -90, 90), s.number("lon", -180, 180)
+        )
+        s.finish()
+        if site.id in sites:
+            raise ConfigError(f"{s.path}.id: duplicate site id {site.id!r}")
+        sites[site.id] = site
+
+    cameras: dict[str, Camera] = {}
+    for c in root.table_list("cameras"):
+        cid, site_id = c.text("id"), c.text("site")
+        if site_id not in sites:
+            raise ConfigError(f"{c.key('site')}: unknown site {site_id!r}")
+        if cid in cameras:
+            raise ConfigError(f"{c.key('id')}: duplicate camera id {cid!r}")
+        secret = c.text("secret")
+        resolve_secret(secret, c.key("secret"), base)  # fail now, not on the first capture
+        if secret.startswith("file:") and not Path(secret[5:]).is_absolute():
+            secret = f"file:{base / secret[5:]}"
+        cameras[cid] = Camera(
+            cid,
+            site_id,
+            c.number("lat", -90, 90, sites[site_id].lat),
+            c.number("lon", -180, 180, sites[site_id].lon),
+            c.number("heading", 0, 360),
+            secret,
+            _hints(c.sub("hints")),
+        )
+        c.finish()
+
+    hotlists = []
+    for h in root.table_list("hotlists"):
+        fmt = h.text("format", "csv")
+        if fmt not in ("csv", "ncic"):
+            raise ConfigError(f"{h.key('format')}: expected 'csv' or 'ncic', got {fmt!r}")
+        hotlists.append(HotlistSource(h.text("source"), base / h.text("path"), fmt))
+        h.finish()
+
+    alerts = []
+    for a in root.table_list("alerts"):
+        kind = a.text("kind")
+        if kind not in ("webhook", "log"):
+            raise ConfigError(f"{a.key('kind')}: expected 'webhook' or 'log', got {kind!r}")
+        url = a.text("url", "")
+        if kind == "webhook" and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{a.key('url')}: a webhook needs an http:// or https:// URL")
+        alerts.append(AlertTarget(kind, url))
+        a.finish()
+    root.finish()
+    return Config(
+        agency=name,
+        retention_days=retention,
+        storage=target,
+        listen_host=host,
+        listen_port=int(port),
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        max_body_bytes=max_body,
+        clock_skew_s=skew,
+        reader_workers=workers,
+        max_substitutions=max_subs,
+        sites=sites,
+        cameras=cameras,
+        hotlists=hotlists,
+        alerts=alerts or [AlertTarget("log")],
+    )
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a config file; ConfigError names the first problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    config = parse(doc, path.resolve().parent)
+    return Config(**{**config.__dict__, "path": path})

@@ -1,0 +1,287 @@
+"""Hot lists: entries, the two import formats (HOTLISTS.md), and the matcher.
+
+The matcher keeps only what matching needs (id, plate, expiry) in memory, so that an NCIC-size list
+of a million entries fits; the full entry is read from the store when a hit is made.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import combinations
+
+CATEGORIES = {
+    "stolen-vehicle": "stolen vehicle",
+    "stolen-plate": "stolen plate",
+    "wanted-person": "wanted person",
+    "missing-person": "missing person",
+    "amber": "AMBER alert",
+    "bolo": "be on the lookout",
+    "felony-vehicle": "felony vehicle",
+    "protection-order": "protection order",
+}
+NCIC_CATEGORY = {
+    "V": "stolen-vehicle",
+    "LP": "stolen-plate",
+    "W": "wanted-person",
+    "M": "missing-person",
+    "A": "amber",
+    "B": "bolo",
+    "F": "felony-vehicle",
+    "P": "protection-order",
+}
+CSV_FIELDS = [
+    "plate",
+    "state",
+    "category",
+    "case_number",
+    "reason",
+    "requested_by",
+    "contact",
+    "instructions",
+    "expires",
+]
+NCIC_FIELDS = [
+    "record",
+    "category",
+    "plate",
+    "state",
+    "case_number",
+    "reason",
+    "requested_by",
+    "contact",
+    "instructions",
+    "expires",
+]
+# Characters an OCR confuses; each group is one equivalence class for matching.
+CONFUSION_CLASSES = ("0ODQ", "1ILT", "2Z", "5S", "8B", "6G")
+CANON = str.maketrans({c: group[0] for group in CONFUSION_CLASSES for c in group})
+PLATE_RE = re.compile(r"^[A-Z0-9?*]{1,10}$")
+STATE_RE = re.compile(r"^[A-Z]{2}$")
+
+
+class EntryError(ValueError):
+    """A hot-list entry that cannot be accepted; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    plate: str
+    state: str | None
+    source: str
+    category: str
+    case_number: str
+    reason: str
+    requested_by: str
+    contact: str
+    instructions: str
+    expires: dt.date
+
+    @property
+    def is_partial(self) -> bool:
+        return "?" in self.plate or "*" in self.plate
+
+    def expired(self, today: dt.date | None = None) -> bool:
+        return self.expires < (today or dt.datetime.now(dt.UTC).date())
+
+
+def canonical(text: str) -> str:
+    """The plate with each confusable character replaced by its class representative."""
+    return text.translate(CANON)
+
+
+def make_entry(fields: dict[str, str], source: str) -> Entry:
+    """Validate one entry; every field is required except the state."""
+    plate = fields.get("plate", "").strip().upper().replace(" ", "").replace("-", "")
+    if not plate:
+        raise EntryError("plate: missing")
+    if not PLATE_RE.match(plate):
+        raise EntryError(
+            f"plate: {plate!r} may hold only A-Z, 0-9, ? (one character) and * (any run)"
+        )
+    if sum(c.isalnum() for c in plate) < 2:
+        raise EntryError(f"plate: {plate!r} needs at least 2 known characters")
+    state = (fields.get("state") or "").strip().upper() or None
+    if state is not None and not STATE_RE.match(state):
+        raise EntryError(f"state: {state!r} is not a 2-letter code")
+    category = (fields.get("category") or "").strip().lower()
+    if category not in CATEGORIES:
+        raise EntryError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
+    values = {}
+    for key in ("case_number", "reason", "requested_by", "contact", "instructions"):
+        value = (fields.get(key) or "").strip()
+        if not value:
+            raise EntryError(f"{key}: missing")
+        values[key] = value
+    raw = (fields.get("expires") or "").strip()
+    if not raw:
+        raise EntryError("expires: missing (every entry needs an expiry date)")
+    try:
+        expires = dt.date.fromisoformat(raw if "-" in raw else f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}")
+    except ValueError:
+        raise EntryError(f"expires: {raw!r} is not a date (YYYY-MM-DD)") from None
+    if not source.strip():
+        raise EntryError("source: missing")
+    return Entry(plate, state, source.strip(), category, expires=expires, **values)
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+def parse(text: str, source: str, fmt: str) -> tuple[list[Entry], list[LineError]]:
+    """Good entries and the bad lines (with their line number and reason) of a hot-list file."""
+    entries: list[Entry] = []
+    errors: list[LineError] = []
+    for line_no, fields in _rows(text, fmt, errors):
+        try:
+            entries.append(make_entry(fields, source))
+        except EntryError as exc:
+            errors.append(LineError(line_no, str(exc)))
+    return entries, errors
+
+
+def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, dict[str, str]]]:
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
+        if missing:
+            errors.append(LineError(1, f"header lacks {', '.join(missing)}"))
+            return
+        for row in reader:
+            if None in row:
+                errors.append(LineError(reader.line_num, "more fields than the header"))
+                continue
+            yield reader.line_num, row
+    elif fmt == "ncic":
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) != len(NCIC_FIELDS):
+                errors.append(
+                    LineError(
+                        line_no,
+                        f"expected {len(NCIC_FIELDS)} '|'-separated fields, got {len(parts)}",
+                    )
+                )
+                continue
+            row = dict(zip(NCIC_FIELDS, parts, strict=True))
+            code = row["category"].upper()
+            if code not in NCIC_CATEGORY:
+                errors.append(LineError(line_no, f"category: unknown NCIC code {code!r}"))
+                continue
+            row["category"] = NCIC_CATEGORY[code]
+            yield line_no, row
+    else:
+        raise ValueError(f"unknown hot-list format {fmt!r} (csv or ncic)")
+
+
+@dataclass(frozen=True)
+class Match:
+    entry_id: int
+    plate: str
+    kind: str  # exact, alternate, confusion, wildcard
+    matched_text: str
+
+
+def wildcard_regex(plate: str) -> re.Pattern[str]:
+    return re.compile("".join("." if c == "?" else ".*" if c == "*" else c for c in plate) + r"\Z")
+
+
+def _literal_chunks(plate: str) -> list[str]:
+    return [c for c in re.split(r"[?*]+", plate) if c]
+
+
+class Matcher:
+    """Exact, wildcard and confusion-tolerant matching of reads against the active entries."""
+
+    def __init__(
+        self, entries: Iterable[tuple[int, str, dt.date]], max_substitutions: int = 1
+    ) -> None:
+        self.max_substitutions = max_substitutions
+        self.ids = array("q")
+        self.plates: list[str] = []
+        self.expires = array("l")
+        self.by_canon: dict[str, list[int]] = {}
+        self.wild_by_chunk: dict[str, list[int]] = {}
+        self.wild_regex: dict[int, re.Pattern[str]] = {}
+        self.chunk_lengths: set[int] = set()
+        for entry_id, plate, expires in entries:
+            i = len(self.plates)
+            self.ids.append(entry_id)
+            self.plates.append(plate)
+            self.expires.append(expires.toordinal())
+            if "?" in plate or "*" in plate:
+                chunk = max(_literal_chunks(plate), key=len)
+                self.wild_by_chunk.setdefault(chunk, []).append(i)
+                self.chunk_lengths.add(len(chunk))
+                self.wild_regex[i] = wildcard_regex(plate)
+            else:
+                self.by_canon.setdefault(canonical(plate), []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.plates)
+
+    def match(
+        self, text: str, alternates: Iterable[str] = (), today: dt.date | None = None
+    ) -> list[Match]:
+        """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard."""
+        day = (today or dt.datetime.now(dt.UTC).date()).toordinal()
+        found: dict[int, Match] = {}
+        candidates = [(text, "exact"), *((a, "alternate") for a in alternates if a != text)]
+        for read_text, kind in candidates:
+            for i in self.by_canon.get(canonical(read_text), ()):
+                if i in found or self.expires[i] < day:
+                    continue
+                plate = self.plates[i]
+                if plate == read_text:
+                    found[i] = Match(self.ids[i], plate, kind, read_text)
+                elif kind == "exact" and len(plate) == len(read_text):
+                    subs = sum(a != b for a, b in zip(plate, read_text, strict=True))
+                    if subs <= self.max_substitutions:
+                        found[i] = Match(self.ids[i], plate, "confusion", read_text)
+        if self.wild_regex:
+            for read_text, _ in candidates:
+                for i in self._wild_candidates(read_text):
+                    if (
+                        i not in found
+                        and self.expires[i] >= day
+                        and self.wild_regex[i].match(read_text)
+                    ):
+                        found[i] = Match(self.ids[i], self.plates[i], "wildcard", read_text)
+        order = {"exact": 0, "alternate": 1, "confusion": 2, "wildcard": 3}
+        return sorted(found.values(), key=lambda m: order[m.kind])
+
+    def _wild_candidates(self, text: str) -> Iterator[int]:
+        seen: set[int] = set()
+        for n in self.chunk_lengths:
+            for start in range(len(text) - n + 1):
+                for i in self.wild_by_chunk.get(text[start : start + n], ()):
+                    if i not in seen:
+                        seen.add(i)
+                        yield i
+
+
+def confusable_pairs(plates: Iterable[tuple[int, str]]) -> list[tuple[int, str, int, str]]:
+    """Pairs of distinct full plates that differ only by confusable characters (for `hotlist lint`)."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for entry_id, plate in plates:
+        if "?" not in plate and "*" not in plate:
+            groups.setdefault(canonical(plate), []).append((entry_id, plate))
+    pairs = []
+    for members in groups.values():
+        for (ia, a), (ib, b) in combinations(members, 2):
+            if a != b:
+                pairs.append((ia, a, ib, b))
+    return pairs

@@ -1,0 +1,231 @@
+"""Reader workers: take stored events, keep the best read of each, match it, record hits and alerts.
+
+They run apart from ingest and work from the store, so a slow reader only grows the backlog
+(`alpr gateway status`) and a crash only delays reading: unfinished events stay pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from gateway import protocol
+from gateway.alerts import build_payload
+from gateway.config import Camera, Config
+from gateway.hotlist import Matcher
+from gateway.reader.images import ImageError, decode
+from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
+from gateway.store import Store, fsync_write, sha256
+
+log = logging.getLogger("alpr.pipeline")
+READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")
+
+
+@dataclass(frozen=True)
+class BestRead:
+    plate: PlateRead
+    frame: bytes
+    crop: bytes
+
+
+def best_read(reader: PlateReader, camera: Camera, frames: list[bytes]) -> BestRead | None:
+    """The most confident plate over an event's frames, with its frame and a crop of the plate."""
+    best: tuple[PlateRead, bytes, np.ndarray] | None = None
+    for data in frames:
+        try:
+            image = decode(data)
+        except ImageError as exc:
+            log.warning("camera %s: skipping a frame: %s", camera.id, exc)
+            continue
+        plates = reader.read(image, camera.hints)
+        if plates and (best is None or plates[0].confidence > best[0].confidence):
+            best = (plates[0], data, image)
+    if best is None:
+        return None
+    plate, data, image = best
+    x, y, w, h = expand(plate.box, image.shape, 0.1, 0.2)
+    crop = cv2.imencode(".jpg", image[y : y + h, x : x + w], [cv2.IMWRITE_JPEG_QUALITY, 92])[
+        1
+    ].tobytes()
+    return BestRead(plate, data, crop)
+
+
+class MatcherCache:
+    """The active hot lists in memory, rebuilt when an import or an add changes them."""
+
+    def __init__(self, store: Store, max_substitutions: int) -> None:
+        self.store, self.max_substitutions = store, max_substitutions
+        self.version = ""
+        self.matcher = Matcher([], max_substitutions)
+        self.lock = threading.Lock()
+
+    def get(self) -> Matcher:
+        version = self.store.get_meta("hotlist_version", "0")
+        with self.lock:
+            if version != self.version:
+                rows = (
+                    self.store.connect()
+                    .execute("SELECT id, plate, expires FROM hotlist")
+                    .fetchall()
+                )
+                self.matcher = Matcher(
+                    ((r[0], r[1], dt.date.fromisoformat(r[2])) for r in rows),
+                    self.max_substitutions,
+                )
+                self.version = version
+                log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
+            return self.matcher
+
+
+class ReaderWorker(threading.Thread):
+    """One reader thread; each has its own TFLite interpreters."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        matchers: MatcherCache,
+        claimed: set[int],
+        claim_lock: threading.Lock,
+        stop: threading.Event,
+        reader_config: ReaderConfig,
+    ) -> None:
+        super().__init__(name="reader", daemon=True)
+        self.config, self.store, self.matchers = config, store, matchers
+        self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
+        self.reader = PlateReader(reader_config)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with self.claim_lock:
+                rows = self.store.claim_pending(1, self.claimed)
+                if rows:
+                    self.claimed.add(rows[0]["id"])
+            if not rows:
+                self.stop.wait(0.05)
+                continue
+            try:
+                self.process(rows[0])
+            except Exception:
+                log.exception("event %s: reading failed", rows[0]["id"])
+                self.store.connect().execute(
+                    "UPDATE events SET status='failed', error='reader error' WHERE id=?",
+                    (rows[0]["id"],),
+                )
+            finally:
+                with self.claim_lock:
+                    self.claimed.discard(rows[0]["id"])
+
+    def process(self, event: Any) -> None:
+        camera = self.config.cameras.get(event["camera"])
+        db = self.store.connect()
+        if camera is None:  # removed from the config since the event was stored
+            db.execute(
+                "UPDATE events SET status='failed', error='camera no longer configured' WHERE id=?",
+                (event["id"],),
+            )
+            return
+        parsed = protocol.decode_event(self.store.event_body(event["path"]))
+        found = best_read(self.reader, camera, parsed.frames)
+        if found is None:
+            db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
+            return
+        self.record(event, camera, found)
+
+    def record(self, event: Any, camera: Camera, found: BestRead) -> None:
+        read_id = str(
+            uuid.uuid5(
+                READ_NAMESPACE, f"{event['camera']}/{event['sequence']}/{event['body_sha256']}"
+            )
+        )
+        day = time.strftime("%Y-%m-%d", time.gmtime(event["captured"]))
+        frame_rel = f"reads/{day}/{read_id}.jpg"
+        crop_rel = f"reads/{day}/{read_id}-plate.jpg"
+        fsync_write(self.store.root / frame_rel, found.frame)
+        fsync_write(self.store.root / crop_rel, found.crop)
+        plate = found.plate
+        matches = self.matchers.get().match(plate.text, [t for t, _ in plate.alternates])
+        now = time.time()
+        read = {
+            "id": read_id,
+            "camera": camera.id,
+            "site": camera.site,
+            "lat": camera.lat,
+            "lon": camera.lon,
+            "heading": camera.heading,
+            "captured": event["captured"],
+            "received": event["received"],
+            "text": plate.text,
+            "confidence": plate.confidence,
+            "alternates": plate.alternates,
+            "box": list(plate.box),
+        }
+        db = self.store.connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
+                " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, read_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    read_id,
+                    event["id"],
+                    camera.id,
+                    camera.site,
+                    camera.lat,
+                    camera.lon,
+                    camera.heading,
+                    event["captured"],
+                    event["received"],
+                    plate.text,
+                    plate.confidence,
+                    json.dumps(plate.alternates),
+                    json.dumps(list(plate.box)),
+                    frame_rel,
+                    crop_rel,
+                    sha256(found.frame),
+                    sha256(found.crop),
+                    now,
+                ),
+            )
+            for m in matches:
+                entry = db.execute("SELECT * FROM hotlist WHERE id=?", (m.entry_id,)).fetchone()
+                if entry is None:  # replaced by an import since the matcher was built
+                    continue
+                entry_json = dict(entry)
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (read_id, m.entry_id, json.dumps(entry_json), m.kind, m.matched_text, now),
+                )
+                if not cur.rowcount:
+                    continue
+                hit_id = int(cur.lastrowid or 0)
+                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
+                for i, target in enumerate(self.config.alerts):
+                    db.execute(
+                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
+                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
+                    )
+                log.warning(
+                    "HIT %s plate=%s kind=%s entry=%s camera=%s",
+                    hit_id,
+                    plate.text,
+                    m.kind,
+                    m.entry_id,
+                    camera.id,
+                )
+            db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

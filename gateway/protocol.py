@@ -1,0 +1,108 @@
+"""The camera protocol (PROTOCOL.md): request signing and the event body format."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+EVENT_PATH = "/v1/events"
+HEARTBEAT_PATH = "/v1/heartbeat"
+EVENT_TYPE = "application/x-alpr-event"
+MAX_FRAMES = 16
+TRIGGERS = ("radar", "pir", "beam", "timer", "manual")
+
+
+class ProtocolError(ValueError):
+    """A request that does not follow PROTOCOL.md; the message says how."""
+
+
+def string_to_sign(
+    method: str, path: str, camera: str, timestamp: int, sequence: int, body: bytes
+) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method} {path}\n{camera}\n{timestamp}\n{sequence}\n{digest}".encode()
+
+
+def sign(
+    secret: bytes, method: str, path: str, camera: str, timestamp: int, sequence: int, body: bytes
+) -> str:
+    msg = string_to_sign(method, path, camera, timestamp, sequence, body)
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    secret: bytes, path: str, camera: str, timestamp: int, sequence: int, body: bytes
+) -> dict[str, str]:
+    """The four X-ALPR-* headers of a signed POST."""
+    return {
+        "X-ALPR-Camera": camera,
+        "X-ALPR-Timestamp": str(timestamp),
+        "X-ALPR-Sequence": str(sequence),
+        "X-ALPR-Signature": sign(secret, "POST", path, camera, timestamp, sequence, body),
+    }
+
+
+@dataclass(frozen=True)
+class Event:
+    meta: dict[str, Any]
+    frames: list[bytes]
+
+
+def encode_event(meta: dict[str, Any], frames: list[bytes]) -> bytes:
+    meta_bytes = json.dumps({**meta, "frames": len(frames)}, separators=(",", ":")).encode()
+    parts = [struct.pack(">I", len(meta_bytes)), meta_bytes]
+    for frame in frames:
+        parts += [struct.pack(">I", len(frame)), frame]
+    return b"".join(parts)
+
+
+def _number(meta: dict[str, Any], key: str, required: bool = True) -> None:
+    value = meta.get(key)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"metadata {key!r} must be a number, got {value!r}")
+
+
+def decode_event(body: bytes) -> Event:
+    """Split and check an event body; frames are checked to be whole JPEGs, not yet decoded."""
+    if len(body) < 4:
+        raise ProtocolError("body too short for the metadata length")
+    (n,) = struct.unpack(">I", body[:4])
+    if n > len(body) - 4:
+        raise ProtocolError("metadata length runs past the end of the body")
+    try:
+        meta = json.loads(body[4 : 4 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"metadata is not JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ProtocolError("metadata must be a JSON object")
+    for key in ("captured", "battery_v", "solar_v"):
+        _number(meta, key)
+    _number(meta, "awake_ms", required=False)
+    if meta.get("trigger") not in TRIGGERS:
+        raise ProtocolError(f"metadata 'trigger' must be one of {', '.join(TRIGGERS)}")
+    frames: list[bytes] = []
+    pos = 4 + n
+    while pos < len(body):
+        if pos + 4 > len(body):
+            raise ProtocolError("truncated frame length")
+        (size,) = struct.unpack(">I", body[pos : pos + 4])
+        frame = body[pos + 4 : pos + 4 + size]
+        if len(frame) != size:
+            raise ProtocolError(
+                f"frame {len(frames) + 1} is truncated ({len(frame)} of {size} bytes)"
+            )
+        if not (frame.startswith(b"\xff\xd8") and frame.rstrip(b"\x00").endswith(b"\xff\xd9")):
+            raise ProtocolError(f"frame {len(frames) + 1} is not a complete JPEG")
+        frames.append(frame)
+        pos += 4 + size
+    if not 1 <= len(frames) <= MAX_FRAMES:
+        raise ProtocolError(f"an event needs 1 to {MAX_FRAMES} frames, got {len(frames)}")
+    if meta.get("frames") != len(frames):
+        raise ProtocolError(f"metadata says {meta.get('frames')} frames, body has {len(frames)}")
+    return Event(meta, frames)

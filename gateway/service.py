@@ -1,0 +1,99 @@
+"""The gateway service: ingest, reader workers and alert delivery, over one store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from gateway import hotlist
+from gateway.alerts import AlertDispatcher
+from gateway.config import Config
+from gateway.ingest import IngestServer
+from gateway.pipeline import MatcherCache, ReaderWorker
+from gateway.reader.reader import ReaderConfig
+from gateway.store import Store
+
+log = logging.getLogger("alpr.gateway")
+
+
+def import_hotlist(
+    store: Store, path: Path, source: str, fmt: str
+) -> tuple[int, list[hotlist.LineError]]:
+    """Import a file as the whole of `source`; bad lines are reported, good ones imported.
+
+    A file that cannot be read at all leaves the source's previous list active.
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    entries, errors = hotlist.parse(text, source, fmt)
+    for e in errors:
+        log.warning("hot list %s (%s) %s", source, path, e)
+    count = store.replace_hotlist(source, entries)
+    log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
+    return count, errors
+
+
+class Gateway:
+    def __init__(self, config: Config, reader_config: ReaderConfig | None = None) -> None:
+        self.config = config
+        self.store = Store(config.data_dir)
+        self.stop = threading.Event()
+        self.ingest = IngestServer(config, self.store)
+        self.matchers = MatcherCache(self.store, config.max_substitutions)
+        claimed: set[int] = set()
+        lock = threading.Lock()
+        self.workers = [
+            ReaderWorker(
+                config,
+                self.store,
+                self.matchers,
+                claimed,
+                lock,
+                self.stop,
+                reader_config or ReaderConfig(),
+            )
+            for _ in range(config.reader_workers)
+        ]
+        self.alerts = AlertDispatcher(self.store, config.alerts, self.stop)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.ingest.server_address[:2]
+        return str(host), int(port)
+
+    def load_configured_hotlists(self) -> None:
+        for source in self.config.hotlists:
+            try:
+                import_hotlist(self.store, source.path, source.source, source.format)
+            except OSError as exc:
+                log.error(
+                    "hot list %s: cannot read %s (%s); the previous list stays active",
+                    source.source,
+                    source.path,
+                    exc.strerror,
+                )
+
+    def start(self) -> None:
+        self.load_configured_hotlists()
+        self.matchers.get()
+        for w in self.workers:
+            w.start()
+        self.alerts.start()
+        threading.Thread(target=self.ingest.serve_forever, name="ingest", daemon=True).start()
+        host, port = self.address
+        log.info(
+            "gateway for %s listening on http://%s:%d (%d cameras, %d reader workers)",
+            self.config.agency,
+            host,
+            port,
+            len(self.config.cameras),
+            len(self.workers),
+        )
+
+    def shutdown(self) -> None:
+        self.ingest.shutdown()
+        self.ingest.server_close()
+        self.stop.set()
+        for w in self.workers:
+            w.join(timeout=5)
+        self.alerts.join(timeout=5)

@@ -1,0 +1,347 @@
+"""The gateway's durable store: SQLite in WAL mode beside a spool of event files.
+
+An event is acknowledged only after its file is fsynced and renamed into place (and the directory
+fsynced), and then its row is committed with synchronous=FULL. A crash before the commit leaves at
+worst an orphan file, never an acknowledged event without its frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    captured REAL NOT NULL,
+    received REAL NOT NULL,
+    trigger TEXT NOT NULL,
+    battery_v REAL,
+    solar_v REAL,
+    awake_ms INTEGER,
+    frames INTEGER NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending, read, failed
+    error TEXT,
+    response TEXT NOT NULL,
+    UNIQUE (camera, sequence)
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (status, id);
+CREATE TABLE IF NOT EXISTS reads (
+    id TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL UNIQUE REFERENCES events (id),
+    camera TEXT NOT NULL,
+    site TEXT NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    heading REAL NOT NULL,
+    captured REAL NOT NULL,
+    received REAL NOT NULL,
+    text TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    alternates TEXT NOT NULL,
+    box TEXT NOT NULL,
+    frame_path TEXT NOT NULL,
+    crop_path TEXT NOT NULL,
+    frame_sha256 TEXT NOT NULL,
+    crop_sha256 TEXT NOT NULL,
+    read_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reads_text ON reads (text);
+CREATE INDEX IF NOT EXISTS reads_captured ON reads (captured);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    received REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS heartbeats_camera ON heartbeats (camera, received);
+CREATE TABLE IF NOT EXISTS hotlist (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    plate TEXT NOT NULL,
+    state TEXT,
+    category TEXT NOT NULL,
+    case_number TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    instructions TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    added REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
+CREATE TABLE IF NOT EXISTS hits (
+    id INTEGER PRIMARY KEY,
+    read_id TEXT NOT NULL REFERENCES reads (id),
+    entry_id INTEGER NOT NULL,
+    entry TEXT NOT NULL,          -- the hot-list entry as it was when the hit was made
+    match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
+    matched_text TEXT NOT NULL,
+    created REAL NOT NULL,
+    disposition TEXT,             -- NULL while open
+    disposition_note TEXT,
+    disposition_user TEXT,
+    disposition_at REAL,
+    UNIQUE (read_id, entry_id)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    hit_id INTEGER NOT NULL REFERENCES hits (id),
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    delivered_at REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_due ON alerts (delivered_at, next_at);
+CREATE TABLE IF NOT EXISTS access_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    query TEXT NOT NULL,
+    results INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def fsync_write(path: Path, data: bytes) -> None:
+    """Write a file so that it survives power loss: temp file, fsync, rename, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store:
+    """One store per data directory; each thread gets its own SQLite connection."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "gateway.db"
+        self._local = threading.local()
+        with self.connect() as db:
+            db.executescript(SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def find_event(self, camera: str, sequence: int) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = (
+            self.connect()
+            .execute(
+                "SELECT id, body_sha256, response FROM events WHERE camera=? AND sequence=?",
+                (camera, sequence),
+            )
+            .fetchone()
+        )
+        return row
+
+    def add_event(
+        self, camera: str, sequence: int, meta: dict[str, Any], body: bytes
+    ) -> dict[str, Any] | None:
+        """Store an event durably; None when (camera, sequence) was stored first by another request."""
+        digest = sha256(body)
+        rel = Path("spool") / camera / f"{sequence}-{digest[:12]}.evt"
+        fsync_write(self.root / rel, body)
+        db = self.connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            cur = db.execute(
+                "INSERT INTO events (camera, sequence, captured, received, trigger, battery_v, solar_v,"
+                " awake_ms, frames, body_sha256, path, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,'')",
+                (
+                    camera,
+                    sequence,
+                    float(meta["captured"]),
+                    time.time(),
+                    meta["trigger"],
+                    meta.get("battery_v"),
+                    meta.get("solar_v"),
+                    meta.get("awake_ms"),
+                    int(meta["frames"]),
+                    digest,
+                    str(rel),
+                ),
+            )
+            event_id = cur.lastrowid
+            response = {
+                "event": event_id,
+                "camera": camera,
+                "sequence": sequence,
+                "frames": int(meta["frames"]),
+            }
+            db.execute("UPDATE events SET response=? WHERE id=?", (json.dumps(response), event_id))
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            return None
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return response
+
+    def event_body(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+    def claim_pending(self, limit: int = 1, claimed: set[int] | None = None) -> list[sqlite3.Row]:
+        rows = (
+            self.connect()
+            .execute(
+                "SELECT * FROM events WHERE status='pending' ORDER BY id LIMIT ?",
+                (limit + len(claimed or ()),),
+            )
+            .fetchall()
+        )
+        return [r for r in rows if not claimed or r["id"] not in claimed][:limit]
+
+    def backlog(self) -> int:
+        row = (
+            self.connect().execute("SELECT count(*) FROM events WHERE status='pending'").fetchone()
+        )
+        return int(row[0])
+
+    def add_heartbeat(self, camera: str, body: dict[str, Any]) -> None:
+        db = self.connect()
+        db.execute(
+            "INSERT INTO heartbeats (camera, received, body) VALUES (?,?,?)",
+            (camera, time.time(), json.dumps(body)),
+        )
+
+    def log_access(
+        self, user: str, action: str, reason: str, query: dict[str, Any], results: int
+    ) -> None:
+        """Every look at reads or hits is recorded: who, when, why, what was asked."""
+        self.connect().execute(
+            "INSERT INTO access_log (at, user, action, reason, query, results) VALUES (?,?,?,?,?,?)",
+            (time.time(), user, action, reason, json.dumps(query), results),
+        )
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self.connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    # -- hot lists ------------------------------------------------------------------------------
+
+    def replace_hotlist(self, source: str, entries: list[Any]) -> int:
+        """Swap in a source's entries in one transaction: readers see the old list or the new one."""
+        db = self.connect()
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM hotlist WHERE source=?", (source,))
+            db.executemany(
+                "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by,"
+                " contact, instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    (
+                        source,
+                        e.plate,
+                        e.state,
+                        e.category,
+                        e.case_number,
+                        e.reason,
+                        e.requested_by,
+                        e.contact,
+                        e.instructions,
+                        e.expires.isoformat(),
+                        now,
+                    )
+                    for e in entries
+                ),
+            )
+            self._bump_hotlist_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(entries)
+
+    def add_hotlist_entry(self, e: Any) -> int:
+        db = self.connect()
+        db.execute("BEGIN IMMEDIATE")
+        cur = db.execute(
+            "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by,"
+            " contact, instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                e.source,
+                e.plate,
+                e.state,
+                e.category,
+                e.case_number,
+                e.reason,
+                e.requested_by,
+                e.contact,
+                e.instructions,
+                e.expires.isoformat(),
+                time.time(),
+            ),
+        )
+        self._bump_hotlist_version(db)
+        db.execute("COMMIT")
+        return int(cur.lastrowid or 0)
+
+    def _bump_hotlist_version(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('hotlist_version', '1') ON CONFLICT(key)"
+            " DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def hotlist_rows(
+        self, expired: bool | None = None, today: str | None = None
+    ) -> list[sqlite3.Row]:
+        """Entries; expired=True gives only the expired ones, False only the active ones."""
+        sql, args = "SELECT * FROM hotlist", []
+        if expired is not None:
+            day = today or time.strftime("%Y-%m-%d", time.gmtime())
+            sql += " WHERE expires < ?" if expired else " WHERE expires >= ?"
+            args.append(day)
+        return self.connect().execute(sql + " ORDER BY id", args).fetchall()
+
+    def hotlist_entry(self, entry_id: int) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = (
+            self.connect().execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
+        )
+        return row

@@ -1,0 +1,84 @@
+"""Helpers for gateway tests: a config in a temp dir, scenes as JPEGs, a served ingest."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gateway.config import Config, load
+from gateway.ingest import IngestServer
+from gateway.store import Store
+
+SECRET = "s3cret-cam-01"
+
+
+def write_config(tmp: Path, extra: str = "", port: int = 0, workers: int = 1) -> Path:
+    path = tmp / "alpr.toml"
+    path.write_text(f"""
+[agency]
+name = "Test PD"
+
+[gateway]
+listen = "127.0.0.1:{port}"
+data_dir = "data"
+reader_workers = {workers}
+max_body_bytes = 2000000
+
+[[sites]]
+id = "s1"
+name = "Test site"
+lat = 40.0
+lon = -88.0
+
+[[cameras]]
+id = "cam-01"
+site = "s1"
+heading = 90
+secret = "literal:{SECRET}"
+
+[[cameras]]
+id = "cam-02"
+site = "s1"
+heading = 270
+secret = "literal:other-secret"
+{extra}
+""")
+    return path
+
+
+def jpeg(seed: int = 0, w: int = 320, h: int = 240) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+
+
+def scene_jpeg(text: str, seed: int = 0) -> bytes:
+    from tools.scenes import make_scene
+
+    frame, _, _ = make_scene(random.Random(seed), text)
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+@contextmanager
+def serve_ingest(config: Config) -> Iterator[tuple[str, Store]]:
+    """Ingest only (no reader), on an ephemeral loopback port."""
+    store = Store(config.data_dir)
+    server = IngestServer(config, store)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"http://{host!s}:{port}", store
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def load_config(tmp: Path, **kw: object) -> Config:
+    return load(write_config(tmp, **kw))  # type: ignore[arg-type]

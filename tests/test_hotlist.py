@@ -1,0 +1,234 @@
+"""Hot lists: entry rules, both import formats, atomic replacement, and matching vs. brute force."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gateway_helpers import write_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway import hotlist
+from gateway.hotlist import CONFUSION_CLASSES, Matcher, canonical, make_entry, parse
+from gateway.store import Store
+
+FUTURE = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+PAST = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+HEADER = "plate,state,category,case_number,reason,requested_by,contact,instructions,expires\n"
+
+
+def row(plate: str, expires: str = FUTURE, category: str = "stolen-vehicle") -> str:
+    return f"{plate},IL,{category},24-0001,stolen from lot,Det. Ray #12,dispatch 555-0100,verify via NCIC,{expires}\n"
+
+
+def test_entry_needs_every_field_and_an_expiry() -> None:
+    fields = dict(
+        plate="ABC123",
+        category="bolo",
+        case_number="1",
+        reason="r",
+        requested_by="m",
+        contact="c",
+        instructions="i",
+        expires=FUTURE,
+    )
+    assert make_entry(fields, "local").plate == "ABC123"
+    for key in ("case_number", "reason", "requested_by", "contact", "instructions"):
+        with pytest.raises(hotlist.EntryError, match=f"{key}: missing"):
+            make_entry({**fields, key: " "}, "local")
+    with pytest.raises(hotlist.EntryError, match="expires: missing"):
+        make_entry({**fields, "expires": ""}, "local")
+    with pytest.raises(hotlist.EntryError, match="category"):
+        make_entry({**fields, "category": "speeding"}, "local")
+    with pytest.raises(hotlist.EntryError, match="at least 2 known"):
+        make_entry({**fields, "plate": "*?"}, "local")
+
+
+def test_csv_import_reports_bad_lines_and_keeps_good_ones() -> None:
+    text = HEADER + row("ABC123") + row("AB$123") + row("XYZ789", expires="someday") + row("AB?12*")
+    entries, errors = parse(text, "state", "csv")
+    assert [e.plate for e in entries] == ["ABC123", "AB?12*"]
+    assert [(e.line, e.reason.split(":")[0]) for e in errors] == [(3, "plate"), (4, "expires")]
+
+
+def test_ncic_format() -> None:
+    text = (
+        "# extract 2026-11-22\n"
+        "0001|V|7ABC123|CA|24-1|STOLEN VEH|CA0190000 DET DIAZ|DISPATCH|CONFIRM FIRST|20261231\n"
+        "0002|ZZ|7ABC124|CA|24-2|X|Y|Z|W|20261231\n"
+        "0003|LP|7ABC125|CA|24-3|X|Y\n"
+    )
+    entries, errors = parse(text, "ncic", "ncic")
+    assert len(entries) == 1 and entries[0].category == "stolen-vehicle"
+    assert entries[0].expires == dt.date(2026, 12, 31)
+    assert [e.line for e in errors] == [3, 4]
+    assert "unknown NCIC code" in errors[0].reason and "10 '|'-separated" in errors[1].reason
+
+
+def test_import_replaces_source_atomically(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    good = tmp_path / "list.csv"
+    good.write_text(HEADER + row("AAA111") + row("BBB222"))
+    cli = [sys.executable, "-m", "tools.cli", "hotlist"]
+    out = subprocess.run(
+        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    store = Store(tmp_path / "data")
+    assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
+    # an import that fails midway (a constraint violation inside the transaction) changes nothing
+    broken = [
+        make_entry(
+            dict(
+                plate="CCC333",
+                category="bolo",
+                case_number="1",
+                reason="r",
+                requested_by="m",
+                contact="c",
+                instructions="i",
+                expires=FUTURE,
+            ),
+            "state",
+        ),
+        None,
+    ]
+    with pytest.raises(AttributeError):
+        store.replace_hotlist("state", broken)
+    assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
+    # an unreadable file leaves the previous list
+    out = subprocess.run(
+        [*cli, "import", str(tmp_path / "missing.csv"), "--source", "state", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "previous list stays active" in out.stderr
+    assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
+    # bad lines are named with their number; good ones replace the source
+    good.write_text(HEADER + row("DDD444") + row("bad plate!"))
+    out = subprocess.run(
+        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and "line 3: plate" in out.stderr
+    assert {r["plate"] for r in store.hotlist_rows()} == {"DDD444"}
+
+
+def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
+    today = dt.date.today()
+    m = Matcher([(1, "ABC123", today - dt.timedelta(days=1)), (2, "XYZ789", today)])
+    assert m.match("ABC123") == []
+    assert [x.entry_id for x in m.match("XYZ789")] == [2]
+    cfg = write_config(tmp_path)
+    f = tmp_path / "l.csv"
+    f.write_text(HEADER + row("OLD111", expires=PAST) + row("NEW222"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "hotlist",
+            "import",
+            str(f),
+            "--source",
+            "local",
+            "--config",
+            str(cfg),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "hotlist",
+            "list",
+            "--expired",
+            "--json",
+            "--config",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "OLD111" in out and "NEW222" not in out
+
+
+def test_match_kinds() -> None:
+    exp = dt.date.today() + dt.timedelta(days=5)
+    m = Matcher([(1, "ABC123", exp), (2, "8OB5", exp), (3, "ZZ?9*", exp)], max_substitutions=1)
+    assert [(x.entry_id, x.kind) for x in m.match("ABC123")] == [(1, "exact")]
+    assert [(x.entry_id, x.kind) for x in m.match("A8C123")] == [(1, "confusion")]
+    assert m.match("A8C12Z") == []  # two substitutions
+    assert [(x.entry_id, x.kind) for x in m.match("XXXX", ["ABC123"])] == [(1, "alternate")]
+    assert [(x.entry_id, x.kind) for x in m.match("ZZA9")] == [(3, "wildcard")]
+    assert [(x.entry_id, x.kind) for x in m.match("ZZA9QQ")] == [(3, "wildcard")]
+
+
+def test_lint_flags_confusable_pairs() -> None:
+    pairs = hotlist.confusable_pairs([(1, "ABC123"), (2, "A8C123"), (3, "XYZ789"), (4, "AB?123")])
+    assert pairs == [(1, "ABC123", 2, "A8C123")]
+
+
+# -- property tests against brute force ------------------------------------------------------
+
+CHARS = "ABCDOQ01IL258SZBG6T7"
+plates = st.text(alphabet=CHARS, min_size=2, max_size=7)
+patterns = st.text(alphabet=CHARS + "?*", min_size=2, max_size=7).filter(
+    lambda p: sum(c.isalnum() for c in p) >= 2
+)
+SAME = {c: group for group in CONFUSION_CLASSES for c in group}
+
+
+def brute_confusion(plate: str, text: str, k: int) -> bool:
+    if len(plate) != len(text):
+        return False
+    subs = 0
+    for a, b in zip(plate, text, strict=True):
+        if a != b:
+            if b not in SAME.get(a, a):
+                return False
+            subs += 1
+    return subs <= k
+
+
+@settings(max_examples=400, deadline=None)
+@given(entries=st.lists(plates, min_size=1, max_size=20), text=plates, k=st.integers(0, 2))
+def test_confusion_matching_equals_brute_force(entries: list[str], text: str, k: int) -> None:
+    exp = dt.date.today()
+    m = Matcher([(i, p, exp) for i, p in enumerate(entries)], max_substitutions=k)
+    got = {x.entry_id for x in m.match(text)}
+    want = {i for i, p in enumerate(entries) if brute_confusion(p, text, k)}
+    assert got == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(entries=st.lists(patterns, min_size=1, max_size=20), text=plates)
+def test_wildcard_matching_equals_brute_force(entries: list[str], text: str) -> None:
+    exp = dt.date.today()
+    m = Matcher([(i, p, exp) for i, p in enumerate(entries)], max_substitutions=0)
+    got = {x.entry_id for x in m.match(text)}
+    want = {
+        i
+        for i, p in enumerate(entries)
+        if (("?" in p or "*" in p)
+        and fnmatch.fnmatchcase(text, p.replace("[", "[[]")))
+        or ("?" not in p and "*" not in p and p == text)
+    }
+    assert got == want
+
+
+def test_canonical_folds_each_class() -> None:
+    for group in CONFUSION_CLASSES:
+        assert len({canonical(c) for c in group}) == 1

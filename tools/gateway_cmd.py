@@ -1,0 +1,169 @@
+"""`alpr gateway serve|status` and `alpr cameras status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from gateway.config import Config
+from gateway.service import Gateway
+from gateway.store import Store
+from tools.common import add_config_arg, load_config, open_store
+
+log = logging.getLogger("alpr.gateway")
+SILENT_AFTER_S = 3 * 3600  # cameras heartbeat hourly; three missed beats mean trouble
+LOW_BATTERY_V = 3.4
+READ_RATE_WINDOW = 50  # events compared for the read-rate check
+READ_RATE_FLOOR = 0.5  # a camera reading under half its usual rate is flagged
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("gateway", help="run the gateway service, or show its status")
+    gsub = p.add_subparsers(dest="gateway_command", required=True)
+    serve = gsub.add_parser("serve", help="receive captures, read plates, match hot lists, alert")
+    add_config_arg(serve)
+    serve.set_defaults(func=run_serve)
+    status = gsub.add_parser("status", help="backlog, reads, hits and alerts waiting")
+    add_config_arg(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=run_status)
+
+    c = sub.add_parser("cameras", help="camera health")
+    csub = c.add_subparsers(dest="cameras_command", required=True)
+    cs = csub.add_parser("status", help="last contact and health of each camera, with flags")
+    add_config_arg(cs)
+    cs.add_argument("--json", action="store_true")
+    cs.set_defaults(func=run_cameras_status)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    gateway = Gateway(load_config(args))
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    gateway.start()
+    stopped.wait()
+    log.info("shutting down")
+    gateway.shutdown()
+    return 0
+
+
+def gateway_status(store: Store) -> dict[str, Any]:
+    db = store.connect()
+
+    def one(sql: str) -> int:
+        return int(db.execute(sql).fetchone()[0])
+
+    return {
+        "events": one("SELECT count(*) FROM events"),
+        "backlog": store.backlog(),
+        "reads": one("SELECT count(*) FROM reads"),
+        "no_read": one("SELECT count(*) FROM events WHERE status='noread'"),
+        "failed": one("SELECT count(*) FROM events WHERE status='failed'"),
+        "hits_open": one("SELECT count(*) FROM hits WHERE disposition IS NULL"),
+        "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
+        "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
+        "hotlist_entries": one("SELECT count(*) FROM hotlist"),
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    _, store = open_store(args)
+    status = gateway_status(store)
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for key, value in status.items():
+            print(f"{key:<18} {value}")
+    return 0
+
+
+def camera_health(config: Config, store: Store, now: float | None = None) -> list[dict[str, Any]]:
+    """Each camera's last contact and health, with the flags a technician acts on."""
+    now = now or time.time()
+    db = store.connect()
+    out = []
+    for cam in config.cameras.values():
+        beat_row = db.execute(
+            "SELECT received, body FROM heartbeats WHERE camera=? ORDER BY received DESC LIMIT 1",
+            (cam.id,),
+        ).fetchone()
+        last_event = db.execute(
+            "SELECT max(received) FROM events WHERE camera=?", (cam.id,)
+        ).fetchone()[0]
+        beat = json.loads(beat_row["body"]) if beat_row else {}
+        last = max(
+            filter(None, [beat_row["received"] if beat_row else None, last_event]), default=None
+        )
+        statuses = [
+            r[0]
+            for r in db.execute(
+                "SELECT status FROM events WHERE camera=? AND status IN ('read','noread') ORDER BY id DESC LIMIT ?",
+                (cam.id, 2 * READ_RATE_WINDOW),
+            )
+        ]
+        recent, earlier = statuses[: READ_RATE_WINDOW // 2], statuses[READ_RATE_WINDOW // 2 :]
+        rate_recent = recent.count("read") / len(recent) if recent else None
+        rate_before = earlier.count("read") / len(earlier) if earlier else None
+        flags = []
+        if last is None or now - last > SILENT_AFTER_S:
+            flags.append("silent")
+        battery = beat.get("battery_v")
+        if battery is not None and battery < LOW_BATTERY_V:
+            flags.append("low battery")
+        if (
+            len(earlier) >= 10
+            and rate_before
+            and rate_recent is not None
+            and rate_recent < READ_RATE_FLOOR * rate_before
+        ):
+            flags.append("read rate collapsed")
+        if beat.get("error"):
+            flags.append("safe mode")
+        out.append(
+            {
+                "camera": cam.id,
+                "site": cam.site,
+                "last_contact": last,
+                "last_contact_age_s": None if last is None else round(now - last),
+                "battery_v": battery,
+                "solar_v": beat.get("solar_v"),
+                "rssi": beat.get("rssi"),
+                "firmware": beat.get("firmware"),
+                "free_flash": beat.get("free_flash"),
+                "queued": beat.get("queued"),
+                "dropped": beat.get("dropped"),
+                "error": beat.get("error"),
+                "read_rate_recent": rate_recent,
+                "read_rate_before": rate_before,
+                "flags": flags,
+            }
+        )
+    return out
+
+
+def run_cameras_status(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    health = camera_health(config, store)
+    if args.json:
+        for h in health:
+            print(json.dumps(h))
+        return 0
+    print(
+        f"{'camera':<12} {'site':<14} {'last contact':<14} {'batt V':>6} {'solar V':>7} {'rssi':>5}"
+        f" {'queued':>6} {'dropped':>7} {'read rate':>9}  flags"
+    )
+    for h in health:
+        age = "never" if h["last_contact_age_s"] is None else f"{h['last_contact_age_s']} s ago"
+        rate = "-" if h["read_rate_recent"] is None else f"{100 * h['read_rate_recent']:.0f} %"
+        print(
+            f"{h['camera']:<12} {h['site']:<14} {age:<14} {h['battery_v'] or '-':>6} {h['solar_v'] or '-':>7}"
+            f" {h['rssi'] or '-':>5} {h['queued'] if h['queued'] is not None else '-':>6}"
+            f" {h['dropped'] if h['dropped'] is not None else '-':>7} {rate:>9}  {', '.join(h['flags']) or 'ok'}"
+        )
+    return 0
