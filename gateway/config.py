@@ -130,7 +130,7 @@ class _Reader:
 
     def text(self, name: str, default: Any = ...) -> Any:
         value = self.get(name, str, default)
-        if value is not None and isinstance(value, str) and not value.strip():
+        if name in self.table and not value.strip():
             raise ConfigError(f"{self.key(name)}: must not be empty")
         return value
 

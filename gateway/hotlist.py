@@ -13,7 +13,9 @@ import re
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
+from typing import NamedTuple
 
 CATEGORIES = {
     "stolen-vehicle": "stolen vehicle",
@@ -69,8 +71,9 @@ class EntryError(ValueError):
     """A hot-list entry that cannot be accepted; the message says which field and why."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A validated entry (a tuple: a million of them must import quickly)."""
+
     plate: str
     state: str | None
     source: str
@@ -118,16 +121,21 @@ def make_entry(fields: dict[str, str], source: str) -> Entry:
         if not value:
             raise EntryError(f"{key}: missing")
         values[key] = value
-    raw = (fields.get("expires") or "").strip()
-    if not raw:
-        raise EntryError("expires: missing (every entry needs an expiry date)")
-    try:
-        expires = dt.date.fromisoformat(raw if "-" in raw else f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}")
-    except ValueError:
-        raise EntryError(f"expires: {raw!r} is not a date (YYYY-MM-DD)") from None
+    expires = parse_date((fields.get("expires") or "").strip())
     if not source.strip():
         raise EntryError("source: missing")
     return Entry(plate, state, source.strip(), category, expires=expires, **values)
+
+
+@lru_cache(maxsize=4096)
+def parse_date(raw: str) -> dt.date:
+    """YYYY-MM-DD or YYYYMMDD; cached, since a list holds few distinct expiry dates."""
+    if not raw:
+        raise EntryError("expires: missing (every entry needs an expiry date)")
+    try:
+        return dt.date.fromisoformat(raw if "-" in raw else f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}")
+    except ValueError:
+        raise EntryError(f"expires: {raw!r} is not a date (YYYY-MM-DD)") from None
 
 
 @dataclass(frozen=True)
@@ -141,14 +149,17 @@ class LineError:
 
 def parse(text: str, source: str, fmt: str) -> tuple[list[Entry], list[LineError]]:
     """Good entries and the bad lines (with their line number and reason) of a hot-list file."""
-    entries: list[Entry] = []
     errors: list[LineError] = []
+    return list(iter_entries(text, source, fmt, errors)), errors
+
+
+def iter_entries(text: str, source: str, fmt: str, errors: list[LineError]) -> Iterator[Entry]:
+    """The good entries, one at a time; bad lines are appended to `errors` as they are met."""
     for line_no, fields in _rows(text, fmt, errors):
         try:
-            entries.append(make_entry(fields, source))
+            yield make_entry(fields, source)
         except EntryError as exc:
             errors.append(LineError(line_no, str(exc)))
-    return entries, errors
 
 
 def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -213,7 +224,7 @@ class Matcher:
         self.ids = array("q")
         self.plates: list[str] = []
         self.expires = array("l")
-        self.by_canon: dict[str, list[int]] = {}
+        self.by_canon: dict[str, int | list[int]] = {}  # a list only where plates share a key
         self.wild_by_chunk: dict[str, list[int]] = {}
         self.wild_regex: dict[int, re.Pattern[str]] = {}
         self.chunk_lengths: set[int] = set()
@@ -228,7 +239,14 @@ class Matcher:
                 self.chunk_lengths.add(len(chunk))
                 self.wild_regex[i] = wildcard_regex(plate)
             else:
-                self.by_canon.setdefault(canonical(plate), []).append(i)
+                key = plate.translate(CANON)
+                known = self.by_canon.get(key)
+                if known is None:
+                    self.by_canon[key] = i
+                elif isinstance(known, list):
+                    known.append(i)
+                else:
+                    self.by_canon[key] = [known, i]
 
     def __len__(self) -> int:
         return len(self.plates)
@@ -241,7 +259,8 @@ class Matcher:
         found: dict[int, Match] = {}
         candidates = [(text, "exact"), *((a, "alternate") for a in alternates if a != text)]
         for read_text, kind in candidates:
-            for i in self.by_canon.get(canonical(read_text), ()):
+            hit = self.by_canon.get(read_text.translate(CANON))
+            for i in () if hit is None else (hit,) if isinstance(hit, int) else hit:
                 if i in found or self.expires[i] < day:
                     continue
                 plate = self.plates[i]

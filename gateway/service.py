@@ -25,10 +25,10 @@ def import_hotlist(
     A file that cannot be read at all leaves the source's previous list active.
     """
     text = path.read_text(encoding="utf-8-sig")
-    entries, errors = hotlist.parse(text, source, fmt)
+    errors: list[hotlist.LineError] = []
+    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors))
     for e in errors:
         log.warning("hot list %s (%s) %s", source, path, e)
-    count = store.replace_hotlist(source, entries)
     log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
     return count, errors
 

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -265,14 +266,14 @@ class Store:
 
     # -- hot lists ------------------------------------------------------------------------------
 
-    def replace_hotlist(self, source: str, entries: list[Any]) -> int:
+    def replace_hotlist(self, source: str, entries: Iterable[Any]) -> int:
         """Swap in a source's entries in one transaction: readers see the old list or the new one."""
         db = self.connect()
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM hotlist WHERE source=?", (source,))
-            db.executemany(
+            cur = db.executemany(
                 "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by,"
                 " contact, instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -292,12 +293,13 @@ class Store:
                     for e in entries
                 ),
             )
+            count = cur.rowcount
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(entries)
+        return count
 
     def add_hotlist_entry(self, e: Any) -> int:
         db = self.connect()

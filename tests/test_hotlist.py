@@ -222,8 +222,7 @@ def test_wildcard_matching_equals_brute_force(entries: list[str], text: str) -> 
     want = {
         i
         for i, p in enumerate(entries)
-        if (("?" in p or "*" in p)
-        and fnmatch.fnmatchcase(text, p.replace("[", "[[]")))
+        if (("?" in p or "*" in p) and fnmatch.fnmatchcase(text, p.replace("[", "[[]")))
         or ("?" not in p and "*" not in p and p == text)
     }
     assert got == want

@@ -15,6 +15,7 @@ import numpy as np
 
 from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
+from tools import bench_gateway
 from tools.train.data import data_dir
 
 
@@ -75,7 +76,12 @@ def bench_reader(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {"reader": bench_reader}
+BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "reader": bench_reader,
+    "hotlist": bench_gateway.bench_hotlist,
+    "ingest": bench_gateway.bench_ingest,
+    "pipeline": bench_gateway.bench_pipeline,
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,6 +90,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n", type=int, default=100, help="items to time")
     p.add_argument("--images", type=Path, help="folder of photos (default: development photos)")
+    p.add_argument("--entries", type=int, default=1_000_000, help="hotlist: entries to load")
+    p.add_argument("--reads", type=int, default=100_000, help="hotlist: reads to match")
+    p.add_argument("--events", type=int, default=2000, help="ingest: events to send")
+    p.add_argument("--events-pipeline", type=int, default=40, help="pipeline: captures to send")
+    p.add_argument("--rate", type=float, default=2.0, help="pipeline: captures per second")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -158,8 +158,8 @@ def plot_by_state(by_state: dict[str, list[int]], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(8, len(states) * 0.3), 4))
     ax.bar(states, acc, color=["#2a7" if a >= 90 else "#d84" for a in acc])
     for i, s in enumerate(states):
-        ax.text(i, 2, str(by_state[s][1]), ha="center", fontsize=7, color="white")
-    ax.set_ylim(0, 100)
+        ax.text(i, acc[i] + 1, str(by_state[s][1]), ha="center", fontsize=7, color="black")
+    ax.set_ylim(0, 108)
     ax.set_ylabel("exact plate accuracy (%)")
     ax.set_title("Accuracy by state (number of crops on each bar)")
     ax.tick_params(axis="x", labelrotation=90, labelsize=8)
