@@ -98,16 +98,23 @@ def canonical(text: str) -> str:
     return text.translate(CANON)
 
 
+def _required(fields: dict[str, str], key: str) -> str:
+    value = (fields.get(key) or "").strip()
+    if not value:
+        raise EntryError(f"{key}: missing")
+    return value
+
+
 def make_entry(fields: dict[str, str], source: str) -> Entry:
     """Validate one entry; every field is required except the state."""
-    plate = fields.get("plate", "").strip().upper().replace(" ", "").replace("-", "")
+    plate = (fields.get("plate") or "").strip().upper().replace(" ", "").replace("-", "")
     if not plate:
         raise EntryError("plate: missing")
     if not PLATE_RE.match(plate):
         raise EntryError(
             f"plate: {plate!r} may hold only A-Z, 0-9, ? (one character) and * (any run)"
         )
-    if sum(c.isalnum() for c in plate) < 2:
+    if len(plate) - plate.count("?") - plate.count("*") < 2:
         raise EntryError(f"plate: {plate!r} needs at least 2 known characters")
     state = (fields.get("state") or "").strip().upper() or None
     if state is not None and not STATE_RE.match(state):
@@ -115,16 +122,21 @@ def make_entry(fields: dict[str, str], source: str) -> Entry:
     category = (fields.get("category") or "").strip().lower()
     if category not in CATEGORIES:
         raise EntryError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
-    values = {}
-    for key in ("case_number", "reason", "requested_by", "contact", "instructions"):
-        value = (fields.get(key) or "").strip()
-        if not value:
-            raise EntryError(f"{key}: missing")
-        values[key] = value
-    expires = parse_date((fields.get("expires") or "").strip())
-    if not source.strip():
+    source = source.strip()
+    if not source:
         raise EntryError("source: missing")
-    return Entry(plate, state, source.strip(), category, expires=expires, **values)
+    return Entry(
+        plate,
+        state,
+        source,
+        category,
+        _required(fields, "case_number"),
+        _required(fields, "reason"),
+        _required(fields, "requested_by"),
+        _required(fields, "contact"),
+        _required(fields, "instructions"),
+        parse_date((fields.get("expires") or "").strip()),
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -218,8 +230,9 @@ class Matcher:
     """Exact, wildcard and confusion-tolerant matching of reads against the active entries."""
 
     def __init__(
-        self, entries: Iterable[tuple[int, str, dt.date]], max_substitutions: int = 1
+        self, entries: Iterable[tuple[int, str, dt.date | str]], max_substitutions: int = 1
     ) -> None:
+        """`entries` are (id, plate, expiry as a date or ISO string); a million load in seconds."""
         self.max_substitutions = max_substitutions
         self.ids = array("q")
         self.plates: list[str] = []
@@ -228,25 +241,29 @@ class Matcher:
         self.wild_by_chunk: dict[str, list[int]] = {}
         self.wild_regex: dict[int, re.Pattern[str]] = {}
         self.chunk_lengths: set[int] = set()
-        for entry_id, plate, expires in entries:
-            i = len(self.plates)
-            self.ids.append(entry_id)
-            self.plates.append(plate)
-            self.expires.append(expires.toordinal())
+        ordinals: dict[dt.date | str, int] = {}  # few distinct expiry dates: convert each once
+        add_id, add_plate, add_expiry = self.ids.append, self.plates.append, self.expires.append
+        by_canon = self.by_canon
+        for i, (entry_id, plate, expires) in enumerate(entries):
+            day = ordinals.get(expires)
+            if day is None:
+                date = expires if isinstance(expires, dt.date) else dt.date.fromisoformat(expires)
+                day = ordinals[expires] = date.toordinal()
+            add_id(entry_id)
+            add_plate(plate)
+            add_expiry(day)
             if "?" in plate or "*" in plate:
                 chunk = max(_literal_chunks(plate), key=len)
                 self.wild_by_chunk.setdefault(chunk, []).append(i)
                 self.chunk_lengths.add(len(chunk))
                 self.wild_regex[i] = wildcard_regex(plate)
-            else:
-                key = plate.translate(CANON)
-                known = self.by_canon.get(key)
-                if known is None:
-                    self.by_canon[key] = i
-                elif isinstance(known, list):
-                    known.append(i)
-                else:
-                    self.by_canon[key] = [known, i]
+                continue
+            key = plate.translate(CANON)
+            known = by_canon.setdefault(key, i)
+            if isinstance(known, list):
+                known.append(i)
+            elif known != i:
+                by_canon[key] = [known, i]
 
     def __len__(self) -> int:
         return len(self.plates)

@@ -6,7 +6,6 @@ They run apart from ingest and work from the store, so a slow reader only grows 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
@@ -72,15 +71,9 @@ class MatcherCache:
         version = self.store.get_meta("hotlist_version", "0")
         with self.lock:
             if version != self.version:
-                rows = (
-                    self.store.connect()
-                    .execute("SELECT id, plate, expires FROM hotlist")
-                    .fetchall()
-                )
-                self.matcher = Matcher(
-                    ((r[0], r[1], dt.date.fromisoformat(r[2])) for r in rows),
-                    self.max_substitutions,
-                )
+                db = self.store.connect()
+                rows = db.execute("SELECT id, plate, expires FROM hotlist")
+                self.matcher = Matcher(rows, self.max_substitutions)
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
             return self.matcher

@@ -13,6 +13,7 @@ import pytest
 from gateway_helpers import SECRET, jpeg, load_config, serve_ingest
 
 from gateway import protocol
+from gateway.config import load
 from tools.camera_sim import CameraClient
 
 
@@ -150,3 +151,29 @@ def test_heartbeat_is_recorded_and_answers_time(tmp_path: Path) -> None:
         client.close()
         rows = store.connect().execute("SELECT camera, body FROM heartbeats").fetchall()
         assert len(rows) == 1 and json.loads(rows[0]["body"])["dropped"] == 1
+
+
+def test_bounded_load_from_20_cameras_loses_nothing(tmp_path: Path) -> None:
+    """20 cameras post 10 events each at once; every one is accepted and stored exactly once."""
+    import threading
+
+    from tools.bench_gateway import bench_config
+
+    config = load(bench_config(tmp_path, 20, 0))
+    frame = jpeg(4, 640, 360)
+    results: list[int] = []
+    with serve_ingest(config) as (url, store):
+
+        def camera(i: int) -> None:
+            client = CameraClient(url, f"cam-{i:02d}", f"k{i}".encode())
+            for seq in range(1, 11):
+                results.append(client.send_event(seq, [frame])[0])
+            client.close()
+
+        threads = [threading.Thread(target=camera, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert results.count(201) == 200
+        assert store.connect().execute("SELECT count(*) FROM events").fetchone()[0] == 200
