@@ -6,6 +6,7 @@ Every problem is reported as `ConfigError("<key path>: <problem>")`, e.g.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -21,10 +22,30 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Site:
+    """A place where cameras stand, as the chief approved it (the site plan)."""
+
     id: str
     name: str
     lat: float
     lon: float
+    heading: float | None = None  # degrees clockwise from north; None: taken from its cameras
+    lanes: tuple[str, ...] = ()
+    purpose: str = ""
+    approved_by: str = ""
+    approved_on: str = ""
+    status: str = "planned"  # planned, installed, retired
+    view_range_m: float = 35.0
+    view_angle_deg: float = 40.0
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    name: str
+    contact: str
+    boundary: Path | None = None
+
+
+SITE_STATUSES = ("planned", "installed", "retired")
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,10 @@ class Config:
     cameras: dict[str, Camera]
     hotlists: list[HotlistSource]
     alerts: list[AlertTarget]
+    site_list: list[Site] = field(default_factory=list)  # as written, duplicates included
+    boundary: Path | None = None  # the jurisdiction, a GeoJSON polygon
+    coordination_distance_m: float = 1000.0
+    neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
 
     def secret(self, camera_id: str) -> bytes:
@@ -158,11 +183,47 @@ def _hints(r: _Reader) -> ReaderHints:
     return ReaderHints(tuple(roi) if roi else None, width)
 
 
-def parse(doc: dict[str, Any], base: Path) -> Config:
+def _site(s: _Reader) -> Site:
+    status = s.text("status", "planned")
+    if status not in SITE_STATUSES:
+        raise ConfigError(
+            f"{s.key('status')}: expected one of {', '.join(SITE_STATUSES)}, got {status!r}"
+        )
+    lanes = s.get("lanes", (list, int), [])
+    if isinstance(lanes, int):
+        lanes = [f"lane {i + 1}" for i in range(lanes)]
+    approved_on = s.get("approved_on", (str, dt.date), "")
+    site = Site(
+        s.text("id"),
+        s.text("name", ""),
+        s.number("lat", -90, 90),
+        s.number("lon", -180, 180),
+        s.number("heading", 0, 360, None),
+        tuple(str(x) for x in lanes),
+        s.text("purpose", ""),
+        s.text("approved_by", ""),
+        str(approved_on),
+        status,
+        s.number("view_range_m", 1, 500, 35.0),
+        s.number("view_angle_deg", 1, 179, 40.0),
+    )
+    s.finish()
+    return site
+
+
+def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
+    """Validate a parsed TOML document; strict=False lets duplicate site ids through for `sites check`."""
     root = _Reader(doc, "")
     agency = root.sub("agency")
     name = agency.text("name")
     retention = agency.number("retention_days", 1, 3650, 30, integer=True)
+    boundary = agency.text("boundary", None)
+    coordination_m = agency.number("coordination_distance_m", 0, 100_000, 1000.0)
+    neighbours = []
+    for n in agency.table_list("neighbours"):
+        nb = n.text("boundary", None)
+        neighbours.append(Neighbour(n.text("name"), n.text("contact"), base / nb if nb else None))
+        n.finish()
     agency.finish()
 
     storage = root.sub("storage")
@@ -187,14 +248,13 @@ def parse(doc: dict[str, Any], base: Path) -> Config:
     matching.finish()
 
     sites: dict[str, Site] = {}
+    site_list = []
     for s in root.table_list("sites"):
-        site = Site(
-            s.text("id"), s.text("name", ""), s.number("lat", -90, 90), s.number("lon", -180, 180)
-        )
-        s.finish()
-        if site.id in sites:
+        site = _site(s)
+        if site.id in sites and strict:
             raise ConfigError(f"{s.path}.id: duplicate site id {site.id!r}")
         sites[site.id] = site
+        site_list.append(site)
 
     cameras: dict[str, Camera] = {}
     for c in root.table_list("cameras"):
@@ -252,10 +312,14 @@ def parse(doc: dict[str, Any], base: Path) -> Config:
         cameras=cameras,
         hotlists=hotlists,
         alerts=alerts or [AlertTarget("log")],
+        site_list=site_list,
+        boundary=base / boundary if boundary else None,
+        coordination_distance_m=coordination_m,
+        neighbours=neighbours,
     )
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, strict: bool = True) -> Config:
     """Read and validate a config file; ConfigError names the first problem found."""
     path = Path(path)
     try:
@@ -266,5 +330,5 @@ def load(path: str | Path) -> Config:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    config = parse(doc, path.resolve().parent)
+    config = parse(doc, path.resolve().parent, strict)
     return Config(**{**config.__dict__, "path": path})

@@ -7,9 +7,31 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import bench, camera_sim, demo, evaluate, gateway_cmd, hotlist_cmd, read, records, train
+from tools import (
+    bench,
+    camera_sim,
+    demo,
+    evaluate,
+    gateway_cmd,
+    hotlist_cmd,
+    read,
+    records,
+    sites,
+    train,
+)
 
-COMMANDS = (demo, read, evaluate, bench, train, gateway_cmd, camera_sim, hotlist_cmd, records)
+COMMANDS = (
+    demo,
+    read,
+    evaluate,
+    bench,
+    train,
+    gateway_cmd,
+    camera_sim,
+    hotlist_cmd,
+    records,
+    sites,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
