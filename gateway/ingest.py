@@ -5,12 +5,14 @@ Every rejection is a 4xx with a JSON reason and one log line; the server keeps r
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
@@ -78,8 +80,40 @@ class IngestHandler(BaseHTTPRequestHandler):
             self.answer(
                 200, {"ok": True, "time": time.time(), "backlog": self.server.store.backlog()}
             )
-        else:
-            self.answer(404, {"error": "not found"})
+            return
+        camera = self.headers.get("X-ALPR-Camera", "")
+        try:
+            if self.path.split("?")[0] != protocol.SURVEY_PATH:
+                raise Rejection(404, f"no such endpoint {self.path}")
+            status, body = self.get_survey(camera)
+        except Rejection as r:
+            log.warning("rejected GET %s camera=%r: %d %s", self.path, camera, r.status, r.reason)
+            self.answer(r.status, {"error": r.reason})
+            return
+        self.answer(status, body)
+
+    def get_survey(self, camera: str) -> tuple[int, dict[str, Any]]:
+        """The camera's latest captures (first frame of each), for the technician's site survey."""
+        self.read_signed(camera, "GET")
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            limit = max(1, min(50, int(query.get("limit", ["20"])[0])))
+        except ValueError:
+            raise Rejection(400, "limit must be an integer") from None
+        store = self.server.store
+        rows = (
+            store.connect()
+            .execute(
+                "SELECT sequence, path FROM events WHERE camera=? ORDER BY id DESC LIMIT ?",
+                (camera, limit),
+            )
+            .fetchall()
+        )
+        captures = []
+        for row in rows:
+            frame = protocol.decode_event(store.event_body(row["path"])).frames[0]
+            captures.append({"sequence": row["sequence"], "jpeg": base64.b64encode(frame).decode()})
+        return 200, {"camera": camera, "captures": captures}
 
     def do_POST(self) -> None:
         camera = self.headers.get("X-ALPR-Camera", "")
@@ -104,11 +138,11 @@ class IngestHandler(BaseHTTPRequestHandler):
             return
         self.answer(status, body)
 
-    def read_signed(self, camera: str) -> tuple[bytes, int]:
+    def read_signed(self, camera: str, method: str = "POST") -> tuple[bytes, int]:
         """The verified body and sequence number, or a Rejection naming what failed."""
         cfg = self.server.config
         try:
-            length = int(self.headers.get("Content-Length", ""))
+            length = int(self.headers.get("Content-Length", "0" if method == "GET" else ""))
         except ValueError:
             raise Rejection(411, "Content-Length required") from None
         if length > cfg.max_body_bytes:
@@ -134,7 +168,7 @@ class IngestHandler(BaseHTTPRequestHandler):
         except ConfigError as exc:
             log.error("camera %s has no usable secret: %s", camera, exc)
             raise Rejection(403, "camera has no usable secret") from None
-        expected = protocol.sign(secret, "POST", self.path, camera, timestamp, sequence, body)
+        expected = protocol.sign(secret, method, self.path, camera, timestamp, sequence, body)
         if not hmac.compare_digest(expected, signature):
             raise Rejection(401, "bad signature")
         if sequence < 0:

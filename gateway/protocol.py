@@ -11,6 +11,7 @@ from typing import Any
 
 EVENT_PATH = "/v1/events"
 HEARTBEAT_PATH = "/v1/heartbeat"
+SURVEY_PATH = "/v1/survey"
 EVENT_TYPE = "application/x-alpr-event"
 MAX_FRAMES = 16
 TRIGGERS = ("radar", "pir", "beam", "timer", "manual")
@@ -35,14 +36,20 @@ def sign(
 
 
 def signed_headers(
-    secret: bytes, path: str, camera: str, timestamp: int, sequence: int, body: bytes
+    secret: bytes,
+    path: str,
+    camera: str,
+    timestamp: int,
+    sequence: int,
+    body: bytes,
+    method: str = "POST",
 ) -> dict[str, str]:
-    """The four X-ALPR-* headers of a signed POST."""
+    """The four X-ALPR-* headers of a signed request."""
     return {
         "X-ALPR-Camera": camera,
         "X-ALPR-Timestamp": str(timestamp),
         "X-ALPR-Sequence": str(sequence),
-        "X-ALPR-Signature": sign(secret, "POST", path, camera, timestamp, sequence, body),
+        "X-ALPR-Signature": sign(secret, method, path, camera, timestamp, sequence, body),
     }
 
 

@@ -18,7 +18,13 @@ D = 0.02  # about 2.2 km north-south, 1.7 km east-west
 
 
 def square(lat: float, lon: float, d: float) -> dict[str, object]:
-    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    ring = [
+        [lon - d, lat - d],
+        [lon + d, lat - d],
+        [lon + d, lat + d],
+        [lon - d, lat + d],
+        [lon - d, lat - d],
+    ]
     return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}}
 
 
@@ -47,14 +53,26 @@ boundary = "west.geojson"
     return path
 
 
-def site(sid: str, lat: float, lon: float, heading: float, status: str = "installed",
-         approved: bool = True) -> str:
+def site(
+    sid: str,
+    lat: float,
+    lon: float,
+    heading: float,
+    status: str = "installed",
+    approved: bool = True,
+) -> str:
     approval = 'approved_by = "Chief Ortiz"\napproved_on = 2026-10-01\n' if approved else ""
-    return (f'\n[[sites]]\nid = "{sid}"\nname = "{sid}"\nlat = {lat}\nlon = {lon}\nheading = {heading}\n'
-            f'lanes = 2\npurpose = "arterial into downtown"\nstatus = "{status}"\n{approval}')
+    return (
+        f'\n[[sites]]\nid = "{sid}"\nname = "{sid}"\nlat = {lat}\nlon = {lon}\nheading = {heading}\n'
+        f'lanes = 2\npurpose = "arterial into downtown"\nstatus = "{status}"\n{approval}'
+    )
 
 
-GOOD = site("a", LAT, LON, 0) + site("b", LAT + 0.005, LON, 90) + site("c", LAT - 0.005, LON + 0.005, 180, "planned", False)
+GOOD = (
+    site("a", LAT, LON, 0)
+    + site("b", LAT + 0.005, LON, 90)
+    + site("c", LAT - 0.005, LON + 0.005, 180, "planned", False)
+)
 
 
 def test_good_plan_passes(tmp_path: Path) -> None:
@@ -64,12 +82,14 @@ def test_good_plan_passes(tmp_path: Path) -> None:
 
 
 def test_each_error_is_named(tmp_path: Path) -> None:
-    bad = (GOOD
-           + site("outside", LAT + 0.1, LON, 0)
-           + site("a", LAT + 0.01, LON - 0.01, 0)                    # duplicate id
-           + site("unapproved", LAT - 0.01, LON - 0.01, 0, approved=False)
-           + site("twin", LAT + 0.0001, LON + 0.0001, 10)            # same view as "a"
-           + site("edge", LAT, LON + D - 0.002, 0))                  # about 170 m from the east line
+    bad = (
+        GOOD
+        + site("outside", LAT + 0.1, LON, 0)
+        + site("a", LAT + 0.01, LON - 0.01, 0)  # duplicate id
+        + site("unapproved", LAT - 0.01, LON - 0.01, 0, approved=False)
+        + site("twin", LAT + 0.0001, LON + 0.0001, 10)  # same view as "a"
+        + site("edge", LAT, LON + D - 0.002, 0)
+    )  # about 170 m from the east line
     report = check_plan(load(plan(tmp_path, bad), strict=False))
     text = "\n".join(report.errors)
     assert "site outside: outside the jurisdiction boundary" in text
@@ -78,17 +98,35 @@ def test_each_error_is_named(tmp_path: Path) -> None:
     assert "site twin: view cone overlaps site a (duplicate coverage)" in text
     assert len(report.errors) == 4
     assert report.coordination == [
-        "site edge: 170 m from the boundary; coordinate with East County SO (Lt. Moss, 555-0101)"]
-    out = subprocess.run([sys.executable, "-m", "tools.cli", "sites", "check", "--config", str(plan(tmp_path, bad))],
-                         capture_output=True, text=True)
+        "site edge: 170 m from the boundary; coordinate with East County SO (Lt. Moss, 555-0101)"
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "sites", "check", "--config", str(plan(tmp_path, bad))],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1 and "4 errors" in out.stdout
 
 
 def test_map_renders(tmp_path: Path) -> None:
     config = plan(tmp_path, GOOD)
     png = tmp_path / "map.png"
-    out = subprocess.run([sys.executable, "-m", "tools.cli", "sites", "map", "--config", str(config), "--out",
-                          str(png)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "sites",
+            "map",
+            "--config",
+            str(config),
+            "--out",
+            str(png),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "NOT APPROVED" in out.stdout  # the table printed beside the map
     img = cv2.imread(str(png))
@@ -99,6 +137,20 @@ def test_map_renders(tmp_path: Path) -> None:
     fill = np.all(np.abs(img.astype(int) - [224, 239, 243]) < 6, axis=2).sum()
     assert green > 100 and blue > 50 and fill > 10_000
     html = tmp_path / "map.html"
-    subprocess.run([sys.executable, "-m", "tools.cli", "sites", "map", "--config", str(config), "--out",
-                    str(html)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "sites",
+            "map",
+            "--config",
+            str(config),
+            "--out",
+            str(html),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert "<svg" in html.read_text() and "Chief Ortiz" in html.read_text()
