@@ -73,10 +73,34 @@ class AlertTarget:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """Where reads are synced, and how long the gateway keeps its own copies."""
+
+    target: str = "file://var/store"  # file://PATH (relative to the config) or s3://BUCKET
+    endpoint: str | None = None  # for a non-AWS server such as Ceph RGW
+    region: str = "us-east-1"
+    access_key_ref: str | None = None  # env:NAME or file:PATH, like camera secrets
+    secret_key_ref: str | None = None
+    local_retention_days: int = 7  # synced copies kept on the gateway this long
+    queue_limit_mb: int = 2048  # unsynced data kept on disk at most
+    base: Path = Path(".")
+    gateway_principal: str | None = (
+        None  # e.g. arn:aws:iam:::user/alpr-gateway, for the bucket policy
+    )
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        if not self.access_key_ref or not self.secret_key_ref:
+            return None, None  # the SDK's own chain: environment, instance profile...
+        access = resolve_secret(self.access_key_ref, "storage.access_key", self.base).decode()
+        secret = resolve_secret(self.secret_key_ref, "storage.secret_key", self.base).decode()
+        return access, secret
+
+
+@dataclass(frozen=True)
 class Config:
     agency: str
     retention_days: int
-    storage: str
+    storage: StorageConfig
     listen_host: str
     listen_port: int
     data_dir: Path
@@ -226,11 +250,30 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         n.finish()
     agency.finish()
 
-    storage = root.sub("storage")
-    target = storage.text("target", "file://var/store")
+    st = root.sub("storage")
+    target = st.text("target", "file://var/store")
     if not target.startswith(("file://", "s3://")):
         raise ConfigError(f"storage.target: expected file://PATH or s3://BUCKET, got {target!r}")
-    storage.finish()
+    storage = StorageConfig(
+        target,
+        st.text("endpoint", None),
+        st.text("region", "us-east-1"),
+        st.text("access_key", None),
+        st.text("secret_key", None),
+        st.number("local_retention_days", 0, 3650, 7, integer=True),
+        st.number("queue_limit_mb", 1, 10_000_000, 2048, integer=True),
+        base,
+        st.text("gateway_principal", None),
+    )
+    if (storage.access_key_ref is None) != (storage.secret_key_ref is None):
+        raise ConfigError("storage: give both access_key and secret_key, or neither")
+    for key, ref in (
+        ("access_key", storage.access_key_ref),
+        ("secret_key", storage.secret_key_ref),
+    ):
+        if ref is not None:
+            resolve_secret(ref, st.key(key), base)
+    st.finish()
 
     gw = root.sub("gateway")
     listen = gw.text("listen", "127.0.0.1:8080")
@@ -300,7 +343,7 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
     return Config(
         agency=name,
         retention_days=retention,
-        storage=target,
+        storage=storage,
         listen_host=host,
         listen_port=int(port),
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,

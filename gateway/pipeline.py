@@ -167,8 +167,8 @@ class ReaderWorker(threading.Thread):
         try:
             db.execute(
                 "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
-                " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, read_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, bytes,"
+                " read_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     read_id,
                     event["id"],
@@ -187,6 +187,7 @@ class ReaderWorker(threading.Thread):
                     crop_rel,
                     sha256(found.frame),
                     sha256(found.crop),
+                    len(found.frame) + len(found.crop),
                     now,
                 ),
             )

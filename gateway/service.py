@@ -6,6 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
+from cloud.storage import open_target
 from gateway import hotlist
 from gateway.alerts import AlertDispatcher
 from gateway.config import Config
@@ -13,6 +14,7 @@ from gateway.ingest import IngestServer
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
+from gateway.sync import Syncer, SyncWorker
 
 log = logging.getLogger("alpr.gateway")
 
@@ -55,6 +57,17 @@ class Gateway:
             for _ in range(config.reader_workers)
         ]
         self.alerts = AlertDispatcher(self.store, config.alerts, self.stop)
+        access, secret = config.storage.credentials()
+        self.target = open_target(
+            config.storage.target,
+            config.storage.endpoint,
+            access,
+            secret,
+            config.storage.region,
+            config.storage.base,
+        )
+        self.syncer = Syncer(config, self.store, self.target)
+        self.sync = SyncWorker(self.syncer, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -79,6 +92,7 @@ class Gateway:
         for w in self.workers:
             w.start()
         self.alerts.start()
+        self.sync.start()
         threading.Thread(target=self.ingest.serve_forever, name="ingest", daemon=True).start()
         host, port = self.address
         log.info(
@@ -97,3 +111,4 @@ class Gateway:
         for w in self.workers:
             w.join(timeout=5)
         self.alerts.join(timeout=5)
+        self.sync.join(timeout=5)

@@ -55,8 +55,12 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_path TEXT NOT NULL,
     frame_sha256 TEXT NOT NULL,
     crop_sha256 TEXT NOT NULL,
-    read_at REAL NOT NULL
+    bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
+    read_at REAL NOT NULL,
+    synced_at REAL,                     -- NULL until every object is in the storage target
+    quarantined TEXT                    -- why the local copy failed its checksum, if it did
 );
+CREATE INDEX IF NOT EXISTS reads_unsynced ON reads (synced_at, captured);
 CREATE INDEX IF NOT EXISTS reads_text ON reads (text);
 CREATE INDEX IF NOT EXISTS reads_captured ON reads (captured);
 CREATE TABLE IF NOT EXISTS heartbeats (
@@ -83,7 +87,7 @@ CREATE TABLE IF NOT EXISTS hotlist (
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
 CREATE TABLE IF NOT EXISTS hits (
     id INTEGER PRIMARY KEY,
-    read_id TEXT NOT NULL REFERENCES reads (id),
+    read_id TEXT NOT NULL,        -- kept after the read itself is purged: the hit is the audit record
     entry_id INTEGER NOT NULL,
     entry TEXT NOT NULL,          -- the hot-list entry as it was when the hit was made
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
@@ -114,6 +118,15 @@ CREATE TABLE IF NOT EXISTS access_log (
     reason TEXT NOT NULL,
     query TEXT NOT NULL,
     results INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS purge_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    oldest REAL,
+    newest REAL,
+    ids_sha256 TEXT NOT NULL      -- SHA-256 of the sorted purged ids, one per line: proof of deletion
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """

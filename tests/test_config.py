@@ -22,7 +22,8 @@ def test_good_config_loads(tmp_path: Path) -> None:
     assert config.cameras["cam-02"].hints.roi == (0, 300, 1280, 400)
     assert config.cameras["cam-01"].lat == 40.0  # taken from its site
     assert config.secret("cam-01") == b"s3cret-cam-01"
-    assert config.storage.startswith("file://")
+    assert config.storage.target.startswith("file://")
+    assert config.storage.local_retention_days == 7
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from tools import (
     bench,
     camera_sim,
+    cloud_cmd,
     demo,
     evaluate,
     gateway_cmd,
@@ -17,20 +18,26 @@ from tools import (
     read,
     records,
     sites,
+    survey,
     train,
 )
 
 COMMANDS = (
+    # the gateway and its data
     demo,
-    read,
-    evaluate,
-    bench,
-    train,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,
     records,
+    cloud_cmd,
+    # the chief and the technician
     sites,
+    survey,
+    # the reader
+    read,
+    evaluate,
+    bench,
+    train,
 )
 
 

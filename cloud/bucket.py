@@ -1,0 +1,255 @@
+"""The bucket's own rules: versioning, Object Lock, lifecycle, public access, encryption, policy.
+
+`init` sets what the config asks for and is safe to run again; `check` compares the live bucket
+with the config and names each difference; `verify_retention` lists reads kept too long.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloud.storage import FileTarget, S3Target, StorageError, Target
+
+NONCURRENT_DAYS = 1
+ABORT_MULTIPART_DAYS = 1
+
+
+def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
+    """reads/ and released evidence/ expire after retention; old versions and stale uploads after a day."""
+    return [
+        {
+            "ID": "reads-retention",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "reads/"},
+            "Expiration": {"Days": retention_days},
+        },
+        {
+            "ID": "evidence-after-release",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "evidence/"},
+            "Expiration": {"Days": retention_days},
+        },
+        {
+            "ID": "noncurrent-and-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
+        },
+    ]
+
+
+def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
+    """Least privilege for the gateway's credentials: write and read back reads/, never delete."""
+    who = {"AWS": [principal]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GatewayWritesReads",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
+            },
+            {
+                "Sid": "GatewayLists",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+            {
+                "Sid": "GatewayNeverDeletes",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": [
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:PutBucketPolicy",
+                    "s3:PutObjectLegalHold",
+                    "s3:BypassGovernanceRetention",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+        ],
+    }
+
+
+@dataclass
+class BucketReport:
+    done: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # the server refuses it: said, not hidden
+    drift: list[str] = field(default_factory=list)
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", {}) or {}
+    return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+def init(target: Target, retention_days: int, principal: str | None) -> BucketReport:
+    """Create or verify the bucket and set every rule; running it again changes nothing."""
+    report = BucketReport()
+    if isinstance(target, FileTarget):
+        (target.root / ".lifecycle.json").write_text(
+            json.dumps(lifecycle_rules(retention_days), indent=2)
+        )
+        report.done.append(
+            f"folder {target.root} ready; lifecycle applied by the gateway's sweeper"
+        )
+        return report
+    assert isinstance(target, S3Target)
+    from botocore.exceptions import ClientError
+
+    s3, bucket = target.client, target.bucket
+    try:
+        s3.head_bucket(Bucket=bucket)
+        report.done.append(f"bucket {bucket} exists")
+    except ClientError as exc:
+        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise StorageError(f"cannot reach bucket {bucket}: {_code(exc)}") from None
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        report.done.append(f"bucket {bucket} created with Object Lock")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    report.done.append("versioning enabled")
+    try:
+        lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        if lock.get("ObjectLockEnabled") == "Enabled":
+            report.done.append("Object Lock enabled")
+        else:
+            report.drift.append(
+                "Object Lock is not enabled (it can only be set when the bucket is created)"
+            )
+    except ClientError as exc:
+        report.drift.append(
+            f"Object Lock is not enabled ({_code(exc)}); recreate the bucket with it"
+        )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
+    )
+    report.done.append(f"lifecycle: reads/ expire after {retention_days} days")
+    for what, call in (
+        (
+            "public access block",
+            lambda: s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            ),
+        ),
+        (
+            "default encryption (SSE-S3)",
+            lambda: s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+            ),
+        ),
+    ):
+        try:
+            call()
+            report.done.append(what)
+        except ClientError as exc:
+            report.unsupported.append(f"{what}: refused by the server ({_code(exc)})")
+    if principal:
+        try:
+            s3.put_bucket_policy(
+                Bucket=bucket, Policy=json.dumps(gateway_policy(bucket, principal))
+            )
+            report.done.append(f"least-privilege policy for {principal}")
+        except ClientError as exc:
+            report.unsupported.append(f"bucket policy: refused by the server ({_code(exc)})")
+    return report
+
+
+def check(target: Target, retention_days: int, principal: str | None) -> BucketReport:
+    """Differences between the live bucket and what the config asks for."""
+    report = BucketReport()
+    if isinstance(target, FileTarget):
+        rules_file = target.root / ".lifecycle.json"
+        live = json.loads(rules_file.read_text()) if rules_file.exists() else None
+        if live != lifecycle_rules(retention_days):
+            report.drift.append("lifecycle rules differ from the config (run alpr cloud init)")
+        return report
+    assert isinstance(target, S3Target)
+    from botocore.exceptions import ClientError
+
+    s3, bucket = target.client, target.bucket
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        report.drift.append(f"bucket {bucket} is missing or unreachable ({_code(exc)})")
+        return report
+    if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+        report.drift.append("versioning is not enabled")
+    try:
+        enabled = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"].get(
+            "ObjectLockEnabled"
+        )
+    except ClientError:
+        enabled = None
+    if enabled != "Enabled":
+        report.drift.append("Object Lock is not enabled")
+    try:
+        live_rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    except ClientError:
+        live_rules = []
+    want = {r["ID"]: r for r in lifecycle_rules(retention_days)}
+    have = {r.get("ID"): r for r in live_rules}
+    for rule_id, rule in want.items():
+        live = have.get(rule_id)
+        if live is None:
+            report.drift.append(f"lifecycle rule {rule_id} is missing")
+            continue
+        for key in ("Expiration", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"):
+            if (
+                key in rule
+                and {k: v for k, v in live.get(key, {}).items() if k in rule[key]} != rule[key]
+            ):
+                report.drift.append(
+                    f"lifecycle rule {rule_id}: {key} is {live.get(key)}, config says {rule[key]}"
+                )
+    for rule_id in set(have) - set(want):
+        report.drift.append(f"lifecycle rule {rule_id} is not in the config")
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        if not all(block.values()):
+            report.drift.append(f"public access is not fully blocked: {block}")
+    except ClientError as exc:
+        report.unsupported.append(f"public access block: not available ({_code(exc)})")
+    try:
+        s3.get_bucket_encryption(Bucket=bucket)
+    except ClientError as exc:
+        report.unsupported.append(
+            f"default encryption: not set or not supported by the server ({_code(exc)})"
+        )
+    if principal:
+        try:
+            live_policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+            if live_policy != gateway_policy(bucket, principal):
+                report.drift.append("bucket policy differs from the least-privilege policy")
+        except ClientError as exc:
+            report.drift.append(f"no bucket policy ({_code(exc)})")
+    return report
+
+
+def verify_retention(
+    target: Target, retention_days: int, grace_days: float, now: float | None = None
+) -> list[tuple[str, float]]:
+    """Objects under reads/ older than retention plus grace: (key, age in days). Should be empty."""
+    limit = (now or time.time()) - (retention_days + grace_days) * 86400
+    return [
+        (o.key, ((now or time.time()) - o.modified) / 86400)
+        for o in target.list("reads/")
+        if o.modified < limit
+    ]

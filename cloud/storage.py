@@ -1,0 +1,252 @@
+"""Where reads go after the gateway: an S3 bucket, or a folder (`file://PATH`, the embedded default).
+
+Both targets offer the same few operations, so the sync worker, evidence holds and the contract tests
+are written once. A folder has no server to expire objects, so `FileTarget.sweep` applies the same
+lifecycle rule that `alpr cloud init` sets on a bucket.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from botocore.config import Config as BotoConfig
+
+
+class StorageError(RuntimeError):
+    """The target refused or could not be reached; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: float  # Unix seconds
+    md5: str  # hex, of the content
+
+
+class Target(Protocol):
+    url: str
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
+    def head(self, key: str) -> StoredObject | None: ...
+    def get(self, key: str) -> bytes: ...
+    def list(self, prefix: str) -> Iterator[StoredObject]: ...
+    def set_legal_hold(self, key: str, on: bool) -> None: ...
+    def legal_hold(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+
+
+S3_CONFIG = BotoConfig(
+    retries={"max_attempts": 5, "mode": "adaptive"},
+    connect_timeout=5,
+    read_timeout=30,
+    signature_version="s3v4",
+    s3={"addressing_style": "path"},
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+)
+
+
+def s3_client(
+    endpoint: str | None, access_key: str | None, secret_key: str | None, region: str = "us-east-1"
+) -> Any:
+    """The one S3 client factory: explicit retries, timeouts and checksum behaviour."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=S3_CONFIG,
+    )
+
+
+class S3Target:
+    def __init__(self, bucket: str, client: Any, url: str) -> None:
+        self.bucket, self.client, self.url = bucket, client, url
+
+    def _call(self, what: str, fn: Any, **kw: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(Bucket=self.bucket, **kw)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            raise StorageError(
+                f"{what} on s3://{self.bucket}: {err.get('Code')} {err.get('Message', '')}".strip()
+            ) from None
+        except BotoCoreError as exc:
+            raise StorageError(f"{what} on s3://{self.bucket}: {exc}") from None
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        self._call(
+            "PutObject",
+            self.client.put_object,
+            Key=key,
+            Body=data,
+            ContentMD5=md5,
+            Metadata=metadata or {},
+        )
+
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
+        return StoredObject(
+            key, int(r["ContentLength"]), r["LastModified"].timestamp(), r["ETag"].strip('"')
+        )
+
+    def get(self, key: str) -> bytes:
+        body: bytes = self._call("GetObject", self.client.get_object, Key=key)["Body"].read()
+        return body
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("ListObjectsV2", self.client.list_objects_v2, Prefix=prefix, **token)
+            for o in page.get("Contents", []):
+                yield StoredObject(
+                    o["Key"], int(o["Size"]), o["LastModified"].timestamp(), o["ETag"].strip('"')
+                )
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        self._call(
+            "PutObjectLegalHold",
+            self.client.put_object_legal_hold,
+            Key=key,
+            LegalHold={"Status": "ON" if on else "OFF"},
+        )
+
+    def legal_hold(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            r = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return False
+        return bool(r.get("LegalHold", {}).get("Status") == "ON")
+
+    def delete(self, key: str) -> None:
+        self._call("DeleteObject", self.client.delete_object, Key=key)
+
+
+class FileTarget:
+    """Objects as files under a folder, with a JSON sidecar for metadata and legal hold."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.url = f"file://{self.root}"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"unsafe object key {key!r}")
+        return self.root / key
+
+    def _meta(self, key: str) -> Path:
+        p = self._path(key)
+        return p.with_name(f".{p.name}.meta.json")
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+        from gateway.store import fsync_write
+
+        if self.legal_hold(key):
+            raise StorageError(f"{key} is under a legal hold and cannot be overwritten")
+        fsync_write(
+            self._meta(key), json.dumps({"metadata": metadata or {}, "hold": False}).encode()
+        )
+        fsync_write(self._path(key), data)
+
+    def head(self, key: str) -> StoredObject | None:
+        p = self._path(key)
+        if not p.is_file():
+            return None
+        data = p.read_bytes()
+        return StoredObject(key, len(data), p.stat().st_mtime, hashlib.md5(data).hexdigest())
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"no object {key} in {self.url}") from None
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        base = self.root
+        for dirpath, _, files in sorted(os.walk(base)):
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                key = str(Path(dirpath, name).relative_to(base))
+                if key.startswith(prefix):
+                    head = self.head(key)
+                    if head:
+                        yield head
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        if not self._path(key).is_file():
+            raise StorageError(f"no object {key} in {self.url}")
+        meta = (
+            json.loads(self._meta(key).read_text())
+            if self._meta(key).exists()
+            else {"metadata": {}}
+        )
+        meta["hold"] = on
+        self._meta(key).write_text(json.dumps(meta))
+
+    def legal_hold(self, key: str) -> bool:
+        m = self._meta(key)
+        return m.exists() and bool(json.loads(m.read_text()).get("hold"))
+
+    def delete(self, key: str) -> None:
+        if self.legal_hold(key):
+            raise StorageError(f"{key} is under a legal hold and cannot be deleted")
+        self._path(key).unlink(missing_ok=True)
+        self._meta(key).unlink(missing_ok=True)
+
+    def sweep(self, prefix: str, retention_days: int, now: float | None = None) -> int:
+        """The lifecycle rule a bucket would apply: delete objects under prefix past retention."""
+        cutoff = (now or time.time()) - retention_days * 86400
+        removed = 0
+        for obj in list(self.list(prefix)):
+            if obj.modified < cutoff and not self.legal_hold(obj.key):
+                self.delete(obj.key)
+                removed += 1
+        return removed
+
+
+def open_target(
+    url: str,
+    endpoint: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str = "us-east-1",
+    base: Path | None = None,
+) -> Target:
+    """file://PATH (relative to base) or s3://BUCKET (with an endpoint for a non-AWS server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(parts.netloc + parts.path)
+        return FileTarget(path if path.is_absolute() or base is None else base / path)
+    if parts.scheme == "s3" and parts.netloc:
+        return S3Target(parts.netloc, s3_client(endpoint, access_key, secret_key, region), url)
+    raise StorageError(f"storage target must be file://PATH or s3://BUCKET, got {url!r}")

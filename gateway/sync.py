@@ -1,0 +1,298 @@
+"""Sync: every read to the storage target, then local purge with a proof of deletion.
+
+Keys: `reads/dt=YYYY-MM-DD/site=S/camera=C/<read-id>.jpg` (best frame), `<read-id>-plate.jpg` (crop)
+and `<read-id>.json` (metadata, written last), plus `reads/dt=YYYY-MM-DD/index/hour=HH/<hash>.ndjson`
+batches for search. Keys are fixed by the read id, an object that is already there with the same
+MD5 is not sent again, and S3 writes whole objects only, so a crash mid-upload leaves neither
+duplicates nor partial objects. The queue is the `reads` table itself, on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.storage import FileTarget, StorageError, Target
+from gateway.config import Config
+from gateway.store import Store, sha256
+
+log = logging.getLogger("alpr.sync")
+BATCH = 50
+QUEUE_ALERT_LEVELS = (0.5, 0.8, 1.0)
+
+
+def read_prefix(read: Any) -> str:
+    day = time.strftime("%Y-%m-%d", time.gmtime(read["captured"]))
+    return f"reads/dt={day}/site={read['site']}/camera={read['camera']}/{read['id']}"
+
+
+def read_metadata(read: Any, agency: str) -> dict[str, Any]:
+    return {
+        "id": read["id"],
+        "agency": agency,
+        "camera": read["camera"],
+        "site": read["site"],
+        "lat": read["lat"],
+        "lon": read["lon"],
+        "heading": read["heading"],
+        "captured": read["captured"],
+        "received": read["received"],
+        "text": read["text"],
+        "confidence": read["confidence"],
+        "alternates": json.loads(read["alternates"]),
+        "box": json.loads(read["box"]),
+        "frame_sha256": read["frame_sha256"],
+        "crop_sha256": read["crop_sha256"],
+    }
+
+
+@dataclass
+class SyncStats:
+    synced: int = 0
+    skipped_existing: int = 0
+    quarantined: int = 0
+    failures: int = 0
+
+
+def purge_record(store: Store, reason: str, rows: list[Any]) -> None:
+    """One purge_log line: how many, which time range, and a hash of the ids as proof of deletion."""
+    if not rows:
+        return
+    ids = sorted(r["id"] for r in rows)
+    digest = hashlib.sha256("\n".join(str(i) for i in ids).encode()).hexdigest()
+    captured = [r["captured"] for r in rows]
+    store.connect().execute(
+        "INSERT INTO purge_log (at, reason, count, oldest, newest, ids_sha256) VALUES (?,?,?,?,?,?)",
+        (time.time(), reason, len(ids), min(captured), max(captured), digest),
+    )
+    log.info("purged %d (%s), ids sha256 %s", len(ids), reason, digest[:16])
+
+
+class Syncer:
+    """One pass at a time: upload what is queued, bound the queue, purge what retention demands."""
+
+    def __init__(self, config: Config, store: Store, target: Target) -> None:
+        self.config, self.store, self.target = config, store, target
+        self.alerted_level = 0.0
+
+    def sync_once(self, limit: int = BATCH) -> SyncStats:
+        stats = SyncStats()
+        db = self.store.connect()
+        rows = db.execute(
+            "SELECT * FROM reads WHERE synced_at IS NULL AND quarantined IS NULL ORDER BY captured LIMIT ?",
+            (limit,),
+        ).fetchall()
+        done = []
+        for read in rows:
+            try:
+                if self.upload(read, stats):
+                    done.append(read)
+            except StorageError as exc:
+                stats.failures += 1
+                log.warning("sync of read %s failed: %s", read["id"], exc)
+                break  # the target is down or refusing: back off, keep the order
+        if done:
+            self.upload_index(done)
+            now = time.time()
+            db.executemany(
+                "UPDATE reads SET synced_at=? WHERE id=?", [(now, r["id"]) for r in done]
+            )
+            stats.synced += len(done)
+        return stats
+
+    def upload(self, read: Any, stats: SyncStats) -> bool:
+        """Upload one read's objects; False if its local copy failed its checksum (quarantined)."""
+        root = self.store.root
+        frame_path, crop_path = root / read["frame_path"], root / read["crop_path"]
+        try:
+            frame, crop = frame_path.read_bytes(), crop_path.read_bytes()
+        except OSError as exc:
+            self.quarantine(read, f"local file missing: {exc.filename}")
+            stats.quarantined += 1
+            return False
+        if sha256(frame) != read["frame_sha256"] or sha256(crop) != read["crop_sha256"]:
+            self.quarantine(read, "local file failed its stored SHA-256")
+            stats.quarantined += 1
+            return False
+        prefix = read_prefix(read)
+        meta = json.dumps(read_metadata(read, self.config.agency), sort_keys=True).encode()
+        for key, data in (
+            (f"{prefix}.jpg", frame),
+            (f"{prefix}-plate.jpg", crop),
+            (f"{prefix}.json", meta),
+        ):
+            existing = self.target.head(key)
+            if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
+                stats.skipped_existing += 1
+                continue
+            self.target.put(key, data, {"read-id": read["id"], "sha256": sha256(data)})
+        return True
+
+    def upload_index(self, reads: list[Any]) -> None:
+        """NDJSON batches per capture hour; the key is a hash of the ids, so a retry rewrites the same one."""
+        by_hour: dict[tuple[str, str], list[Any]] = {}
+        for r in reads:
+            t = time.gmtime(r["captured"])
+            by_hour.setdefault((time.strftime("%Y-%m-%d", t), time.strftime("%H", t)), []).append(r)
+        for (day, hour), group in by_hour.items():
+            ids = hashlib.sha256("".join(sorted(r["id"] for r in group)).encode()).hexdigest()[:16]
+            lines = [
+                json.dumps({**read_metadata(r, self.config.agency), "key": read_prefix(r)})
+                for r in group
+            ]
+            key = f"reads/dt={day}/index/hour={hour}/{ids}.ndjson"
+            if self.target.head(key) is None:
+                self.target.put(key, ("\n".join(lines) + "\n").encode())
+
+    def quarantine(self, read: Any, why: str) -> None:
+        """Move a damaged local copy aside, never to be uploaded as good."""
+        qdir = self.store.root / "quarantine" / read["id"]
+        qdir.mkdir(parents=True, exist_ok=True)
+        for rel in (read["frame_path"], read["crop_path"]):
+            src = self.store.root / rel
+            if src.exists():
+                shutil.move(str(src), str(qdir / src.name))
+        self.store.connect().execute("UPDATE reads SET quarantined=? WHERE id=?", (why, read["id"]))
+        log.error("read %s quarantined: %s (moved to %s)", read["id"], why, qdir)
+
+    def queue_bytes(self) -> int:
+        row = (
+            self.store.connect()
+            .execute(
+                "SELECT coalesce(sum(bytes), 0) FROM reads WHERE synced_at IS NULL AND quarantined IS NULL"
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def bound_queue(self) -> None:
+        """Alert as the queue fills; over its limit, drop the best frames of the oldest unsynced reads
+        (their plate crop and metadata stay queued)."""
+        limit = self.config.storage.queue_limit_mb * 2**20
+        used = self.queue_bytes()
+        level = max((lvl for lvl in QUEUE_ALERT_LEVELS if used >= lvl * limit), default=0.0)
+        if level > self.alerted_level:
+            log.error(
+                "sync queue at %.0f %% of its %d MB limit (%d MB unsynced): is storage reachable?",
+                100 * used / limit,
+                self.config.storage.queue_limit_mb,
+                used // 2**20,
+            )
+        self.alerted_level = level
+        if used <= limit:
+            return
+        db = self.store.connect()
+        for read in db.execute(
+            "SELECT id, frame_path, crop_path, bytes FROM reads WHERE synced_at IS NULL AND quarantined IS NULL"
+            " AND frame_path != crop_path ORDER BY captured"
+        ).fetchall():
+            if used <= limit:
+                break
+            frame = self.store.root / read["frame_path"]
+            size = frame.stat().st_size if frame.exists() else 0
+            frame.unlink(missing_ok=True)
+            crop = self.store.root / read["crop_path"]
+            db.execute(
+                "UPDATE reads SET frame_path=crop_path, frame_sha256=crop_sha256, bytes=? WHERE id=?",
+                (crop.stat().st_size if crop.exists() else 0, read["id"]),
+            )
+            used -= size
+            log.error(
+                "sync queue full: dropped the best frame of unsynced read %s (crop kept)",
+                read["id"],
+            )
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete local copies: synced ones past local retention, and every one past agency retention."""
+        now = now or time.time()
+        db = self.store.connect()
+        local_cut = now - self.config.storage.local_retention_days * 86400
+        agency_cut = now - self.config.retention_days * 86400
+        purged = 0
+        for reason, sql, cut in (
+            ("synced, past local retention", "synced_at IS NOT NULL AND captured < ?", local_cut),
+            ("past agency retention", "captured < ?", agency_cut),
+        ):
+            rows = db.execute(
+                f"SELECT id, captured, frame_path, crop_path, event_id FROM reads WHERE {sql}",
+                (cut,),
+            ).fetchall()
+            if not rows:
+                continue
+            for r in rows:
+                for rel in (r["frame_path"], r["crop_path"]):
+                    (self.store.root / rel).unlink(missing_ok=True)
+                shutil.rmtree(self.store.root / "quarantine" / r["id"], ignore_errors=True)
+            self.delete_events([r["event_id"] for r in rows])
+            db.executemany("DELETE FROM reads WHERE id=?", [(r["id"],) for r in rows])
+            purge_record(self.store, reason, rows)
+            purged += len(rows)
+        if isinstance(
+            self.target, FileTarget
+        ):  # a folder has no lifecycle engine: apply the rule here
+            for prefix in ("reads/", "evidence/"):
+                self.target.sweep(prefix, self.config.retention_days, now)
+        # raw captures in which no plate was read hold no read to sync: purge them at local retention
+        events = db.execute(
+            "SELECT id, captured FROM events WHERE status IN ('noread', 'failed') AND captured < ?",
+            (local_cut,),
+        ).fetchall()
+        if events:
+            self.delete_events([e["id"] for e in events])
+            purge_record(self.store, "captures without a read, past local retention", events)
+            purged += len(events)
+        return purged
+
+    def delete_events(self, ids: list[int]) -> None:
+        db = self.store.connect()
+        for event_id in ids:
+            row = db.execute("SELECT path FROM events WHERE id=?", (event_id,)).fetchone()
+            if row is not None:
+                (self.store.root / row["path"]).unlink(missing_ok=True)
+        db.executemany("DELETE FROM events WHERE id=?", [(i,) for i in ids])
+
+
+class SyncWorker(threading.Thread):
+    """Runs the Syncer forever, backing off with jitter while the target is unreachable."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        stop: threading.Event,
+        idle_s: float = 1.0,
+        purge_every_s: float = 300.0,
+    ) -> None:
+        super().__init__(name="sync", daemon=True)
+        self.syncer, self.stop, self.idle_s, self.purge_every_s = (
+            syncer,
+            stop,
+            idle_s,
+            purge_every_s,
+        )
+        self.rng = random.Random()
+
+    def run(self) -> None:
+        failures = 0
+        next_purge = 0.0
+        while not self.stop.is_set():
+            try:
+                stats = self.syncer.sync_once()
+                self.syncer.bound_queue()
+                if time.monotonic() >= next_purge:
+                    self.syncer.purge()
+                    next_purge = time.monotonic() + self.purge_every_s
+            except Exception:  # the thread must survive anything; the next pass retries
+                log.exception("sync pass failed")
+                stats = SyncStats(failures=1)
+            failures = failures + 1 if stats.failures else 0
+            if failures:
+                self.stop.wait(self.rng.uniform(0.5, 1.0) * min(300.0, 2.0**failures))
+            elif not stats.synced:
+                self.stop.wait(self.idle_s)

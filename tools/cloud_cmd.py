@@ -1,0 +1,175 @@
+"""`alpr cloud init|check|verify-retention`, `alpr evidence hold|release|export`, `alpr purge-log`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from cloud import bucket, evidence
+from cloud.storage import StorageError, Target, open_target
+from gateway.config import Config
+from tools.common import add_config_arg, load_config, open_store
+
+
+def target_for(config: Config) -> Target:
+    access, secret = config.storage.credentials()
+    s = config.storage
+    return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    c = sub.add_parser(
+        "cloud", help="the storage bucket: create, check for drift, verify retention"
+    )
+    csub = c.add_subparsers(dest="cloud_command", required=True)
+    for name, func, text in (
+        ("init", run_init, "create or verify the bucket and set its rules"),
+        ("check", run_check, "report drift between the bucket and the config"),
+        ("verify-retention", run_verify, "list reads kept past retention + grace"),
+    ):
+        p = csub.add_parser(name, help=text)
+        add_config_arg(p)
+        if name == "verify-retention":
+            p.add_argument("--grace-days", type=float, default=2.0)
+        p.set_defaults(func=func)
+
+    e = sub.add_parser("evidence", help="legal holds on reads extracted as evidence")
+    esub = e.add_subparsers(dest="evidence_command", required=True)
+    h = esub.add_parser("hold", help="copy a read under evidence/CASE/ with a legal hold")
+    add_config_arg(h)
+    h.add_argument("read")
+    h.add_argument("--case", required=True)
+    h.add_argument("--user", required=True)
+    h.add_argument("--reason", required=True)
+    h.set_defaults(func=run_hold)
+    r = esub.add_parser("release", help="lift the legal holds of a case (or of one read in it)")
+    add_config_arg(r)
+    r.add_argument("case")
+    r.add_argument("--read")
+    r.add_argument("--user", required=True, help="who authorises the release (recorded)")
+    r.add_argument("--reason", required=True)
+    r.set_defaults(func=run_release)
+    x = esub.add_parser("export", help="files, SHA-256 manifest and chain of custody of a case")
+    add_config_arg(x)
+    x.add_argument("case")
+    x.add_argument("dir", type=Path)
+    x.add_argument("--user", required=True)
+    x.add_argument("--reason", default="export for court")
+    x.set_defaults(func=run_export)
+
+    pl = sub.add_parser(
+        "purge-log", help="proof of deletion: every local purge, with a hash of the ids"
+    )
+    add_config_arg(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=run_purge_log)
+
+
+def guarded(func):  # type: ignore[no-untyped-def]
+    """Storage errors end the command with their message, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result: int = func(args)
+        except StorageError as exc:
+            print(f"alpr: storage error: {exc}", file=sys.stderr)
+            return 2
+        return result
+
+    return run
+
+
+def print_report(report: bucket.BucketReport) -> None:
+    for line in report.done:
+        print(f"ok        {line}")
+    for line in report.unsupported:
+        print(f"UNSUPPORTED {line}")
+    for line in report.drift:
+        print(f"DRIFT     {line}")
+
+
+@guarded
+def run_init(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    report = bucket.init(
+        target_for(config), config.retention_days, config.storage.gateway_principal
+    )
+    print_report(report)
+    return 1 if report.drift else 0
+
+
+@guarded
+def run_check(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    report = bucket.check(
+        target_for(config), config.retention_days, config.storage.gateway_principal
+    )
+    print_report(report)
+    print("no drift" if not report.drift else f"{len(report.drift)} differences from the config")
+    return 1 if report.drift else 0
+
+
+@guarded
+def run_verify(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    late = bucket.verify_retention(target_for(config), config.retention_days, args.grace_days)
+    for key, age in late:
+        print(f"{age:7.1f} days  {key}")
+    print(
+        f"{len(late)} objects under reads/ older than {config.retention_days} + {args.grace_days:g} days"
+    )
+    return 1 if late else 0
+
+
+@guarded
+def run_hold(args: argparse.Namespace) -> int:
+    keys = evidence.hold(
+        target_for(load_config(args)), args.read, args.case, args.user, args.reason
+    )
+    print(
+        f"read {args.read} held for case {args.case} by {args.user}: {len(keys)} objects under legal hold"
+    )
+    return 0
+
+
+@guarded
+def run_release(args: argparse.Namespace) -> int:
+    keys = evidence.release(
+        target_for(load_config(args)), args.case, args.user, args.reason, args.read
+    )
+    print(f"case {args.case}: legal hold lifted on {len(keys)} objects by {args.user}")
+    return 0
+
+
+@guarded
+def run_export(args: argparse.Namespace) -> int:
+    manifest = evidence.export(
+        target_for(load_config(args)), args.case, args.dir, args.user, args.reason
+    )
+    print(f"case {args.case} exported to {args.dir} (manifest {manifest.name}, custody.json)")
+    return 0
+
+
+def run_purge_log(args: argparse.Namespace) -> int:
+    _, store = open_store(args)
+    rows = store.connect().execute("SELECT * FROM purge_log ORDER BY id").fetchall()
+    for r in rows:
+        if args.json:
+            print(json.dumps(dict(r)))
+            continue
+        span = (
+            "-"
+            if r["oldest"] is None
+            else (
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['oldest']))} .. "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['newest']))}"
+            )
+        )
+        print(
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r['at']))}Z  {r['count']:>6} purged  "
+            f"({r['reason']})  captured {span}  ids sha256 {r['ids_sha256']}"
+        )
+    return 0
