@@ -133,34 +133,19 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
     )
     report.done.append(f"lifecycle: reads/ expire after {retention_days} days")
-    for what, call in (
-        (
-            "public access block",
-            lambda: s3.put_public_access_block(
-                Bucket=bucket,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            ),
-        ),
-        (
-            "default encryption (SSE-S3)",
-            lambda: s3.put_bucket_encryption(
-                Bucket=bucket,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-                },
-            ),
-        ),
-    ):
-        try:
-            call()
-            report.done.append(what)
-        except ClientError as exc:
-            report.unsupported.append(f"{what}: refused by the server ({_code(exc)})")
+    block_public_access(s3, bucket, report)
+    try:
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        report.done.append("default encryption (SSE-S3)")
+    except ClientError as exc:
+        report.unsupported.append(
+            f"default encryption (SSE-S3): refused by the server ({_code(exc)})"
+        )
     if principal:
         try:
             s3.put_bucket_policy(
@@ -170,6 +155,38 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
         except ClientError as exc:
             report.unsupported.append(f"bucket policy: refused by the server ({_code(exc)})")
     return report
+
+
+FULL_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+# Ceph RGW 16.2 refuses every PutObject once BlockPublicAcls is set (seen here); ignoring public ACLs
+# instead keeps objects private just the same.
+RGW_BLOCK = {**FULL_BLOCK, "BlockPublicAcls": False}
+PROBE_KEY = "alpr-init-probe"
+
+
+def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
+    """Block all public access; fall back to RGW_BLOCK where the server then refuses writes."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=FULL_BLOCK)
+    except ClientError as exc:
+        report.unsupported.append(f"public access block: refused by the server ({_code(exc)})")
+        return
+    try:
+        s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"probe")
+        report.done.append("public access blocked")
+    except ClientError:
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=RGW_BLOCK)
+        report.unsupported.append(
+            "public access block: this server refuses writes under BlockPublicAcls (a Ceph RGW 16.2 "
+            "fault); public ACLs are ignored instead (IgnorePublicAcls), which keeps objects private"
+        )
 
 
 def check(target: Target, retention_days: int, principal: str | None) -> BucketReport:
@@ -223,7 +240,11 @@ def check(target: Target, retention_days: int, principal: str | None) -> BucketR
         report.drift.append(f"lifecycle rule {rule_id} is not in the config")
     try:
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        if not all(block.values()):
+        if block == RGW_BLOCK:
+            report.unsupported.append(
+                "public access: public ACLs ignored (BlockPublicAcls breaks RGW 16.2)"
+            )
+        elif block != FULL_BLOCK:
             report.drift.append(f"public access is not fully blocked: {block}")
     except ClientError as exc:
         report.unsupported.append(f"public access block: not available ({_code(exc)})")

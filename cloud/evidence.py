@@ -2,7 +2,8 @@
 
 `hold` copies a read's objects to `evidence/<case>/<read-id>/` and puts a legal hold on each copy,
 so no lifecycle rule deletes them. Every action (hold, release, export) is written as its own small
-object under `evidence/<case>/custody/`, never rewritten, so the chain of custody is append-only.
+object under `custody/<case>/`, never rewritten, so the chain of custody is append-only; no
+lifecycle rule covers that prefix, so the record outlives the evidence it describes.
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ def record(
         **extra,
     }
     stamp = f"{event['at']:.6f}".replace(".", "")
-    target.put(
-        f"evidence/{case}/custody/{stamp}-{action}.json", json.dumps(event, sort_keys=True).encode()
-    )
+    target.put(f"custody/{case}/{stamp}-{action}.json", json.dumps(event, sort_keys=True).encode())
     return event
 
 
@@ -79,7 +78,7 @@ def hold(target: Target, read_id: str, case: str, user: str, reason: str) -> lis
 
 def case_objects(target: Target, case: str) -> list[str]:
     check_case(case)
-    return sorted(o.key for o in target.list(f"evidence/{case}/") if "/custody/" not in o.key)
+    return sorted(o.key for o in target.list(f"evidence/{case}/"))
 
 
 def release(
@@ -100,7 +99,7 @@ def release(
 
 
 def custody(target: Target, case: str) -> list[dict[str, Any]]:
-    events = [json.loads(target.get(o.key)) for o in target.list(f"evidence/{case}/custody/")]
+    events = [json.loads(target.get(o.key)) for o in target.list(f"custody/{case}/")]
     return sorted(events, key=lambda e: e["at"])
 
 

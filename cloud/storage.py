@@ -101,13 +101,15 @@ class S3Target:
         )
 
     def head(self, key: str) -> StoredObject | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             r = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
+            raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
+        except BotoCoreError as exc:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
         return StoredObject(
             key, int(r["ContentLength"]), r["LastModified"].timestamp(), r["ETag"].strip('"')

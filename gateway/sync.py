@@ -230,8 +230,8 @@ class Syncer:
                 for rel in (r["frame_path"], r["crop_path"]):
                     (self.store.root / rel).unlink(missing_ok=True)
                 shutil.rmtree(self.store.root / "quarantine" / r["id"], ignore_errors=True)
-            self.delete_events([r["event_id"] for r in rows])
             db.executemany("DELETE FROM reads WHERE id=?", [(r["id"],) for r in rows])
+            self.delete_events([r["event_id"] for r in rows])
             purge_record(self.store, reason, rows)
             purged += len(rows)
         if isinstance(
