@@ -1,19 +1,24 @@
-# fixed-alpr: `make demo` runs the reader end to end; `make test` runs ruff, mypy and pytest.
+# fixed-alpr: `make demo` runs the gateway end to end; `make test` runs ruff, mypy and pytest.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 FONTS  := /usr/share/fonts/truetype/opendin/OSP-DIN.ttf /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 APT    := fonts-dejavu-core fonts-opendin
+CEPH   := radosgw ceph-mon ceph-osd ceph-common
 
-.PHONY: demo test lint typecheck pytest system-deps clean
+.PHONY: demo test lint typecheck pytest fonts ceph clean
 
-# Debian packages the demo and the tests need (plate fonts). Installed only when missing.
-system-deps:
+# Debian packages, installed only when missing: plate fonts (demo and tests), and Ceph for the real
+# S3 server that the tests start with tools/s3-local.
+apt = apt-get install -y -q --no-install-recommends $(1) >/dev/null || \
+      (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null)
+
+fonts:
 	@for f in $(FONTS); do test -f $$f || missing=1; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing $(APT)"; \
-	  (apt-get install -y -q $(APT) || (apt-get update -q && apt-get install -y -q $(APT))) >/dev/null; \
-	fi
+	if [ -n "$$missing" ]; then echo "installing $(APT)"; $(call apt,$(APT)); fi
+
+ceph:
+	@command -v radosgw >/dev/null || { echo "installing $(CEPH)"; $(call apt,$(CEPH)); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: system-deps $(STAMP)
+demo: fonts $(STAMP)
 	$(VENV)/bin/alpr demo
 
 lint: $(STAMP)
@@ -30,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: system-deps $(STAMP)
+pytest: fonts ceph $(STAMP)
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

@@ -18,18 +18,15 @@ ABORT_MULTIPART_DAYS = 1
 
 
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
-    """reads/ and released evidence/ expire after retention; old versions and stale uploads after a day."""
+    """reads/ expire after retention; old versions and stale uploads after a day.
+
+    evidence/ has no expiry: held copies must stay current and visible; a release deletes them.
+    """
     return [
         {
             "ID": "reads-retention",
             "Status": "Enabled",
             "Filter": {"Prefix": "reads/"},
-            "Expiration": {"Days": retention_days},
-        },
-        {
-            "ID": "evidence-after-release",
-            "Status": "Enabled",
-            "Filter": {"Prefix": "evidence/"},
             "Expiration": {"Days": retention_days},
         },
         {
@@ -87,6 +84,16 @@ class BucketReport:
     drift: list[str] = field(default_factory=list)
 
 
+def bucket_problem(bucket: str, exc: Exception) -> str:
+    """HeadBucket answers with a bare status; say what it means."""
+    code = _code(exc)
+    if code in ("403", "AccessDenied"):
+        return f"access to bucket {bucket} denied (403): wrong credentials, or no permission"
+    if code in ("404", "NoSuchBucket", "NotFound"):
+        return f"bucket {bucket} does not exist (404): run alpr cloud init"
+    return f"bucket {bucket} unreachable ({code})"
+
+
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", {}) or {}
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
@@ -112,7 +119,7 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
         report.done.append(f"bucket {bucket} exists")
     except ClientError as exc:
         if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-            raise StorageError(f"cannot reach bucket {bucket}: {_code(exc)}") from None
+            raise StorageError(bucket_problem(bucket, exc)) from None
         s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         report.done.append(f"bucket {bucket} created with Object Lock")
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -205,7 +212,7 @@ def check(target: Target, retention_days: int, principal: str | None) -> BucketR
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        report.drift.append(f"bucket {bucket} is missing or unreachable ({_code(exc)})")
+        report.drift.append(bucket_problem(bucket, exc))
         return report
     if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
         report.drift.append("versioning is not enabled")

@@ -84,7 +84,10 @@ def case_objects(target: Target, case: str) -> list[str]:
 def release(
     target: Target, case: str, user: str, reason: str, read_id: str | None = None
 ) -> list[str]:
-    """Lift the legal holds of a case (or of one read in it); lifecycle may then delete the copies."""
+    """Lift the legal holds of a case (or of one read in it) and delete those copies for good.
+
+    The originals under reads/ follow their own retention; the custody record stays.
+    """
     if not user.strip() or not reason.strip():
         raise StorageError("a release needs the user who authorises it and a reason")
     keys = [k for k in case_objects(target, case) if read_id is None or f"/{read_id}/" in k]
@@ -94,6 +97,7 @@ def release(
         )
     for key in keys:
         target.set_legal_hold(key, False)
+        target.delete(key)
     record(target, case, "release", user, reason, {"read": read_id, "objects": keys})
     return keys
 

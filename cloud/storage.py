@@ -149,7 +149,13 @@ class S3Target:
         return bool(r.get("LegalHold", {}).get("Status") == "ON")
 
     def delete(self, key: str) -> None:
-        self._call("DeleteObject", self.client.delete_object, Key=key)
+        """Every version of the key, so that nothing of it remains (a plain DELETE only hides it)."""
+        page = self._call("ListObjectVersions", self.client.list_object_versions, Prefix=key)
+        versions = [
+            v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key
+        ]
+        for v in versions:
+            self._call("DeleteObject", self.client.delete_object, Key=key, VersionId=v["VersionId"])
 
 
 class FileTarget:

@@ -237,8 +237,7 @@ class Syncer:
         if isinstance(
             self.target, FileTarget
         ):  # a folder has no lifecycle engine: apply the rule here
-            for prefix in ("reads/", "evidence/"):
-                self.target.sweep(prefix, self.config.retention_days, now)
+            self.target.sweep("reads/", self.config.retention_days, now)
         # raw captures in which no plate was read hold no read to sync: purge them at local retention
         events = db.execute(
             "SELECT id, captured FROM events WHERE status IN ('noread', 'failed') AND captured < ?",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +17,22 @@ def dev_data() -> Path:
     if not (root / "crops" / "labels.csv").is_file():
         pytest.skip(f"development data not found at {root} (set ALPR_DATA to use another copy)")
     return root
+
+
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One real Ceph RADOS Gateway for the whole session, a lifecycle day lasting 10 s."""
+    try:
+        import s3local
+    except ImportError:
+        pytest.skip("tests/s3local.py (the local Ceph RGW helper) is not available")
+    data = tmp_path_factory.mktemp("rgw")
+    try:
+        info = s3local.start_s3_local(data, lc_debug_interval=10)
+    except s3local.S3LocalError as exc:
+        if exc.unavailable and not os.environ.get("S3_LOCAL_REQUIRED"):
+            # Ceph cannot be installed here: say so; the folder target's tests still run
+            pytest.skip(f"Ceph RGW is not available on this machine: {exc}")
+        raise
+    yield {**info, "data_dir": str(data)}
+    s3local.stop_s3_local(data)
