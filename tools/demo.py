@@ -113,6 +113,8 @@ def wait_until(predicate: Any, timeout_s: float) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:  # the summary tells the story; alerts and rejections still show
+        logging.getLogger().setLevel(logging.WARNING)
     rng = random.Random(args.seed)
     texts = [random_text(rng) for _ in range(args.events)]
     wanted = texts[::4]  # every fourth passing car is on the hot list
@@ -138,10 +140,38 @@ def run(args: argparse.Namespace) -> int:
         rejected_status, _ = rogue.send_event(999, frames)
         wait_until(lambda: gateway.store.backlog() == 0, 120)
         wait_until(lambda: len(sink.arrivals) >= len(wanted), 20)
+
+        def unsynced() -> int:
+            row = gateway.store.connect().execute(
+                "SELECT count(*) FROM reads WHERE synced_at IS NULL"
+            )
+            return int(row.fetchone()[0])
+
+        wait_until(lambda: unsynced() == 0, 30)
+        synced = (
+            gateway.store.connect()
+            .execute("SELECT count(*) FROM reads WHERE synced_at IS NOT NULL")
+            .fetchone()[0]
+        )
         summary = gateway_status(gateway.store)
-        reads = {r["text"] for r in gateway.store.connect().execute("SELECT text FROM reads")}
+        rows = (
+            gateway.store.connect()
+            .execute(
+                "SELECT events.sequence, reads.text, reads.confidence FROM events"
+                " LEFT JOIN reads ON reads.event_id = events.id ORDER BY events.sequence"
+            )
+            .fetchall()
+        )
+        reads = {r["text"] for r in rows if r["text"]}
         for c in [*clients.values(), rogue]:
             c.close()
+    for r in rows:
+        truth = texts[r["sequence"] - 1]
+        verdict = "ok" if r["text"] == truth else "MISREAD"
+        listed = "  on hot list" if truth in wanted else ""
+        print(
+            f"capture {r['sequence']:>2}: plate {truth:<8} read {r['text'] or '-':<8} {verdict}{listed}"
+        )
     print(f"captures sent      {len(texts)} ({accepted} accepted, each a burst of 2 frames)")
     print(f"forged capture     rejected with HTTP {rejected_status}")
     print(
@@ -152,4 +182,5 @@ def run(args: argparse.Namespace) -> int:
         f"alerts delivered   {len(sink.arrivals)} to the webhook, each with the verify-first reminder"
     )
     print(f"store              {gateway.config.data_dir}")
+    print(f"reads synced       {synced} to {gateway.target.url}")
     return 0 if accepted == len(texts) else 1
