@@ -16,6 +16,7 @@ import urllib.request
 from typing import Any
 
 from gateway.config import AlertTarget
+from gateway.hotlist import ENTRY_FIELDS
 from gateway.store import Store
 
 log = logging.getLogger("alpr.alerts")
@@ -37,22 +38,7 @@ def build_payload(
         "match_kind": kind,
         "matched_text": matched_text,
         "read": read,
-        "entry": {
-            k: entry[k]
-            for k in (
-                "id",
-                "source",
-                "plate",
-                "state",
-                "category",
-                "case_number",
-                "reason",
-                "requested_by",
-                "contact",
-                "instructions",
-                "expires",
-            )
-        },
+        "entry": {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS)},
     }
 
 

@@ -37,7 +37,8 @@ NCIC_CATEGORY = {
     "F": "felony-vehicle",
     "P": "protection-order",
 }
-CSV_FIELDS = [
+# The fields of an entry, as named in files, the store and alerts.
+ENTRY_FIELDS = (
     "plate",
     "state",
     "category",
@@ -47,19 +48,9 @@ CSV_FIELDS = [
     "contact",
     "instructions",
     "expires",
-]
-NCIC_FIELDS = [
-    "record",
-    "category",
-    "plate",
-    "state",
-    "case_number",
-    "reason",
-    "requested_by",
-    "contact",
-    "instructions",
-    "expires",
-]
+)
+CSV_FIELDS = list(ENTRY_FIELDS)
+NCIC_FIELDS = ["record", "category", "plate", "state", *ENTRY_FIELDS[3:]]
 # Characters an OCR confuses; each group is one equivalence class for matching.
 CONFUSION_CLASSES = ("0ODQ", "1ILT", "2Z", "5S", "8B", "6G")
 CANON = str.maketrans({c: group[0] for group in CONFUSION_CLASSES for c in group})
@@ -88,6 +79,22 @@ class Entry(NamedTuple):
     @property
     def is_partial(self) -> bool:
         return "?" in self.plate or "*" in self.plate
+
+    def row(self, added: float) -> tuple[object, ...]:
+        """The values for store.INSERT_ENTRY."""
+        return (
+            self.source,
+            self.plate,
+            self.state,
+            self.category,
+            self.case_number,
+            self.reason,
+            self.requested_by,
+            self.contact,
+            self.instructions,
+            self.expires.isoformat(),
+            added,
+        )
 
     def expired(self, today: dt.date | None = None) -> bool:
         return self.expires < (today or dt.datetime.now(dt.UTC).date())

@@ -132,6 +132,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+INSERT_ENTRY = (
+    "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
+    " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
 def fsync_write(path: Path, data: bytes) -> None:
     """Write a file so that it survives power loss: temp file, fsync, rename, fsync the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,26 +292,7 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM hotlist WHERE source=?", (source,))
-            cur = db.executemany(
-                "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by,"
-                " contact, instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    (
-                        source,
-                        e.plate,
-                        e.state,
-                        e.category,
-                        e.case_number,
-                        e.reason,
-                        e.requested_by,
-                        e.contact,
-                        e.instructions,
-                        e.expires.isoformat(),
-                        now,
-                    )
-                    for e in entries
-                ),
-            )
+            cur = db.executemany(INSERT_ENTRY, (e.row(now) for e in entries))
             count = cur.rowcount
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
@@ -317,23 +304,7 @@ class Store:
     def add_hotlist_entry(self, e: Any) -> int:
         db = self.connect()
         db.execute("BEGIN IMMEDIATE")
-        cur = db.execute(
-            "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by,"
-            " contact, instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                e.source,
-                e.plate,
-                e.state,
-                e.category,
-                e.case_number,
-                e.reason,
-                e.requested_by,
-                e.contact,
-                e.instructions,
-                e.expires.isoformat(),
-                time.time(),
-            ),
-        )
+        cur = db.execute(INSERT_ENTRY, e.row(time.time()))
         self._bump_hotlist_version(db)
         db.execute("COMMIT")
         return int(cur.lastrowid or 0)

@@ -65,20 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_add(args: argparse.Namespace) -> int:
     _, store = open_store(args)
-    fields = {
-        k: getattr(args, k)
-        for k in (
-            "plate",
-            "state",
-            "category",
-            "case_number",
-            "reason",
-            "requested_by",
-            "contact",
-            "instructions",
-            "expires",
-        )
-    }
+    fields = {k: getattr(args, k) for k in hotlist.ENTRY_FIELDS}
     try:
         entry = hotlist.make_entry(fields, args.source)
     except hotlist.EntryError as exc:

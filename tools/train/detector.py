@@ -101,8 +101,7 @@ class Sampler:
             [[bx, by, 1], [bx + bw, by, 1], [bx, by + bh, 1], [bx + bw, by + bh, 1]], np.float64
         )
         pc = corners @ m.T
-        x0, y0 = pc[:, 0].min(), pc[:, 1].min()
-        boxes = [(x0, y0, pc[:, 0].max() - x0, pc[:, 1].max() - y0)]
+        boxes = [_edge_box(pc[[0, 1, 3, 2]])]
         n_paste = rng.choice([0, 1, 1, 2, 3]) if rng.random() < 0.7 else 0
         for _ in range(n_paste):
             self.paste(win, boxes, target)
@@ -156,8 +155,20 @@ class Sampler:
             plate = cv2.GaussianBlur(plate, (0, 0), rng.uniform(0.3, 1.2))
         out = win.astype(np.float32) * (1 - mask) + plate * mask
         win[:] = np.clip(out, 0, 255).astype(np.uint8)
-        x0, y0 = dst[:, 0].min(), dst[:, 1].min()
-        boxes.append((x0, y0, dst[:, 0].max() - x0, dst[:, 1].max() - y0))
+        boxes.append(_edge_box(dst))
+
+
+def _edge_box(quad: np.ndarray) -> tuple[float, float, float, float]:
+    """Box of a tilted plate quad (tl, tr, br, bl) from its mean edge lengths, not its hull.
+
+    The photo annotations are upright plate-sized boxes; the hull of a rotated or
+    perspective-jittered quad would teach the network taller boxes than the annotators draw.
+    """
+    tl, tr, br, bl = quad
+    w = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    h = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    cx, cy = quad.mean(axis=0)
+    return (float(cx - w / 2), float(cy - h / 2), float(w), float(h))
 
 
 def _overlap(a: tuple, b: tuple) -> float:
