@@ -29,6 +29,9 @@ class ReaderConfig:
     max_candidates: int = 4  # localiser boxes that go to the OCR
     min_confidence: float = 0.05  # reads below this are not reported
     min_chars: int = 2
+    # Each box is read with these margins (x, y: fractions of its size added on each side), and the
+    # most confident read kept: a localiser box that clips or pads the plate still reads.
+    crop_margins: tuple[tuple[float, float], ...] = ((0.06, 0.12),)
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,8 @@ class PlateReader:
             boxes = [(0, 0, image.shape[1], image.shape[0])]
         best: dict[str, PlateRead] = {}
         for box in boxes:
-            x, y, w, h = expand(box, image.shape, 0.06, 0.12)
-            if w < 4 or h < 4:
-                continue
-            text = self.ocr.read(image[y : y + h, x : x + w])
-            if (
+            text = self.read_box(image, box)
+            if text is None or (
                 len(text.text) < self.config.min_chars
                 or text.confidence < self.config.min_confidence
             ):
@@ -109,3 +109,15 @@ class PlateReader:
             if text.text not in best or best[text.text].confidence < text.confidence:
                 best[text.text] = PlateRead(text.text, text.confidence, box, text.alternates)
         return sorted(best.values(), key=lambda r: -r.confidence), boxes
+
+    def read_box(self, image: np.ndarray, box: tuple[int, int, int, int]) -> ocr.TextRead | None:
+        """The most confident read of the box over the configured crop margins."""
+        best: ocr.TextRead | None = None
+        for mx, my in self.config.crop_margins:
+            x, y, w, h = expand(box, image.shape, mx, my)
+            if w < 4 or h < 4:
+                continue
+            text = self.ocr.read(image[y : y + h, x : x + w])
+            if best is None or text.confidence > best.confidence:
+                best = text
+        return best
