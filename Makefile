@@ -35,7 +35,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: fonts ceph $(STAMP)
+# the emulated camera board (hwtest/): MicroPython's WebAssembly port from npm, pinned by its lock
+NODE_DEPS := hwtest/emulator/node_modules/.package-lock.json
+$(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
+	npm ci --prefix hwtest/emulator --no-audit --no-fund
+
+node-deps: $(NODE_DEPS)
+
+pytest: fonts ceph $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

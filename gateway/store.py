@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
 );

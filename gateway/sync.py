@@ -16,6 +16,7 @@ import random
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,28 +79,41 @@ def purge_record(store: Store, reason: str, rows: list[Any]) -> None:
 class Syncer:
     """One pass at a time: upload what is queued, bound the queue, purge what retention demands."""
 
-    def __init__(self, config: Config, store: Store, target: Target) -> None:
+    def __init__(self, config: Config, store: Store, target: Target, uploads: int = 8) -> None:
         self.config, self.store, self.target = config, store, target
         self.alerted_level = 0.0
+        self.pool = ThreadPoolExecutor(uploads, thread_name_prefix="upload")
 
     def sync_once(self, limit: int = BATCH) -> SyncStats:
+        """Upload up to `limit` queued reads, several at a time; mark the ones that fully landed."""
         stats = SyncStats()
         db = self.store.connect()
         rows = db.execute(
             "SELECT * FROM reads WHERE synced_at IS NULL AND quarantined IS NULL ORDER BY captured LIMIT ?",
             (limit,),
         ).fetchall()
+        if not rows:
+            return stats
+        # Recorded before the first byte goes out: a read tried before may be partly uploaded already,
+        # so only those are checked object by object (HEAD) before sending.
+        db.executemany("UPDATE reads SET sync_tried=1 WHERE id=?", [(r["id"],) for r in rows])
         done = []
-        for read in rows:
-            try:
-                if self.upload(read, stats):
-                    done.append(read)
-            except StorageError as exc:
+        for read, outcome in zip(rows, self.pool.map(self._upload_one, rows), strict=True):
+            if isinstance(outcome, StorageError):
                 stats.failures += 1
-                log.warning("sync of read %s failed: %s", read["id"], exc)
-                break  # the target is down or refusing: back off, keep the order
+                log.warning("sync of read %s failed: %s", read["id"], outcome)
+            elif outcome is None:
+                stats.quarantined += 1
+            else:
+                stats.skipped_existing += outcome
+                done.append(read)
         if done:
-            self.upload_index(done)
+            try:
+                self.upload_index(done)
+            except StorageError as exc:  # the reads themselves landed; their batch goes next pass
+                stats.failures += 1
+                log.warning("index batch upload failed: %s", exc)
+                return stats
             now = time.time()
             db.executemany(
                 "UPDATE reads SET synced_at=? WHERE id=?", [(now, r["id"]) for r in done]
@@ -107,33 +121,39 @@ class Syncer:
             stats.synced += len(done)
         return stats
 
-    def upload(self, read: Any, stats: SyncStats) -> bool:
-        """Upload one read's objects; False if its local copy failed its checksum (quarantined)."""
+    def _upload_one(self, read: Any) -> int | StorageError | None:
+        try:
+            return self.upload(read)
+        except StorageError as exc:
+            return exc
+
+    def upload(self, read: Any) -> int | None:
+        """Upload one read's objects: how many were already there, or None if quarantined."""
         root = self.store.root
         frame_path, crop_path = root / read["frame_path"], root / read["crop_path"]
         try:
             frame, crop = frame_path.read_bytes(), crop_path.read_bytes()
         except OSError as exc:
             self.quarantine(read, f"local file missing: {exc.filename}")
-            stats.quarantined += 1
-            return False
+            return None
         if sha256(frame) != read["frame_sha256"] or sha256(crop) != read["crop_sha256"]:
             self.quarantine(read, "local file failed its stored SHA-256")
-            stats.quarantined += 1
-            return False
+            return None
         prefix = read_prefix(read)
         meta = json.dumps(read_metadata(read, self.config.agency), sort_keys=True).encode()
+        skipped = 0
         for key, data in (
             (f"{prefix}.jpg", frame),
             (f"{prefix}-plate.jpg", crop),
             (f"{prefix}.json", meta),
         ):
-            existing = self.target.head(key)
-            if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
-                stats.skipped_existing += 1
-                continue
+            if read["sync_tried"]:
+                existing = self.target.head(key)
+                if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
+                    skipped += 1
+                    continue
             self.target.put(key, data, {"read-id": read["id"], "sha256": sha256(data)})
-        return True
+        return skipped
 
     def upload_index(self, reads: list[Any]) -> None:
         """NDJSON batches per capture hour; the key is a hash of the ids, so a retry rewrites the same one."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
-from tools import bench_gateway
+from tools import bench_gateway, firmware_bench
 from tools.train.data import data_dir
 
 
@@ -81,6 +81,8 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "hotlist": bench_gateway.bench_hotlist,
     "ingest": bench_gateway.bench_ingest,
     "pipeline": bench_gateway.bench_pipeline,
+    "sync": bench_gateway.bench_sync,
+    "firmware": firmware_bench.bench_firmware,
 }
 
 
@@ -95,6 +97,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--events", type=int, default=2000, help="ingest: events to send")
     p.add_argument("--events-pipeline", type=int, default=40, help="pipeline: captures to send")
     p.add_argument("--rate", type=float, default=2.0, help="pipeline: captures per second")
+    p.add_argument("--reads-sync", type=int, default=500, help="sync: reads to upload")
+    p.add_argument("--s3-port", type=int, default=17480, help="sync: port for the local RGW")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -12,9 +12,13 @@ from tools import (
     camera_sim,
     cloud_cmd,
     demo,
+    deploy,
     evaluate,
+    flash,
     gateway_cmd,
     hotlist_cmd,
+    power,
+    provision,
     read,
     records,
     sites,
@@ -33,6 +37,11 @@ COMMANDS = (
     # the chief and the technician
     sites,
     survey,
+    # the camera firmware and the technician
+    provision,
+    flash,
+    deploy,
+    power,
     # the reader
     read,
     evaluate,

@@ -1,0 +1,52 @@
+# The flash queue of events the gateway has not acknowledged: one file per event, named by its
+# sequence number, bounded in count; the oldest is dropped first and the drop is counted.
+import os
+
+DIR = "q"
+
+
+def _ensure(d: str) -> None:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass  # it exists
+
+
+def seqs(d: str = DIR) -> list:
+    """Queued sequence numbers, oldest first."""
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    return sorted(int(n[:-4]) for n in names if n.endswith(".evt"))
+
+
+def _path(seq: int, d: str) -> str:
+    return "%s/%010d.evt" % (d, seq)
+
+
+def put(seq: int, body: bytes, limit: int, d: str = DIR) -> int:
+    """Queue an event; return how many older events were dropped to make room."""
+    _ensure(d)
+    dropped = 0
+    queued = seqs(d)
+    while len(queued) >= limit:
+        os.remove(_path(queued.pop(0), d))
+        dropped += 1
+    tmp = _path(seq, d) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(body)
+    os.rename(tmp, _path(seq, d))  # a power cut leaves the old state or the new, never half a body
+    return dropped
+
+
+def get(seq: int, d: str = DIR) -> bytes:
+    with open(_path(seq, d), "rb") as f:
+        return f.read()
+
+
+def remove(seq: int, d: str = DIR) -> None:
+    try:
+        os.remove(_path(seq, d))
+    except OSError:
+        pass
