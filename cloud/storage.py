@@ -49,6 +49,7 @@ S3_CONFIG = BotoConfig(
     retries={"max_attempts": 5, "mode": "adaptive"},
     connect_timeout=5,
     read_timeout=30,
+    max_pool_connections=32,  # at least the sync worker's upload threads: no reconnects
     signature_version="s3v4",
     s3={"addressing_style": "path"},
     request_checksum_calculation="when_required",

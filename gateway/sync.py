@@ -1,14 +1,15 @@
 """Sync: every read to the storage target, then local purge with a proof of deletion.
 
-Keys: `reads/dt=YYYY-MM-DD/site=S/camera=C/<read-id>.jpg` (best frame), `<read-id>-plate.jpg` (crop)
-and `<read-id>.json` (metadata, written last), plus `reads/dt=YYYY-MM-DD/index/hour=HH/<hash>.ndjson`
-batches for search. Keys are fixed by the read id, an object that is already there with the same
+Keys: `reads/dt=YYYY-MM-DD/site=S/camera=C/<read-id>.jpg` (best frame) and `<read-id>.json`
+(metadata with the plate crop inline as base64, written last: two requests a read, not three),
+plus `reads/dt=YYYY-MM-DD/index/hour=HH/<hash>.ndjson` batches for search (metadata only). Keys are fixed by the read id, an object that is already there with the same
 MD5 is not sent again, and S3 writes whole objects only, so a crash mid-upload leaves neither
 duplicates nor partial objects. The queue is the `reads` table itself, on disk.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from gateway.config import Config
 from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.sync")
-BATCH = 50
+BATCH = 200
 QUEUE_ALERT_LEVELS = (0.5, 0.8, 1.0)
 
 
@@ -79,7 +80,7 @@ def purge_record(store: Store, reason: str, rows: list[Any]) -> None:
 class Syncer:
     """One pass at a time: upload what is queued, bound the queue, purge what retention demands."""
 
-    def __init__(self, config: Config, store: Store, target: Target, uploads: int = 8) -> None:
+    def __init__(self, config: Config, store: Store, target: Target, uploads: int = 16) -> None:
         self.config, self.store, self.target = config, store, target
         self.alerted_level = 0.0
         self.pool = ThreadPoolExecutor(uploads, thread_name_prefix="upload")
@@ -140,13 +141,13 @@ class Syncer:
             self.quarantine(read, "local file failed its stored SHA-256")
             return None
         prefix = read_prefix(read)
-        meta = json.dumps(read_metadata(read, self.config.agency), sort_keys=True).encode()
+        doc = {
+            **read_metadata(read, self.config.agency),
+            "plate_jpeg": base64.b64encode(crop).decode(),
+        }
+        meta = json.dumps(doc, sort_keys=True).encode()
         skipped = 0
-        for key, data in (
-            (f"{prefix}.jpg", frame),
-            (f"{prefix}-plate.jpg", crop),
-            (f"{prefix}.json", meta),
-        ):
+        for key, data in ((f"{prefix}.jpg", frame), (f"{prefix}.json", meta)):
             if read["sync_tried"]:
                 existing = self.target.head(key)
                 if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
