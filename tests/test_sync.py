@@ -197,3 +197,27 @@ def test_evidence_export_manifest(tmp_path: Path) -> None:
         evidence.hold(target, "no-such-read", "C-7", "det.ray", "x")
     with pytest.raises(StorageError, match="case number"):
         evidence.hold(target, read_id, "../etc", "det.ray", "x")
+
+
+def test_verify_retention_flags_reads_kept_too_long(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from gateway_helpers import write_config
+
+    path = write_config(tmp_path)
+    path.write_text(
+        path.read_text().replace("[gateway]", '[storage]\ntarget = "file://store"\n\n[gateway]')
+    )
+    target = FileTarget(tmp_path / "store")
+    target.put("reads/dt=2026-01-01/site=s1/camera=c/old.json", b"{}")
+    target.put("reads/dt=2026-11-01/site=s1/camera=c/new.json", b"{}")
+    old = time.time() - 40 * DAY
+    os.utime(tmp_path / "store/reads/dt=2026-01-01/site=s1/camera=c/old.json", (old, old))
+    cli = [sys.executable, "-m", "tools.cli", "cloud", "verify-retention", "--config", str(path)]
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "old.json" in out.stdout and "new.json" not in out.stdout
+    assert "1 objects under reads/ older than 30 + 2 days" in out.stdout
+    target.sweep("reads/", 30)
+    assert subprocess.run(cli, capture_output=True, text=True, timeout=60).returncode == 0
