@@ -170,6 +170,7 @@ def train(
     workers: int = 1,
     chunk: int = 512,
     resume: Path | None = None,
+    lr: float = 1e-3,
 ) -> dict[str, object]:
     """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -231,8 +232,8 @@ def train(
         x = x_all[idx].astype(np.float32)[..., None] / 255
         y = encode_labels([y_all[i] for i in idx])
         frac = (time.monotonic() - start) / (minutes * 60)
-        lr = 1e-3 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
-        model.optimizer.learning_rate.assign(lr)
+        step_lr = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
+        model.optimizer.learning_rate.assign(step_lr)
         hist = model.fit(x, y, batch_size=64, epochs=1, verbose=0)
         seen += n
         epoch += 1
@@ -254,7 +255,7 @@ def train(
             seen,
             rate,
             history[-1]["loss"],
-            lr,
+            step_lr,
             100 * val["exact"],
             100 * valp["exact"],
             len(y_all),
@@ -301,10 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--resume", type=Path)
+    p.add_argument("--resume", type=Path, help="continue from a saved ocr.keras")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    meta = train(a.out, a.seed, a.minutes, a.width, a.threads, a.workers, resume=a.resume)
+    meta = train(a.out, a.seed, a.minutes, a.width, a.threads, a.workers, resume=a.resume, lr=a.lr)
     log.info("best: %s", meta["best"])
     return 0
 
