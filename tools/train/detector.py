@@ -36,6 +36,7 @@ from gateway.reader.localiser import (
     encode_size,
 )
 from tools.train.data import data_dir, load_crops, load_photos, split
+from tools.train.tflite import to_int8
 
 INPUT_W, INPUT_H = 448, 256  # the exported network's input (grey)
 TRAIN_SIZE = 224  # square training windows; the network is fully convolutional
@@ -340,13 +341,7 @@ def export_tflite(model, sampler: Sampler, path: Path, rng: np.random.Generator)
 
     with tempfile.TemporaryDirectory() as tmp:  # SavedModel freezes the variables for calibration
         fixed.export(tmp, format="tf_saved_model", verbose=False)
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep_data
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-        path.write_bytes(conv.convert())
+        path.write_bytes(to_int8(tf.lite.TFLiteConverter.from_saved_model(tmp), rep_data))
 
 
 def iou(a: tuple, b: tuple) -> float:

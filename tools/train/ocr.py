@@ -25,6 +25,7 @@ from gateway.reader.ocr import ALPHABET, INPUT_H, INPUT_W, MAX_CHARS, decode, pr
 from tools.train import data as dev
 from tools.train.glyphs import Segmented, segment
 from tools.train.plates import GlyphBank, augment, compose, render
+from tools.train.tflite import to_int8
 
 log = logging.getLogger("alpr.train.ocr")
 COLUMNS = INPUT_W // 4
@@ -152,13 +153,7 @@ def export_int8(model, out: Path, calibration: np.ndarray) -> None:  # type: ign
         for i in range(min(300, len(calibration))):
             yield [calibration[i : i + 1]]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(infer)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    out.write_bytes(conv.convert())
+    out.write_bytes(to_int8(tf.lite.TFLiteConverter.from_keras_model(infer), representative))
 
 
 def train(

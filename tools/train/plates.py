@@ -255,7 +255,9 @@ def render(rng: random.Random, text: str | None = None) -> tuple[np.ndarray, str
     if rng.random() < 0.5:  # bolts
         for bx in (60, w - 60):
             draw.ellipse((bx - 5, 10, bx + 5, 20), fill=(150, 150, 150))
-    if rng.random() < 0.15:  # stacked small characters (a vehicle-class mark); labels leave them out
+    if (
+        rng.random() < 0.15
+    ):  # stacked small characters (a vehicle-class mark); labels leave them out
         small = _font(rng.choice(PLATE_FONTS), rng.randint(20, 28))
         sx = rng.choice([max(4, px - 30), min(w - 26, px + layer.width + 6)])
         for k, ch in enumerate(rng.sample(LETTERS, 2)):
