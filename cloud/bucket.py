@@ -140,6 +140,8 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
     )
     report.done.append(f"lifecycle: reads/ expire after {retention_days} days")
+    if principal:  # before the public access block: RGW 16.2 refuses any policy once it is on
+        set_policy(s3, bucket, principal, report)
     block_public_access(s3, bucket, report)
     try:
         s3.put_bucket_encryption(
@@ -153,15 +155,27 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
         report.unsupported.append(
             f"default encryption (SSE-S3): refused by the server ({_code(exc)})"
         )
-    if principal:
-        try:
-            s3.put_bucket_policy(
-                Bucket=bucket, Policy=json.dumps(gateway_policy(bucket, principal))
-            )
-            report.done.append(f"least-privilege policy for {principal}")
-        except ClientError as exc:
-            report.unsupported.append(f"bucket policy: refused by the server ({_code(exc)})")
     return report
+
+
+def set_policy(s3: Any, bucket: str, principal: str, report: BucketReport) -> None:
+    from botocore.exceptions import ClientError
+
+    want = gateway_policy(bucket, principal)
+    try:
+        if json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == want:
+            report.done.append(f"least-privilege policy for {principal} (already set)")
+            return
+    except ClientError:
+        pass  # no policy yet
+    try:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(want))
+        report.done.append(f"least-privilege policy for {principal}")
+    except ClientError as exc:
+        report.unsupported.append(
+            f"bucket policy: refused by the server ({_code(exc)}); on Ceph RGW 16.2 a policy can only "
+            "be changed while BlockPublicPolicy is off"
+        )
 
 
 FULL_BLOCK = {

@@ -25,7 +25,12 @@ from gateway.sync import Syncer, SyncWorker
 
 
 def s3_config(
-    tmp: Path, rgw: dict[str, str], bucket: str, retention: int = 1, secret: str | None = None
+    tmp: Path,
+    rgw: dict[str, str],
+    bucket: str,
+    retention: int = 1,
+    secret: str | None = None,
+    principal: str | None = None,
 ) -> Config:
     tmp.mkdir(parents=True, exist_ok=True)
     os.environ["ALPR_TEST_S3_ACCESS"] = rgw["access_key"]
@@ -33,6 +38,7 @@ def s3_config(
     extra = (
         f'\n[storage]\ntarget = "s3://{bucket}"\nendpoint = "{rgw["endpoint"]}"\n'
         'access_key = "env:ALPR_TEST_S3_ACCESS"\nsecret_key = "env:ALPR_TEST_S3_SECRET"\n'
+        + (f'gateway_principal = "{principal}"\n' if principal else "")
     )
     path = write_config(tmp, extra=extra)
     path.write_text(
@@ -71,11 +77,17 @@ def wait_for(predicate: Any, timeout: float) -> bool:
 
 
 def test_init_is_idempotent_and_check_finds_drift(rgw: dict[str, str], tmp_path: Path) -> None:
-    config = s3_config(tmp_path, rgw, f"init-{uuid.uuid4().hex[:8]}", retention=30)
+    principal = "arn:aws:iam:::user/alpr-gateway"
+    config = s3_config(
+        tmp_path, rgw, f"init-{uuid.uuid4().hex[:8]}", retention=30, principal=principal
+    )
     for _ in range(2):
         out = alpr("cloud", "init", "--config", str(config.path))
         assert out.returncode == 0, out.stdout + out.stderr
     assert "versioning enabled" in out.stdout and "Object Lock enabled" in out.stdout
+    assert f"least-privilege policy for {principal}" in out.stdout
+    policy = target_of(config).client.get_bucket_policy(Bucket=target_of(config).bucket)["Policy"]
+    assert '"s3:DeleteObject"' in policy and "reads/*" in policy
     assert (
         "UNSUPPORTED default encryption" in out.stdout
     )  # RGW 16.2 refuses PutBucketEncryption: said
