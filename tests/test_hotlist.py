@@ -19,6 +19,15 @@ from gateway.store import Store
 
 FUTURE = (dt.date.today() + dt.timedelta(days=90)).isoformat()
 PAST = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+MANUAL = dict(
+    category="bolo",
+    case_number="1",
+    reason="r",
+    requested_by="m",
+    contact="c",
+    instructions="i",
+    expires=FUTURE,
+)
 HEADER = "plate,state,category,case_number,reason,requested_by,contact,instructions,expires\n"
 
 
@@ -27,16 +36,7 @@ def row(plate: str, expires: str = FUTURE, category: str = "stolen-vehicle") -> 
 
 
 def test_entry_needs_every_field_and_an_expiry() -> None:
-    fields = dict(
-        plate="ABC123",
-        category="bolo",
-        case_number="1",
-        reason="r",
-        requested_by="m",
-        contact="c",
-        instructions="i",
-        expires=FUTURE,
-    )
+    fields = {**MANUAL, "plate": "ABC123"}
     assert make_entry(fields, "local").plate == "ABC123"
     for key in ("case_number", "reason", "requested_by", "contact", "instructions"):
         with pytest.raises(hotlist.EntryError, match=f"{key}: missing"):
@@ -85,19 +85,7 @@ def test_import_replaces_source_atomically(tmp_path: Path) -> None:
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
     # an import that fails midway (a constraint violation inside the transaction) changes nothing
     broken = [
-        make_entry(
-            dict(
-                plate="CCC333",
-                category="bolo",
-                case_number="1",
-                reason="r",
-                requested_by="m",
-                contact="c",
-                instructions="i",
-                expires=FUTURE,
-            ),
-            "state",
-        ),
+        make_entry({**MANUAL, "plate": "CCC333"}, "state"),
         None,
     ]
     with pytest.raises(AttributeError):
