@@ -75,6 +75,15 @@ GOOD = (
 )
 
 
+def alpr_sites(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", "sites", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_good_plan_passes(tmp_path: Path) -> None:
     report = check_plan(load(plan(tmp_path, GOOD), strict=False))
     assert report.errors == []
@@ -100,33 +109,14 @@ def test_each_error_is_named(tmp_path: Path) -> None:
     assert report.coordination == [
         "site edge: 170 m from the boundary; coordinate with East County SO (Lt. Moss, 555-0101)"
     ]
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "sites", "check", "--config", str(plan(tmp_path, bad))],
-        capture_output=True,
-        text=True,
-    )
+    out = alpr_sites("check", "--config", str(plan(tmp_path, bad)))
     assert out.returncode == 1 and "4 errors" in out.stdout
 
 
 def test_map_renders(tmp_path: Path) -> None:
     config = plan(tmp_path, GOOD)
     png = tmp_path / "map.png"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "sites",
-            "map",
-            "--config",
-            str(config),
-            "--out",
-            str(png),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = alpr_sites("map", "--config", str(config), "--out", str(png))
     assert out.returncode == 0, out.stderr
     assert "NOT APPROVED" in out.stdout  # the table printed beside the map
     img = cv2.imread(str(png))
@@ -137,20 +127,5 @@ def test_map_renders(tmp_path: Path) -> None:
     fill = np.all(np.abs(img.astype(int) - [224, 239, 243]) < 6, axis=2).sum()
     assert green > 100 and blue > 50 and fill > 10_000
     html = tmp_path / "map.html"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "sites",
-            "map",
-            "--config",
-            str(config),
-            "--out",
-            str(html),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    assert alpr_sites("map", "--config", str(config), "--out", str(html)).returncode == 0
     assert "<svg" in html.read_text() and "Chief Ortiz" in html.read_text()
