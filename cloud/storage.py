@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from botocore.config import Config as BotoConfig
 
+from cloud.durable import fsync_write
+
 
 class StorageError(RuntimeError):
     """The target refused or could not be reached; the message says which and why."""
@@ -177,8 +179,6 @@ class FileTarget:
         return p.with_name(f".{p.name}.meta.json")
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
-        from gateway.store import fsync_write
-
         if self.legal_hold(key):
             raise StorageError(f"{key} is under a legal hold and cannot be overwritten")
         fsync_write(

@@ -17,13 +17,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from cloud.durable import fsync_write
 from gateway import protocol
 from gateway.alerts import build_payload
 from gateway.config import Camera, Config
 from gateway.hotlist import Matcher
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
-from gateway.store import Store, fsync_write, sha256
+from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.pipeline")
 READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")

@@ -104,7 +104,7 @@ class EmulatedBoard(Board):
         return bool(self.control(op="timer")["woke"])
 
     def set_supply(self, battery_v: float, solar_v: float, divider: float = 2.0) -> None:
-        # the site config's divider and pins (tools/provision.py defaults: GPIO14, GPIO15)
+        # the site config's divider and pins (tools/field/provision.py defaults: GPIO14, GPIO15)
         self.control(op="set", adc={"14": battery_v / divider, "15": solar_v / divider})
 
     def set_wifi(self, state: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.store import Store
 from hwtest.board import Board, EmulatedBoard, RealBoard, node_ready
-from tools import deploy, provision
+from tools.field import deploy, provision
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_PORT = os.environ.get("HWTEST_PORT")

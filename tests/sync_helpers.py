@@ -9,7 +9,8 @@ from pathlib import Path
 
 from gateway_helpers import jpeg
 
-from gateway.store import Store, fsync_write, sha256
+from cloud.durable import fsync_write
+from gateway.store import Store, sha256
 
 
 def make_read(

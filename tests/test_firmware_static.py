@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import deploy
+from tools.field import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"

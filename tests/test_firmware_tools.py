@@ -11,7 +11,7 @@ import pytest
 from gateway_helpers import write_config
 
 from gateway.config import load
-from tools import deploy, flash, provision
+from tools.field import deploy, flash, provision
 
 
 def test_provision_registers_and_keeps_the_config_byte_for_byte(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config
 
 from gateway import protocol
 from gateway.store import Store, sha256
-from tools.camera_sim import CameraClient
+from tools.field.camera_sim import CameraClient
 
 FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 

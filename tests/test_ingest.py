@@ -14,7 +14,7 @@ from gateway_helpers import SECRET, jpeg, load_config, serve_ingest
 
 from gateway import protocol
 from gateway.config import load
-from tools.camera_sim import CameraClient
+from tools.field.camera_sim import CameraClient
 
 
 def raw_post(
@@ -157,7 +157,7 @@ def test_bounded_load_from_20_cameras_loses_nothing(tmp_path: Path) -> None:
     """20 cameras post 10 events each at once; every one is accepted and stored exactly once."""
     import threading
 
-    from tools.bench_gateway import bench_config
+    from tools.bench.gateway import bench_config
 
     config = load(bench_config(tmp_path, 20, 0))
     frame = jpeg(4, 640, 360)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import power
 from tools.cli import main
+from tools.field import power
 
 
 def test_more_events_cost_more_and_the_numbers_add_up() -> None:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from gateway.config import load
-from tools.sites import check_plan
+from tools.field.sites import check_plan
 
 LAT, LON = 40.10, -88.20
 D = 0.02  # about 2.2 km north-south, 1.7 km east-west

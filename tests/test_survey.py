@@ -14,8 +14,8 @@ from gateway_helpers import SECRET, load_config, scene_jpeg, serve_ingest, write
 
 from gateway.config import load
 from gateway.reader.reader import PlateReader, ReaderHints
-from tools.camera_sim import CameraClient
-from tools.survey import fetch_from_gateway, measure, propose_hints, set_hints_text
+from tools.field.camera_sim import CameraClient
+from tools.field.survey import fetch_from_gateway, measure, propose_hints, set_hints_text
 from tools.train.data import load_photos
 
 

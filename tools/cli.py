@@ -1,4 +1,9 @@
-"""`alpr`: the one command line of fixed-alpr. Each subcommand lives in its own module."""
+"""`alpr`: the one command line of fixed-alpr. It only wires subcommands; each lives in its own module.
+
+- `tools/field/`: the technician and the chief (flash, deploy, provision, survey, sites, power);
+- `tools/ops/`: the gateway and its data (gateway, hot lists, reads and hits, cloud and evidence);
+- `tools/bench/`: benchmarks that print numbers; `tools/train/`: training and evaluation.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import (
-    bench,
-    camera_sim,
-    cloud_cmd,
-    demo,
-    deploy,
-    evaluate,
-    flash,
-    gateway_cmd,
-    hotlist_cmd,
-    power,
-    provision,
-    read,
-    records,
-    sites,
-    survey,
-    train,
-)
+from tools import bench, demo, read, train
+from tools.field import camera_sim, deploy, flash, power, provision, sites, survey
+from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, records
+from tools.train import evaluate
 
 COMMANDS = (
     # the gateway and its data

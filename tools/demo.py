@@ -26,9 +26,9 @@ import cv2
 
 from gateway import config as cfg
 from gateway.service import Gateway
-from tools.camera_sim import CameraClient
 from tools.common import DEFAULT_CONFIG
-from tools.gateway_cmd import gateway_status
+from tools.field.camera_sim import CameraClient
+from tools.ops.gateway_cmd import gateway_status
 from tools.scenes import make_scene
 from tools.train.plates import random_text
 

@@ -16,7 +16,7 @@ from typing import Any
 
 
 def bench(events: int) -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(root))
     from hwtest.board import EmulatedBoard, node_ready
     from hwtest.conftest import Gateway, free_port, site_config, wait_for
@@ -50,7 +50,7 @@ def bench(events: int) -> dict[str, Any]:
         board = EmulatedBoard(images, tmp / "console.log")
         try:
             board.set_supply(3.95, 5.1)
-            from tools import deploy
+            from tools.field import deploy
 
             site = site_config(gw, tmp, burst=3)
             deploy_s = deploy.deploy(board.port, site)

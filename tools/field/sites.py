@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config import Config, ConfigError, Neighbour, Site, load
-from tools import geo
+from tools.field import geo
 
 STATUS_COLOURS = {"planned": "#1f77b4", "installed": "#2ca02c", "retired": "#7f7f7f"}
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
-from tools import bench_gateway, firmware_bench
+from tools.bench import firmware as firmware_bench
+from tools.bench import gateway as bench_gateway
 from tools.train.data import data_dir
 
 

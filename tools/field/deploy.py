@@ -22,7 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger("alpr.deploy")
 
-FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 SOURCE_ONLY = ("main.py",)  # MicroPython runs main.py only as source
 
 

@@ -133,7 +133,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from gateway import protocol
-    from tools.camera_sim import CameraClient
+    from tools.field.camera_sim import CameraClient
 
     cameras, per_camera = 20, max(1, args.events // 20)
     rng = np.random.default_rng(0)
@@ -215,7 +215,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as tmp,
         running_gateway(Path(tmp), hotlist_csv(texts)) as (gw, sink),
     ):
-        from tools.camera_sim import CameraClient
+        from tools.field.camera_sim import CameraClient
 
         host, port = gw.address
         camera = next(iter(gw.config.cameras))
@@ -246,12 +246,13 @@ def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
     import cv2
     import numpy as np
 
+    from cloud.durable import fsync_write
     from cloud.storage import S3Target, s3_client
     from gateway.config import parse
-    from gateway.store import fsync_write, sha256
+    from gateway.store import sha256
     from gateway.sync import Syncer
 
-    script = Path(__file__).resolve().parent / "s3-local"
+    script = Path(__file__).resolve().parents[1] / "s3-local"
     rng = np.random.default_rng(0)
     blurred = cv2.GaussianBlur(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8), (3, 3), 0)
     for quality in range(40, 100, 5):

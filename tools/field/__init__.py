@@ -1,0 +1,1 @@
+"""The technician's and the chief's commands: flash, deploy, provision, survey, sites, power."""
