@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alpr", description="fixed-alpr: licence plate reading for fixed camera sites"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the embedded demo config (data under build/demo) instead of a deployment's",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
