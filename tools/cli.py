@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from tools import bench, demo, read, train
 from tools.field import camera_sim, deploy, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, records
+from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records
 from tools.train import evaluate
 
 COMMANDS = (
     # the gateway and its data
+    init_cmd,
     demo,
     gateway_cmd,
     camera_sim,
