@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from tools import bench, demo, read, train
-from tools.field import camera_sim, deploy, flash, power, provision, sites, survey
+from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
 from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records
 from tools.train import evaluate
 
@@ -33,6 +33,7 @@ COMMANDS = (
     provision,
     flash,
     deploy,
+    emulator,
     power,
     # the reader
     read,
