@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hwtest.board import Board
 from hwtest.conftest import ROOT, Gateway, site_config
+from tools.field import flash
 
 
 def alpr_deploy(board: Board, site: Path) -> subprocess.CompletedProcess[str]:
@@ -53,3 +56,10 @@ def test_selftest_names_what_fails(board: Board, gateway: Gateway, tmp_path: Pat
     )
     assert "FAIL adc      battery 2.1 V" in out.stdout
     assert "FAIL gateway  error: not tried (no Wi-Fi)" in out.stdout
+
+
+def test_flash_camera_check_on_the_board(board: Board) -> None:
+    assert flash.check_camera(board.port, "esp32")  # the driver (the emulator's fake) imports
+    if board.emulated:  # a MicroPython without the module: the same check, a module it lacks
+        with pytest.raises(flash.FlashError, match=r"no camera driver.*AI_THINKER"):
+            flash.check_camera(board.port, "esp32", module="camera_driver_absent")
