@@ -46,6 +46,7 @@ class Neighbour:
 
 
 SITE_STATUSES = ("planned", "installed", "retired")
+LOG_TARGETS = ("stderr", "file", "journald")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class Config:
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
+    logging_target: str = "stderr"  # stderr, file or journald
+    logging_file: Path | None = None  # with logging_target = "file"
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -339,6 +342,16 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
             raise ConfigError(f"{a.key('url')}: a webhook needs an http:// or https:// URL")
         alerts.append(AlertTarget(kind, url))
         a.finish()
+    lg = root.sub("logging")
+    log_target = lg.text("target", "stderr")
+    if log_target not in LOG_TARGETS:
+        raise ConfigError(
+            f"logging.target: expected one of {', '.join(LOG_TARGETS)}, got {log_target!r}"
+        )
+    log_file = lg.text("file", None)
+    if log_target == "file" and log_file is None:
+        raise ConfigError('logging.file: required with target = "file"')
+    lg.finish()
     root.finish()
     return Config(
         agency=name,
@@ -359,6 +372,8 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         boundary=base / boundary if boundary else None,
         coordination_distance_m=coordination_m,
         neighbours=neighbours,
+        logging_target=log_target,
+        logging_file=base / log_file if log_file else None,
     )
 
 

@@ -12,14 +12,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import bench, demo, read, train
+from tools import bench, completion, demo, read, train
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records
+from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
 from tools.train import evaluate
 
 COMMANDS = (
     # the gateway and its data
     init_cmd,
+    service_cmd,
     demo,
     gateway_cmd,
     camera_sim,
@@ -40,6 +41,7 @@ COMMANDS = (
     evaluate,
     bench,
     train,
+    completion,
 )
 
 
