@@ -99,15 +99,16 @@ def test_import_replaces_source_atomically(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "previous list stays active" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
-    # bad lines are named with their number; good ones replace the source
-    good.write_text(HEADER + row("DDD444") + row("bad plate!"))
+    # bad lines are named with their number; good ones replace the source (1 of 21 is under 5 %)
+    plates = [f"DDD{i:03d}" for i in range(20)]
+    good.write_text(HEADER + row(plates[0]) + row("bad plate!") + "".join(map(row, plates[1:])))
     out = subprocess.run(
         [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 1 and "line 3: plate" in out.stderr
-    assert {r["plate"] for r in store.hotlist_rows()} == {"DDD444"}
+    assert {r["plate"] for r in store.hotlist_rows()} == set(plates)
 
 
 def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
@@ -219,3 +220,75 @@ def test_wildcard_matching_equals_brute_force(entries: list[str], text: str) -> 
 def test_canonical_folds_each_class() -> None:
     for group in CONFUSION_CLASSES:
         assert len({canonical(c) for c in group}) == 1
+
+
+# -- files refused whole ------------------------------------------------------------------------
+
+
+def alpr(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=stdin,
+    )
+
+
+def test_refused_files_leave_the_previous_list(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        extra='[[hotlists]]\nsource = "lenient"\npath = "l.csv"\nmax_bad_share = 0.5\n',
+    )
+    store = Store(tmp_path / "data")
+    f = tmp_path / "list.csv"
+    plates = [f"AAA{i:03d}" for i in range(28)]
+    f.write_text(HEADER + "".join(map(row, plates)))
+    assert (
+        alpr("hotlist", "import", str(f), "--source", "state", "--config", str(cfg)).returncode == 0
+    )
+    before = {r["plate"] for r in store.hotlist_rows()}
+    assert before == set(plates)
+    refused = [
+        ("plate;state;category\n" + row("BBB111"), "bad header (header lacks"),
+        (HEADER + row("bad plate!") + row("CCC222", expires="soon"), "no valid line (2 bad of 2)"),
+        (HEADER, "no valid line (0 bad of 0)"),
+        # 12 of 40 lines bad: 30 %, over the 5 % default
+        (
+            HEADER + "".join(map(row, plates)) + row("bad plate!") * 12,
+            "12 of 40 lines bad (30 % > 5 %)",
+        ),
+    ]
+    for text, why in refused:
+        f.write_text(text)
+        out = alpr("hotlist", "import", str(f), "--source", "state", "--config", str(cfg))
+        assert out.returncode == 2, why
+        assert f"refused {f}: {why}" in out.stderr, out.stderr
+        assert "the previous list (28 entries) stays active" in out.stderr, why
+        assert {r["plate"] for r in store.hotlist_rows()} == before, why
+    # the share is per source: the configured one allows half the lines bad
+    out = alpr("hotlist", "import", str(f), "--source", "lenient", "--config", str(cfg))
+    assert out.returncode == 1 and "28 entries imported, 12 lines rejected" in out.stdout
+
+
+def test_gateway_start_refuses_a_bad_file_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.config import load
+    from gateway.service import load_configured_hotlists
+
+    f = tmp_path / "ncic.csv"
+    f.write_text(HEADER + row("KEEP01") + row("KEEP02"))
+    config = load(
+        write_config(tmp_path, extra='[[hotlists]]\nsource = "ncic"\npath = "ncic.csv"\n')
+    )
+    store = Store(config.data_dir)
+    load_configured_hotlists(store, config.hotlists)
+    assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
+    f.write_text("plate\n")  # a truncated export: only a header, and a bad one
+    with caplog.at_level("ERROR"):
+        load_configured_hotlists(store, config.hotlists)
+    assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(lines) == 1 and f"refused {f}: bad header" in lines[0]
+    assert "the previous list (2 entries) stays active" in lines[0]
