@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -292,3 +293,64 @@ def test_gateway_start_refuses_a_bad_file_and_says_why(
     lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(lines) == 1 and f"refused {f}: bad header" in lines[0]
     assert "the previous list (2 entries) stays active" in lines[0]
+
+
+# -- cancelling entries -------------------------------------------------------------------------
+
+
+def test_remove_cancels_for_good_and_keeps_history(tmp_path: Path) -> None:
+    from gateway.pipeline import MatcherCache
+
+    cfg = str(write_config(tmp_path))
+    store = Store(tmp_path / "data")
+    f = tmp_path / "list.csv"
+    f.write_text(HEADER + row("IMP001") + row("IMP002"))
+    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    manual = [f"--{k.replace('_', '-')}={v}" for k, v in MANUAL.items()]
+    out = alpr("hotlist", "add", "MAN003", *manual, "--user", "sgt.ortiz", "--config", cfg)
+    assert out.returncode == 0, out.stderr
+    ids = {r["plate"]: r["id"] for r in store.hotlist_rows()}
+    matchers = MatcherCache(store, 1)
+    assert [m.entry_id for m in matchers.get().match("MAN003")] == [ids["MAN003"]]
+
+    # both flags are required
+    assert alpr("hotlist", "remove", str(ids["MAN003"]), "--config", cfg).returncode == 2
+    for plate in ("MAN003", "IMP001"):
+        out = alpr(
+            "hotlist",
+            "remove",
+            str(ids[plate]),
+            "--reason",
+            "recovered",
+            "--user",
+            "ofc.lee",
+            "--config",
+            cfg,
+        )
+        assert out.returncode == 0 and f"cancelled entry {ids[plate]}: {plate}" in out.stdout
+        assert matchers.get().match(plate) == []
+    out = alpr(
+        "hotlist", "remove", str(ids["MAN003"]), "--reason", "x", "--user", "y", "--config", cfg
+    )
+    assert out.returncode == 2 and "already cancelled" in out.stderr
+    assert (
+        alpr("hotlist", "remove", "999", "--reason", "x", "--user", "y", "--config", cfg).returncode
+        == 2
+    )
+
+    # a re-import of the same file does not bring the cancelled entry back
+    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    assert matchers.get().match("IMP001") == [] and matchers.get().match("IMP002")
+    assert {r["plate"] for r in store.hotlist_rows(cancelled=True)} == {"MAN003", "IMP001"}
+    listed = alpr("hotlist", "list", "--json", "--config", cfg).stdout
+    assert "IMP002" in listed and "IMP001" not in listed and "MAN003" not in listed
+
+    out = alpr("hotlist", "history", str(ids["MAN003"]), "--json", "--config", cfg)
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(e["action"], e["user"], e["reason"]) for e in events] == [
+        ("added", "sgt.ortiz", "r"),
+        ("cancelled", "ofc.lee", "recovered"),
+    ]
+    assert events[1]["entry"]["plate"] == "MAN003"
+    out = alpr("hotlist", "history", str(ids["IMP001"]), "--config", cfg)
+    assert "imported" in out.stdout and "cancelled  ofc.lee" in out.stdout
