@@ -107,11 +107,15 @@ def test_reads_list_refused_without_user_and_reason(tmp_path: Path) -> None:
     config = str(write_config(tmp_path))
     store = Store(load(config).data_dir)
     make_read(store, text="ABC123")
-    for missing in (("--user", "analyst.kim"), ("--reason", "case 26-0042"), ()):
-        out = alpr("reads", "list", *missing, "--config", config)
-        assert out.returncode == 2 and "required" in out.stderr and "ABC123" not in out.stdout
-        out = alpr("hits", "list", *missing, "--config", config)
-        assert out.returncode == 2 and "required" in out.stderr
+    for given, missing in (
+        (("--user", "analyst.kim"), "--reason"),
+        (("--reason", "case 26-0042"), "--user"),
+        ((), "--user, --reason"),
+    ):
+        for command in ("reads", "hits"):
+            out = alpr(command, "list", *given, "--config", config)
+            assert out.returncode == 2 and "ABC123" not in out.stdout
+            assert f"the following arguments are required: {missing}" in out.stderr
     out = alpr("reads", "list", "--user", " ", "--reason", "case 1", "--config", config)
     assert out.returncode == 2 and "user is required" in out.stderr and "ABC123" not in out.stdout
     out = alpr("reads", "list", "--user", "kim", "--reason", "", "--config", config)
@@ -305,3 +309,22 @@ def test_retention_purges_each_kind_and_keeps_open_hits(tmp_path: Path) -> None:
     }
     # a second pass finds nothing more to do
     assert Syncer(config, store, FileTarget(tmp_path / "store")).purge(now) == 0
+
+
+def test_a_store_from_before_gets_the_new_columns_and_hit_copies(tmp_path: Path) -> None:
+    from gateway.store import MIGRATIONS
+
+    store = Store(tmp_path)
+    read_id = make_read(store, text="OLD123")
+    entry = add_entry(store)
+    db = store.connect()
+    for table, column, _ in MIGRATIONS:
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute(
+        "INSERT INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
+        " VALUES (?, ?, '{}', 'exact', 'OLD123', 0)",
+        (read_id, entry),
+    )
+    db.close()
+    row = Store(tmp_path).connect().execute("SELECT plate, camera, site FROM hits").fetchone()
+    assert tuple(row) == ("OLD123", "cam-01", "s1")
