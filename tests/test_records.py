@@ -190,6 +190,18 @@ def test_no_longer_wanted_asks_whether_to_cancel_the_entry(tmp_path: Path) -> No
     hits = [make_hit(store, make_read(store, seed=i), entry) for i in range(3)]
     nlw = ("--status", "no-longer-wanted", "--note", "warrant served", "--user", "ofc.lee")
 
+    out = alpr(
+        "hits",
+        "disposition",
+        str(hits[0]),
+        *nlw[2:],
+        "--status",
+        "misread",
+        "--cancel-entry",
+        "--config",
+        path,
+    )
+    assert out.returncode == 2 and "only with --status no-longer-wanted" in out.stderr
     # a script must say which: nothing is recorded otherwise
     out = alpr("hits", "disposition", str(hits[0]), *nlw, "--config", path)
     assert out.returncode == 2 and "--cancel-entry or --keep-entry" in out.stderr
