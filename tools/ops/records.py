@@ -183,6 +183,12 @@ def run_disposition(args: argparse.Namespace) -> int:
     if hit is None:
         print(f"{prog}: no hit {args.hit}", file=sys.stderr)
         return 2
+    if args.cancel_entry is not None and args.status != "no-longer-wanted":
+        print(
+            f"{prog}: --cancel-entry and --keep-entry go only with --status no-longer-wanted",
+            file=sys.stderr,
+        )
+        return 2
     entry = None
     if args.status == "no-longer-wanted":
         entry = store.live_entry(json.loads(hit["entry"]))
