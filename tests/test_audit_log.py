@@ -57,7 +57,7 @@ def test_an_inquiry_needs_a_reason(tmp_path: Path) -> None:
     [
         ("UPDATE audit SET result_count = 0 WHERE seq = 4", 4),
         ("UPDATE audit SET why = 'routine' WHERE seq = 6", 6),
-        ("DELETE FROM audit WHERE seq = 3", 4),
+        ("DELETE FROM audit WHERE seq = 3", 4),  # named: "expected record 3 before it"
         (
             "UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 5;"
             " UPDATE audit SET seq = 5 WHERE seq = -1",
@@ -75,6 +75,8 @@ def test_tampering_is_found_at_the_first_bad_record(
     check = audit.verify(db)
     assert not check.ok and check.first_bad == first_bad, check
     assert f"record {first_bad}" in check.problem
+    if tamper.startswith("DELETE"):
+        assert f"expected record {first_bad - 1} before it" in check.problem
 
 
 def test_rewriting_the_whole_chain_is_caught_by_an_exported_head(tmp_path: Path) -> None:
