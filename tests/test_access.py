@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 
 from gateway.access import audit, sessions, users
 from gateway.access.db import AccessDB
@@ -24,6 +25,14 @@ from gateway.access.settings import AccessSettings
 
 PASSWORD = "correct horse battery"
 S = AccessSettings()
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2 with a small cost: the parameters travel in each hash, so checks are the same."""
+    monkeypatch.setattr(
+        users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def today_plus(days: int) -> str:

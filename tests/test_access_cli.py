@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 
-from gateway.access import audit
+from gateway.access import audit, users
 from gateway.access.db import AccessDB
 from tools.cli import main
 
@@ -88,6 +89,8 @@ def later(days: int) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """An admin, an auditor, a technician and an officer whose training lapsed after login."""
     saved = os.environ.get("ALPR_TOKEN_FILE")
+    cheap = pytest.MonkeyPatch()  # real argon2 with a small cost, for speed
+    cheap.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     s = Site(tmp_path_factory.mktemp("site"))
     s.add("boss", "admin", extra=("--bootstrap",), by="none")
     s.login("boss")
@@ -99,6 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     s.login("ofc")
     s.ok("users", "train", "ofc", "--on", "2024-01-01", "--expires", "2025-01-01", as_user="boss")
     yield s
+    cheap.undo()
     if saved is None:
         os.environ.pop("ALPR_TOKEN_FILE", None)
     else:
