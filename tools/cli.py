@@ -14,7 +14,16 @@ from collections.abc import Sequence
 
 from tools import bench, completion, demo, read, train
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
+from tools.ops import (
+    audit_cmd,
+    cloud_cmd,
+    gateway_cmd,
+    hotlist_cmd,
+    init_cmd,
+    records,
+    service_cmd,
+    users_cmd,
+)
 from tools.train import evaluate
 
 COMMANDS = (
@@ -27,6 +36,9 @@ COMMANDS = (
     hotlist_cmd,
     records,
     cloud_cmd,
+    # who may reach the data, and the record of who did
+    users_cmd,
+    audit_cmd,
     # the chief and the technician
     sites,
     survey,
