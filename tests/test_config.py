@@ -39,7 +39,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
         (("lat = 40.0", 'lat = "north"'), "sites[0].lat: expected float, got 'north'"),
         (('listen = "127.0.0.1:0"', 'listen = "nowhere"'), "gateway.listen: expected HOST:PORT"),
         (
-            ('secret = "literal:other-secret"', 'secret = "env:ALPR_TEST_UNSET_SECRET"'),
+            ('secret = "file:cam-02.key"', 'secret = "env:ALPR_TEST_UNSET_SECRET"'),
             "cameras[1].secret: environment variable ALPR_TEST_UNSET_SECRET is not set",
         ),
         (

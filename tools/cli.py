@@ -14,12 +14,13 @@ from collections.abc import Sequence
 
 from tools import bench, demo, read, train
 from tools.field import camera_sim, deploy, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, records
+from tools.ops import cloud_cmd, config_cmd, gateway_cmd, hotlist_cmd, records
 from tools.train import evaluate
 
 COMMANDS = (
     # the gateway and its data
     demo,
+    config_cmd,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
 from pathlib import Path
 
 from gateway import config as cfg
 from gateway.store import Store
 
-DEFAULT_CONFIG = Path(cfg.__file__).with_name("default.toml")
+DEFAULT_CONFIG = cfg.EMBEDDED
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:
@@ -22,17 +21,28 @@ def add_config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config(args: argparse.Namespace) -> cfg.Config:
-    """The config named on the command line, in $ALPR_CONFIG or ./alpr.toml, else the embedded one."""
-    path = args.config or (
+def config_path(args: argparse.Namespace) -> Path | None:
+    """--config, else $ALPR_CONFIG, else ./alpr.toml when it exists; None: the embedded one."""
+    path: Path | None = args.config or (
         Path(os.environ["ALPR_CONFIG"]) if os.environ.get("ALPR_CONFIG") else None
     )
     if path is None and Path("alpr.toml").is_file():
         path = Path("alpr.toml")
+    return path
+
+
+def load_from(path: Path | None) -> cfg.Config:
+    """A config file, or the embedded demo one (None); ConfigError names every problem."""
+    if path is None:
+        return cfg.load_embedded(Path.cwd())
+    # the embedded demo file named explicitly keeps its public literal secrets
+    return cfg.load(path, allow_literal=path.resolve() == DEFAULT_CONFIG.resolve())
+
+
+def load_config(args: argparse.Namespace) -> cfg.Config:
+    """The config named on the command line, in $ALPR_CONFIG or ./alpr.toml, else the embedded one."""
     try:
-        if path is not None:
-            return cfg.load(path)
-        return cfg.parse(tomllib.loads(DEFAULT_CONFIG.read_text()), Path.cwd())
+        return load_from(config_path(args))
     except cfg.ConfigError as exc:
         raise SystemExit(f"alpr: config error: {exc}") from None
 
