@@ -32,7 +32,6 @@ from gateway.config_types import (
     Text,
     base_of,
     context,
-    read_secret,
 )
 
 SITE_STATUSES = ("planned", "installed", "retired")
@@ -220,9 +219,7 @@ class Site(Table):
     lon: Annotated[float, Between(-180, 180)]
     heading: Annotated[float, Between(0, 360)] | None = None
     """Degrees clockwise from north; default: taken from its cameras."""
-    lanes: Annotated[
-        tuple[str, ...], BeforeValidator(_lanes), WithJsonSchema(LANES_SCHEMA)
-    ] = ()
+    lanes: Annotated[tuple[str, ...], BeforeValidator(_lanes), WithJsonSchema(LANES_SCHEMA)] = ()
     """Lane names, or how many lanes."""
     purpose: str = ""
     approved_by: str = ""
@@ -357,4 +354,3 @@ class ConfigFile(Table):
                 raise ValueError(f"cameras[{i}].id: duplicate camera id {cam.id!r}")
             cameras.add(cam.id)
         return self
-

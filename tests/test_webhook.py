@@ -80,7 +80,11 @@ def test_https_or_loopback_webhook_is_accepted(tmp_path: Path, url: str) -> None
 @pytest.mark.parametrize(
     ("url", "secret", "message"),
     [
-        ("http://dispatch.example/alpr", None, "alerts[0].url: http:// is allowed only on loopback"),
+        (
+            "http://dispatch.example/alpr",
+            None,
+            "alerts[0].url: http:// is allowed only on loopback",
+        ),
         ("http://10.0.0.5/alpr", None, "alerts[0].url: http:// is allowed only on loopback"),
         ("ftp://dispatch.example/", None, "alerts[0].url: a webhook needs an https:// URL"),
         ("https://dispatch.example/alpr", "", "alerts[0].secret: a webhook needs a secret"),
