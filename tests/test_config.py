@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gateway_helpers import write_config
 
-from gateway.config import EMBEDDED, ConfigError, load, load_embedded
+from gateway.config import EMBEDDED, ConfigError, json_schema, load, load_embedded
 
 
 def test_good_config_loads(tmp_path: Path) -> None:
@@ -215,3 +215,9 @@ def test_config_check_prints_ok_or_the_problem(tmp_path: Path) -> None:
     good.write_text(good.read_text().replace("heading = 90", "heading = 400"))
     out = alpr("config", "check", "--config", str(good))
     assert out.returncode == 1 and "cameras[0].heading: 400.0 is out of range" in out.stderr
+
+
+def test_committed_schema_is_current() -> None:
+    """gateway/config.schema.json is what `alpr config schema` prints (regenerate it if not)."""
+    committed = json.loads((Path(__file__).parents[1] / "gateway/config.schema.json").read_text())
+    assert committed == json_schema()
