@@ -162,9 +162,11 @@ def test_new_keys_defaults_and_values(tmp_path: Path) -> None:
         64,
         12,
     )
-    r = config.retention
-    assert (r.alerts_days, r.hits_days, r.heartbeats_days) == (30, 365, 90)
-    assert (r.access_log_plates_days, r.access_log_days) == (30, 1095)
+    r = load(
+        replaced(tmp_path, 'name = "Test PD"', 'name = "Test PD"\nretention_days = 45')
+    ).retention
+    assert (r.alerts_days, r.hits_days, r.heartbeats_days) == (45, 365, 90)  # alerts: the agency's
+    assert (r.access_log_plates_days, r.access_log_days) == (45, 1095)
     assert config.evidence.credentials() == (None, None)
     (tmp_path / "gw.pem").write_text("cert")
     (tmp_path / "gw.key").write_text("key")
