@@ -27,7 +27,7 @@ from gateway.config_schema import (
     Site,
     StorageConfig,
 )
-from gateway.config_types import SECRET_KEYS, read_secret
+from gateway.config_types import SECRET_KEYS, ConfigError, resolve_secret
 from gateway.reader.reader import ReaderHints
 
 __all__ = [
@@ -50,10 +50,6 @@ __all__ = [
 ]
 
 EMBEDDED = Path(__file__).with_name("default.toml")
-
-
-class ConfigError(ValueError):
-    """The config file is wrong; the message names the key and the problem."""
 
 
 @dataclass(frozen=True)
@@ -112,14 +108,6 @@ class Config:
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
-
-
-def resolve_secret(ref: str, key: str, base: Path | None = None) -> bytes:
-    """The secret behind `env:NAME`, `file:PATH` or `literal:VALUE`; ConfigError names `key`."""
-    try:
-        return read_secret(ref, base)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
 
 
 ALIASES = {"secret_ref": "secret", "access_key_ref": "access_key", "secret_key_ref": "secret_key"}

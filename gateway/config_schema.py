@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -32,6 +32,7 @@ from gateway.config_types import (
     Text,
     base_of,
     context,
+    resolve_secret,
 )
 
 SITE_STATUSES = ("planned", "installed", "retired")
@@ -73,8 +74,8 @@ class Credentials(Table):
     """env:NAME or file:PATH; with neither key the SDK's own chain is used."""
     secret_key_ref: SecretRef | None = Field(None, alias="secret_key")
     """env:NAME or file:PATH."""
+    table: ClassVar[str] = ""  # its name in the file, for errors
     _base: Path = PrivateAttr(default_factory=Path.cwd)
-    _table: str = PrivateAttr("")
 
     @model_validator(mode="after")
     def _both_or_neither(self, info: ValidationInfo) -> Credentials:
@@ -92,17 +93,15 @@ class Credentials(Table):
         """(access, secret); (None, None) lets the SDK use its own chain (environment, profile)."""
         if not self.access_key_ref or not self.secret_key_ref:
             return None, None
-        from gateway.config import resolve_secret  # its ConfigError names the key
-
-        name = type(self).__name__.removesuffix("Config").lower()
-        access = resolve_secret(self.access_key_ref, f"{name}.access_key", self._base)
-        secret = resolve_secret(self.secret_key_ref, f"{name}.secret_key", self._base)
+        access = resolve_secret(self.access_key_ref, f"{self.table}.access_key", self._base)
+        secret = resolve_secret(self.secret_key_ref, f"{self.table}.secret_key", self._base)
         return access.decode(), secret.decode()
 
 
 class StorageConfig(Credentials):
     """Where reads are synced, and how long the gateway keeps its own copies."""
 
+    table: ClassVar[str] = "storage"
     target: Text = "file://var/store"
     """file://PATH (relative to the config) or s3://BUCKET."""
     endpoint: Text | None = None
@@ -126,6 +125,7 @@ class StorageConfig(Credentials):
 class EvidenceConfig(Credentials):
     """Who holds, releases and exports evidence copies (a key pair other than the gateway's)."""
 
+    table: ClassVar[str] = "evidence"
     principal: Text | None = None
     """The evidence user's ARN, for the bucket policy."""
 
@@ -214,15 +214,15 @@ class Site(Table):
     """A place where cameras stand, as the chief approved it (the site plan)."""
 
     id: Text
-    name: str = ""
+    name: Text = ""
     lat: Annotated[float, Between(-90, 90)]
     lon: Annotated[float, Between(-180, 180)]
     heading: Annotated[float, Between(0, 360)] | None = None
     """Degrees clockwise from north; default: taken from its cameras."""
     lanes: Annotated[tuple[str, ...], BeforeValidator(_lanes), WithJsonSchema(LANES_SCHEMA)] = ()
     """Lane names, or how many lanes."""
-    purpose: str = ""
-    approved_by: str = ""
+    purpose: Text = ""
+    approved_by: Text = ""
     approved_on: DateText = ""
     status: Literal["planned", "installed", "retired"] = "planned"
     view_range_m: Annotated[float, Between(1, 500)] = 35.0

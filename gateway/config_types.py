@@ -17,6 +17,12 @@ from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import core_schema
 
 SECRET_FORMS = "'env:NAME' or 'file:PATH'"
+
+
+class ConfigError(ValueError):
+    """The config file is wrong; the message names the key and the problem."""
+
+
 SECRET_KEYS = frozenset({"secret", "access_key", "secret_key"})  # values never echoed in errors
 
 
@@ -113,6 +119,14 @@ def read_secret(ref: str, base: Path | None = None) -> bytes:
     if kind == "literal" and value:
         return value.encode()
     raise ValueError(f"expected {SECRET_FORMS} (the value is not shown)")
+
+
+def resolve_secret(ref: str, key: str, base: Path | None = None) -> bytes:
+    """The secret behind `env:NAME`, `file:PATH` or `literal:VALUE`; ConfigError names `key`."""
+    try:
+        return read_secret(ref, base)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def _secret_ref(value: str, info: ValidationInfo) -> str:
