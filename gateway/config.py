@@ -65,13 +65,14 @@ class Camera:
 
 @dataclass(frozen=True)
 class Retention:
-    """How long the gateway keeps its own records, in days, defaults resolved."""
+    """How long the gateway keeps its own records (days), defaults resolved; reads follow the
+    agency's and the storage's retention."""
 
-    alerts_days: int
-    hits_days: int
-    heartbeats_days: int
-    access_log_plates_days: int
-    access_log_days: int
+    alerts_days: int = 30  # alert payloads (plate, place, time); default: agency retention
+    hits_days: int = 365  # hits with a disposition; an open hit is never purged
+    heartbeats_days: int = 90
+    access_log_plates_days: int = 30  # then the plate text in access-log rows is blanked
+    access_log_days: int = 1095  # then the access-log row itself goes
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Config:
     keepalive_timeout_s: float = 5.0
     max_connections: int = 64
     open_hit_hours: float = 12.0
-    retention: Retention = field(default_factory=lambda: Retention(30, 365, 90, 30, 1095))
+    retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
     def secret(self, camera_id: str) -> bytes:

@@ -177,7 +177,7 @@ class Matching(Table):
 
 
 class Hits(Table):
-    open_alert_hours: Annotated[float, Between(1, 8760)] = 12.0
+    open_alert_hours: Annotated[float, Between(0.1, 8760)] = 12.0
     """A hit without a disposition older than this is flagged."""
 
 
