@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from gateway.config_schema import (
+    LOG_TARGETS,
     SITE_STATUSES,
     AlertTarget,
     CameraEntry,
@@ -31,6 +32,7 @@ from gateway.config_types import SECRET_KEYS, ConfigError, resolve_secret
 from gateway.reader.reader import ReaderHints
 
 __all__ = [
+    "LOG_TARGETS",
     "SITE_STATUSES",
     "AlertTarget",
     "Camera",
@@ -96,6 +98,8 @@ class Config:
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
+    logging_target: str = "stderr"  # stderr, file or journald
+    logging_file: Path | None = None  # with logging_target = "file"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     header_timeout_s: float = 10.0
@@ -202,6 +206,8 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         coordination_distance_m=agency.coordination_distance_m,
         neighbours=list(agency.neighbours),
         path=path,
+        logging_target=file.logging.target,
+        logging_file=file.logging.file,
         tls_cert=gw.tls_cert,
         tls_key=gw.tls_key,
         header_timeout_s=gw.header_timeout_s,

@@ -36,6 +36,7 @@ from gateway.config_types import (
 )
 
 SITE_STATUSES = ("planned", "installed", "retired")
+LOG_TARGETS = ("stderr", "file", "journald")
 
 
 class Table(BaseModel):
@@ -181,6 +182,21 @@ class Hits(Table):
     """A hit without a disposition older than this is flagged."""
 
 
+class LoggingSection(Table):
+    """Where the service writes its log."""
+
+    target: Literal["stderr", "file", "journald"] = "stderr"
+    file: RelPath | None = Field(None, validate_default=True)
+    """The log file (relative to the config), with target = "file"."""
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, file: Path | None, info: ValidationInfo) -> Path | None:
+        if info.data.get("target") == "file" and file is None:
+            raise ValueError('required with target = "file"')
+        return file
+
+
 Days = Annotated[int, Between(1, 36_500)]
 
 
@@ -311,7 +327,16 @@ class AlertTarget(Table):
         return ref
 
 
-SECTIONS = ("agency", "storage", "gateway", "matching", "hits", "retention", "evidence")
+SECTIONS = (
+    "agency",
+    "storage",
+    "gateway",
+    "matching",
+    "hits",
+    "retention",
+    "evidence",
+    "logging",
+)
 
 
 class ConfigFile(Table):
@@ -324,6 +349,7 @@ class ConfigFile(Table):
     hits: Hits = Hits()
     retention: RetentionSection = RetentionSection()
     evidence: EvidenceConfig = EvidenceConfig()
+    logging: LoggingSection = LoggingSection()
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []

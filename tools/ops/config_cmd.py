@@ -7,7 +7,7 @@ import json
 import sys
 
 from gateway import config as cfg
-from tools.common import add_config_arg, config_path, load_from
+from tools.common import ConfigNotFound, add_config_arg, demo_config, find_config, load_path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,14 +26,18 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    path = config_path(args)
     try:
-        config = load_from(path)
+        path = cfg.EMBEDDED if getattr(args, "demo", False) else find_config(args)
+    except ConfigNotFound as exc:
+        print(f"alpr: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = demo_config() if path is cfg.EMBEDDED else load_path(path)
     except cfg.ConfigError as exc:
-        print(f"{path or cfg.EMBEDDED}: {exc}", file=sys.stderr)
+        print(f"{path}: {exc}", file=sys.stderr)
         return 1
     print(
-        f"OK: {path or cfg.EMBEDDED} ({len(config.sites)} sites, {len(config.cameras)} cameras, "
+        f"OK: {path} ({len(config.sites)} sites, {len(config.cameras)} cameras, "
         f"{len(config.hotlists)} hot lists, {len(config.alerts)} alert targets)"
     )
     return 0

@@ -14,6 +14,7 @@ from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
+from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
 SILENT_AFTER_S = 3 * 3600  # cameras heartbeat hourly; three missed beats mean trouble
@@ -42,7 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    gateway = Gateway(load_config(args))
+    config = load_config(args)
+    configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
+    gateway = Gateway(config)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
