@@ -117,6 +117,17 @@ class EmulatedBoard(Board):
             raise AssertionError(f"board still awake after {timeout} s:\n{self.console()}")
         return state
 
+    def state(self) -> dict[str, Any]:
+        return self.control(op="state")
+
+    def arm_power_cut(self, path: str, after: int) -> None:
+        """The next write to a flash file whose path contains `path` dies after `after` bytes."""
+        self.control(op="power_cut", path=path, after=after)
+
+    def power_cycle(self) -> None:
+        """Power off and on: RTC memory is lost, the flash stays."""
+        self.control(op="power_cycle")
+
     def console(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
