@@ -92,10 +92,13 @@ def request(
             method, path, host, port, len(body))
         for k in headers:
             head += "%s: %s\r\n" % (k, headers[k])
-        s.sendall(head.encode() + b"\r\n")
-        view = memoryview(body)
-        for i in range(0, len(body), 4096):  # no second copy of a large body
-            s.sendall(view[i:i + 4096])
+        try:
+            s.sendall(head.encode() + b"\r\n")
+            view = memoryview(body)
+            for i in range(0, len(body), 4096):  # no second copy of a large body
+                s.sendall(view[i:i + 4096])
+        except OSError:
+            pass  # the gateway may have answered early and closed (a 413): its answer decides
         return _response(s)
     finally:
         s.close()

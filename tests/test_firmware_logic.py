@@ -196,7 +196,7 @@ def test_sequence_reservation_survives_a_damaged_copy(tmp_path: Path, monkeypatc
     assert reserved >= 20 and hw.reserved_on_flash() == reserved
     assert not list(tmp_path.glob("*.tmp"))
     (tmp_path / "state.json").write_text('{"reser')  # damaged on the flash
-    (tmp_path / "state.bak").write_text('{"reserved": %d}' % (reserved - hw.SEQ_BLOCK - 1))
+    (tmp_path / "state.bak").write_text(json.dumps({"reserved": reserved - hw.SEQ_BLOCK - 1}))
     assert hw.reserved_on_flash() >= reserved  # one copy a reservation behind, the other torn
     (tmp_path / "state.bak").write_text("")
     assert hw.reserved_on_flash(last_queued=30) >= 30 + hw.SEQ_BLOCK

@@ -27,7 +27,11 @@ PASSWORD_ENV = "ALPR_WIFI_PASSWORD"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("provision", help="register a new camera: secret, config entry, site config")
+    # no abbreviations: `--password x` must not pass for `--password-file x`
+    p = sub.add_parser(
+        "provision", allow_abbrev=False,
+        help="register a new camera: secret, config entry, site config",
+    )
     p.add_argument("--camera", required=True, help="camera id, e.g. cam-03")
     p.add_argument("--config", required=True, type=Path, help="the gateway's deployment config")
     p.add_argument("--site", help="site id (default: the config's only site)")
