@@ -108,17 +108,33 @@ def test_watchdog_reset_mid_send_loses_no_event(board: Board, gateway: Gateway, 
     assert [e["sequence"] for e in wait_for(gateway.events)] == [1]
 
 
-def test_power_cut_mid_write_loses_no_queued_event_and_reuses_no_sequence(
+def check_backoff(delays: list[int], first_s: int, most_s: int) -> None:
+    """Failed wake k sleeps a random point of [step/2, step], step = first_s * 2**(k-1) <= most_s."""
+    steps = [min(most_s, first_s * 2**k) * 1000 for k in range(len(delays))]
+    for delay, step in zip(delays, steps, strict=True):
+        assert step / 2 <= delay <= step, (delays, steps)
+    fractions = {round(d / s, 4) for d, s in zip(delays, steps, strict=True)}
+    assert len(fractions) > 1, f"the same point of every step: no jitter {delays}"
+
+
+def test_gateway_away_backoff_with_jitter_then_power_cuts_mid_write(
     board: Board, gateway: Gateway, tmp_path: Path
 ) -> None:
+    """While events wait the board retries sooner than the heartbeat, backing off with jitter; a
+    power cut in the middle of a queue write or of the sequence reservation loses no queued event
+    and reuses no sequence number."""
     b = emulated(board)
-    deploy_to(b, site_config(gateway, tmp_path, burst=1))
+    deploy_to(b, site_config(gateway, tmp_path, burst=1, retry_s=60))  # heartbeat_s 600
     assert b.trigger()  # event 1 delivered; numbers up to 17 reserved on flash
     b.wait_asleep()
     assert [e["sequence"] for e in wait_for(gateway.events)] == [1]
     gateway.stop()
     assert b.trigger()  # event 2 queued on flash
-    b.wait_asleep()
+    delays = [b.wait_asleep()["sleepMs"]]
+    for _ in range(4):
+        assert b.timer()
+        delays.append(b.wait_asleep()["sleepMs"])
+    check_backoff(delays, 60, 600)
     # the power goes while event 3 is being written to the queue
     b.arm_power_cut("/q/", after=1000)
     assert b.trigger()
@@ -135,7 +151,7 @@ def test_power_cut_mid_write_loses_no_queued_event_and_reuses_no_sequence(
     b.wait_asleep()
     gateway.start()
     assert b.trigger()
-    b.wait_asleep()
+    assert b.wait_asleep()["sleepMs"] == 600_000  # all delivered: back to the heartbeat period
     seqs = [e["sequence"] for e in wait_for(lambda: len(gateway.events()) >= 3 and gateway.events())]
     assert seqs[:2] == [1, 2] and len(seqs) == 3 and seqs[2] > 2, seqs
     log = (gateway.config.parent / "gateway.log").read_text()
@@ -144,9 +160,11 @@ def test_power_cut_mid_write_loses_no_queued_event_and_reuses_no_sequence(
     assert ".tmp" not in b.mpremote("fs", "ls", ":q")
 
 
-def test_hopeless_answer_is_rejected_but_unknown_camera_is_kept(
+def test_refused_events_and_a_clock_set_only_from_signed_answers(
     board: Board, gateway: Gateway, tmp_path: Path
 ) -> None:
+    """403 unknown camera keeps the event queued; 409 rejects it, counted and logged, and the queue
+    moves on; the clock follows only answers signed with the camera's secret."""
     b = emulated(board)
     site = site_config(gateway, tmp_path, burst=1)
     deploy_to(b, site)
@@ -183,54 +201,27 @@ def test_hopeless_answer_is_rejected_but_unknown_camera_is_kept(
     assert beat and beat[-1]["rejected"] == 1 and beat[-1]["queued"] == 0, gateway.heartbeats()
     assert "event 2 rejected: 409" in b.mpremote("fs", "cat", ":errors.log")
 
-
-def test_retry_backoff_has_jitter_and_stays_in_bounds(
-    board: Board, gateway: Gateway, tmp_path: Path
-) -> None:
-    """While events wait, the board wakes after retry_s doubled per failed wake, capped at
-    heartbeat_s, each delay a random point in the upper half of its step."""
-    b = emulated(board)
-    deploy_to(b, site_config(gateway, tmp_path, burst=1, retry_s=60))  # heartbeat_s 600
+    # the clock: a month-off time, unsigned, forged, then signed with the camera's secret
+    b.wait_asleep()  # after the reset that ends every mpremote command
     gateway.stop()
-    assert b.trigger()
-    delays = [b.wait_asleep()["sleepMs"]]
-    for _ in range(5):
-        assert b.timer()
-        delays.append(b.wait_asleep()["sleepMs"])
-    steps = [min(600, 60 * 2**k) * 1000 for k in range(6)]
-    for delay, step in zip(delays, steps, strict=True):
-        assert step / 2 <= delay <= step, (delays, steps)
-    fractions = {round(d / s, 4) for d, s in zip(delays, steps, strict=True)}
-    assert len(fractions) > 1, f"the same point of every step: no jitter {delays}"
-    gateway.start()
-    assert b.timer()
-    assert b.wait_asleep()["sleepMs"] == 600_000  # delivered: back to the heartbeat period
-    assert [e["sequence"] for e in wait_for(gateway.events)] == [1]
-
-
-def test_clock_is_set_only_from_a_signed_answer(board: Board, gateway: Gateway, tmp_path: Path) -> None:
-    b = emulated(board)
-    site = site_config(gateway, tmp_path)
-    deploy_to(b, site)
-    secret = json.loads(site.read_text())["secret"].encode()
-    gateway.stop()
+    secret = conf["secret"].encode()
     wrong = int(time.time()) + 30 * 86400
-    body = json.dumps({"time": wrong}).encode()
-    expected = list(time.gmtime(wrong))
+    answer = json.dumps({"time": wrong}).encode()
+    expected = time.gmtime(wrong)
 
     def set_to_wrong() -> bool:
-        t = b.state()["timeSet"]
-        return bool(t) and [t[0], t[1], t[2], t[4], t[5]] == [expected[i] for i in (0, 1, 2, 3, 4)]
+        t = b.state()["timeSet"]  # RTC.datetime(): (Y, M, D, weekday, h, m, s, subseconds)
+        return bool(t) and [t[0], t[1], t[2], t[4], t[5]] == list(expected[:5])
 
-    forged = protocol.sign_response(b"not-the-secret", 200, "cam-hw", 0, body)
+    forged = protocol.sign_response(b"not-the-secret", 200, "cam-hw", 0, answer)
     for sig in (None, forged, "0" * 64):
-        with fake_gateway(gateway.port, lambda cam, seq, sig=sig: (200, body, sig)):
+        with fake_gateway(gateway.port, lambda cam, seq, sig=sig: (200, answer, sig)):
             assert b.timer()
             b.wait_asleep()
         assert not set_to_wrong(), f"clock set from an answer signed {sig!r}"
     # the same answer signed with the camera's secret does set it: the check above can fail
     with fake_gateway(
-        gateway.port, lambda cam, seq: (200, body, protocol.sign_response(secret, 200, cam, seq, body))
+        gateway.port, lambda cam, seq: (200, answer, protocol.sign_response(secret, 200, cam, seq, answer))
     ):
         assert b.timer()
         b.wait_asleep()

@@ -57,6 +57,20 @@ for (const [path, data] of Object.entries(files)) {
   for (const p of parts) { dir += "/" + p; try { FS.mkdir(dir); } catch { /* exists */ } }
   if (data === null) { try { FS.mkdir(full); } catch { /* exists */ } } else FS.writeFile(full, data);
 }
+// Flash writes last as they happen, as on the chip: after each change (a written file closed, a
+// rename, a removal) the main thread gets the flash, so that a watchdog reset keeps what was written
+// before it.
+const onFlash = (p) => typeof p === "string" && (p.startsWith(FLASH + "/") || (!p.startsWith("/") && FS.cwd().startsWith(FLASH)));
+for (const name of ["rename", "unlink", "mkdir", "rmdir", "close"]) {
+  const orig = FS[name].bind(FS);
+  FS[name] = (...args) => {
+    const result = orig(...args);
+    const changed = name === "close" ? onFlash(args[0].path) && (args[0].flags & 3) !== 0 : onFlash(args[0]);
+    if (changed) parentPort.postMessage({ files: snapshot() });
+    return result;
+  };
+}
+
 // A power cut in the middle of a file write, armed by the test (control op "power_cut"): writes to
 // flash files whose path contains cut.path land byte for byte until cut.after bytes have been
 // written; then the flash is frozen as it is and the board dies mid-call, as on a brown-out.
