@@ -72,8 +72,8 @@ class IngestHandler(BaseHTTPRequestHandler):
 
     def answer(self, status: int, body: dict[str, Any]) -> None:
         signer, self.signer = self.signer, None
-        if signer is not None:
-            body = {**body, "time": body.get("time", time.time())}
+        if signer is not None and status >= 400:
+            body = {**body, "time": time.time()}  # a stale camera sets its clock from this
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -52,12 +52,8 @@ def test_post_reaches_a_real_gateway_once(ingest: tuple[dict[str, object], objec
     body = proto.encode_event(meta, [jpeg(3)])
     first = proto.post(conf, proto.EVENT_PATH, body, 7, proto.EVENT_TYPE, int(time.time()))
     again = proto.post(conf, proto.EVENT_PATH, body, 7, proto.EVENT_TYPE, int(time.time()))
-    assert first[0] == 201 and again[0] == 200
-    assert {k: v for k, v in again[1].items() if k != "time"} == {
-        k: v for k, v in first[1].items() if k != "time"
-    }
+    assert first[0] == 201 and again[0] == 200 and again[1] == first[1]
     assert first[2] and again[2], "the gateway's answers verify with the camera's secret"
-    assert abs(first[1]["time"] - time.time()) < 5
     bad = dict(conf, secret="wrong")
     status, _, verified = proto.post(bad, proto.EVENT_PATH, body, 8, proto.EVENT_TYPE, int(time.time()))
     assert status == 401 and not verified  # not authenticated: not signed
