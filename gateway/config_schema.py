@@ -327,6 +327,42 @@ class AlertTarget(Table):
         return ref
 
 
+class SharingAgency(Table):
+    """An agency ALPR data may be released to; without a signed MOU only the chief may approve."""
+
+    name: Text
+    mou_signed: DateText | None = None
+    """The date the memorandum of understanding was signed; leave it out when there is none."""
+    contact: Text = ""
+    """Who at that agency receives releases (name, phone, address)."""
+
+
+class SharingSection(Table):
+    """Release of data to other agencies (`alpr share`)."""
+
+    agencies: list[SharingAgency] = []
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique(cls, agencies: list[SharingAgency]) -> list[SharingAgency]:
+        seen: set[str] = set()
+        for a in agencies:
+            key = a.name.strip().casefold()
+            if key in seen:
+                raise ValueError(f"agency {a.name!r} is listed twice")
+            seen.add(key)
+        return agencies
+
+
+class PolicySection(Table):
+    """The agency's use policy, as published in the transparency report."""
+
+    allowed_uses: list[Text] = []
+    """What ALPR data may be used for."""
+    prohibited_uses: list[Text] = []
+    """What it must never be used for."""
+
+
 SECTIONS = (
     "agency",
     "storage",
@@ -336,6 +372,8 @@ SECTIONS = (
     "retention",
     "evidence",
     "logging",
+    "sharing",
+    "policy",
 )
 
 
@@ -352,6 +390,8 @@ class ConfigFile(Table):
     retention: RetentionSection = Field(default_factory=dict, validate_default=True)
     evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingSection = Field(default_factory=dict, validate_default=True)
+    sharing: SharingSection = Field(default_factory=dict, validate_default=True)
+    policy: PolicySection = Field(default_factory=dict, validate_default=True)
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []

@@ -23,6 +23,7 @@ from tools.ops import (
     init_cmd,
     records,
     service_cmd,
+    share_cmd,
     users_cmd,
 )
 from tools.train import evaluate
@@ -41,6 +42,8 @@ COMMANDS = (
     # who may reach the data, and the record of who did
     users_cmd,
     audit_cmd,
+    # releases to other agencies
+    share_cmd,
     # the chief and the technician
     sites,
     survey,

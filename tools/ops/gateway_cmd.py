@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from gateway import site_status
 from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
@@ -67,6 +68,7 @@ def gateway_status(
     def one(sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
 
+    flagged = site_status.counts(store)
     return {
         "events": one("SELECT count(*) FROM events"),
         "backlog": store.backlog(),
@@ -80,6 +82,7 @@ def gateway_status(
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
         "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
+        **{f"captures_site_{k}": v for k, v in flagged.items()},
     }
 
 
@@ -96,6 +99,12 @@ def run_status(args: argparse.Namespace) -> int:
                 f"WARNING: {status['hits_open_overdue']} hits open longer than"
                 f" {config.open_hit_hours:g} h: record a disposition (alpr hits disposition)"
             )
+        for state in site_status.FLAGGED:
+            if status[f"captures_site_{state}"]:
+                print(
+                    f"WARNING: {status[f'captures_site_{state}']} captures from cameras at {state}"
+                    " sites: check the site plan (alpr sites check) and the cameras there"
+                )
     return 0
 
 
