@@ -18,6 +18,7 @@ from tools.ops import (
     audit_cmd,
     cloud_cmd,
     config_cmd,
+    deployments_cmd,
     gateway_cmd,
     hotlist_cmd,
     init_cmd,
@@ -44,6 +45,7 @@ COMMANDS = (
     audit_cmd,
     # releases to other agencies
     share_cmd,
+    deployments_cmd,
     # the chief and the technician
     sites,
     survey,
