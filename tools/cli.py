@@ -23,6 +23,7 @@ from tools.ops import (
     hotlist_cmd,
     init_cmd,
     records,
+    report_cmd,
     service_cmd,
     share_cmd,
     users_cmd,
@@ -46,6 +47,7 @@ COMMANDS = (
     # releases to other agencies
     share_cmd,
     deployments_cmd,
+    report_cmd,
     # the chief and the technician
     sites,
     survey,
