@@ -118,7 +118,7 @@ def audit_findings(db: AccessDB, period: Period) -> list[dict[str, object]]:
             {
                 "id": s["id"], "created": s["created"][:10], "by": s["created_by"],
                 "period": f"{s['period_from'][:10]} to {s['period_to'][:10]}",
-                "population": s["population"], "items": sum(verdicts.values()),
+                "population": s["population"], "sampled": sum(verdicts.values()),
                 "proper": verdicts["proper"], "improper": verdicts["improper"],
                 "follow_up": verdicts["follow-up"], "not_reviewed": verdicts["not reviewed"],
                 "data_errors": int(errors),
