@@ -89,7 +89,7 @@ def max_bad_share(config: Config, args: argparse.Namespace) -> float:
 
 def entry_facts(row: Any) -> dict[str, Any]:
     """What the audit record says of an entry: everything that names it but its plate."""
-    return {k: row[k] for k in ("source", "category", "case_number", "expires")}
+    return {k: str(row[k]) for k in ("source", "category", "case_number", "expires")}
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -137,8 +137,9 @@ def run_add(args: argparse.Namespace) -> int:
     if entry.expired():
         print(f"alpr hotlist add: expires: {entry.expires} is already past", file=sys.stderr)
         return 2
+    facts = entry_facts(entry._asdict())
     entry_id = store.add_hotlist_entry(entry, ctx.user.name)
-    facts = {"entry": entry_id, **entry_facts(entry._asdict())}
+    facts = {"entry": entry_id, **facts}
     auth.record(ctx, "hotlist add", "change", facts, why=entry.reason, result_count=1)
     print(
         f"added entry {entry_id}: {entry.plate} ({entry.category}, case {entry.case_number}), "
