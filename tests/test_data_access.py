@@ -14,6 +14,8 @@ from access_helpers import Team
 from gateway_helpers import SECRET, scene_jpeg, serve_ingest, write_config
 from sync_helpers import make_hit, make_read
 
+from gateway.access import audit
+from gateway.access.db import AccessDB
 from gateway.access.roles import permissions
 from gateway.config import load
 from gateway.hotlist import make_entry
@@ -134,3 +136,23 @@ def test_survey_through_the_gateway_is_recorded(
     (look,) = team.records(kinds=("view",))
     assert (look["user"], look["action"], look["result_count"]) == ("tech", "survey", 1)
     assert json.loads(look["what"])["camera"] == "cam-01"
+
+
+def test_the_demo_logs_in_its_own_user_in_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.common import demo_config
+    from tools.demo import demo_login
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALPR_TOKEN_FILE", str(tmp_path / "someone-elses-token"))
+    config = demo_config()
+    workdir = tmp_path / "build" / "demo"
+    assert demo_login(config, workdir) == "demo"
+    for name in ("token", "demo-password"):
+        assert (workdir / name).stat().st_mode & 0o077 == 0
+    make_read(Store(config.data_dir), site=next(iter(config.cameras.values())).site)
+    assert main(["--demo", "reads", "list", "--reason", "demo", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    (look,) = audit.records(AccessDB(config.data_dir), kinds=("inquiry",))
+    assert (look["user"], look["result_count"]) == ("demo", 1)

@@ -84,6 +84,8 @@ def current_user(args: argparse.Namespace) -> Context:
     """The logged-in user: a live token, an enabled account, current training; else exit."""
     config, db, s = open_access(args)
     token = read_token(args)
+    if token is None and getattr(args, "demo", False):
+        raise SystemExit("alpr: not logged in to the demo: run `alpr demo` first")
     if token is None:
         raise SystemExit("alpr: not logged in: run `alpr login NAME`")
     try:
