@@ -6,7 +6,6 @@ import datetime as dt
 import fnmatch
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,15 +72,15 @@ def test_ncic_format() -> None:
     assert "unknown NCIC code" in errors[0].reason and "10 '|'-separated" in errors[1].reason
 
 
-def test_import_replaces_source_atomically(tmp_path: Path) -> None:
+def test_import_replaces_source_atomically(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     cfg = write_config(tmp_path)
+    team = make_team(cfg)
     good = tmp_path / "list.csv"
     good.write_text(HEADER + row("AAA111") + row("BBB222"))
-    cli = [sys.executable, "-m", "tools.cli", "hotlist"]
-    out = subprocess.run(
-        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    out = team.run(
+        "hotlist", "import", str(good), "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 0, out.stderr
     store = Store(tmp_path / "data")
@@ -95,26 +94,25 @@ def test_import_replaces_source_atomically(tmp_path: Path) -> None:
         store.replace_hotlist("state", broken)
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
     # an unreadable file leaves the previous list
-    out = subprocess.run(
-        [*cli, "import", str(tmp_path / "missing.csv"), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    missing = str(tmp_path / "missing.csv")
+    out = team.run(
+        "hotlist", "import", missing, "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 2 and "previous list stays active" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
     # bad lines are named with their number; good ones replace the source (1 of 21 is under 5 %)
     plates = [f"DDD{i:03d}" for i in range(20)]
     good.write_text(HEADER + row(plates[0]) + row("bad plate!") + "".join(map(row, plates[1:])))
-    out = subprocess.run(
-        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    out = team.run(
+        "hotlist", "import", str(good), "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 1 and "line 3: plate" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == set(plates)
 
 
-def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
+def test_expired_entries_never_match_and_are_listed(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     today = dt.date.today()
     m = Matcher([(1, "ABC123", today - dt.timedelta(days=1)), (2, "XYZ789", today)])
     assert m.match("ABC123") == []
@@ -122,38 +120,14 @@ def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     f = tmp_path / "l.csv"
     f.write_text(HEADER + row("OLD111", expires=PAST) + row("NEW222"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "hotlist",
-            "import",
-            str(f),
-            "--source",
-            "local",
-            "--config",
-            str(cfg),
-        ],
-        check=True,
-        capture_output=True,
+    team = make_team(cfg)
+    imported = team.run(
+        "hotlist", "import", str(f), "--source", "local", "--config", str(cfg), user="mgr"
     )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "hotlist",
-            "list",
-            "--expired",
-            "--json",
-            "--config",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    assert imported.returncode == 0, imported.stderr
+    listed = team.run("hotlist", "list", "--expired", "--json", "--config", str(cfg), user="ofc")
+    assert listed.returncode == 0, listed.stderr
+    out = listed.stdout
     assert "OLD111" in out and "NEW222" not in out
 
 
