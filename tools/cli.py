@@ -17,6 +17,7 @@ from tools.field import camera_sim, deploy, emulator, flash, power, provision, s
 from tools.ops import (
     audit_cmd,
     cloud_cmd,
+    config_cmd,
     gateway_cmd,
     hotlist_cmd,
     init_cmd,
@@ -31,6 +32,7 @@ COMMANDS = (
     init_cmd,
     service_cmd,
     demo,
+    config_cmd,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,
