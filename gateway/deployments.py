@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS deployments (
     results_at TEXT
 );
 """
-STEP_KIND = "system"
+STEP_KIND = "change"
 
 
 class DeploymentError(ValueError):

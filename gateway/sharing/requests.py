@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS dissemination_log (
 
 STATUSES = ("requested", "approved", "denied", "fulfilled")
 CHIEF_ROLE = "admin"  # a release to an agency without an MOU needs the chief
-STEP_KIND = "system"  # approvals and denials; the release itself is an inquiry (it has a case)
+STEP_KIND = "change"  # requests, approvals, denials; the release itself is an inquiry (a case)
 LOG_COLUMNS = (
     "id",
     "at",

@@ -121,7 +121,7 @@ def run_report(args: argparse.Namespace) -> int:
     details = dep.report(ctx.db, store, now)
     sites = by_site(store, ctx.config.sites, start, end)
     audit.append(
-        ctx.db, ctx.user.name, "deployments report", kind="system", source=ctx.source,
+        ctx.db, ctx.user.name, "deployments report", kind="view", source=ctx.source,
         result_count=len(details),
     )  # fmt: skip
     if args.json:

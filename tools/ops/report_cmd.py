@@ -35,7 +35,7 @@ def run_transparency(args: argparse.Namespace) -> int:
         ctx.config, Store(ctx.config.data_dir), ctx.db, args.out, draw_map
     )
     audit.append(
-        ctx.db, ctx.user.name, "report transparency", kind="system",
+        ctx.db, ctx.user.name, "report transparency", kind="view",
         what={"out": str(args.out)}, source=ctx.source,
     )  # fmt: skip
     print(
@@ -54,7 +54,7 @@ def run_board(args: argparse.Namespace) -> int:
     b = board.gather(ctx.config, Store(ctx.config.data_dir), ctx.db, args.year)
     out.write_text(board.render(b))
     audit.append(
-        ctx.db, ctx.user.name, "report board", kind="system",
+        ctx.db, ctx.user.name, "report board", kind="view",
         what={"year": args.year, "out": str(out)}, source=ctx.source,
     )  # fmt: skip
     state = "verifies" if b.integrity.ok else f"DOES NOT VERIFY: {b.integrity.problem}"

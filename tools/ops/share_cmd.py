@@ -128,9 +128,7 @@ def run_fulfil(args: argparse.Namespace) -> int:
 
 
 def _record_view(ctx: auth.Context, action: str, count: int) -> None:
-    audit.append(
-        ctx.db, ctx.user.name, action, kind="system", source=ctx.source, result_count=count
-    )
+    audit.append(ctx.db, ctx.user.name, action, kind="view", source=ctx.source, result_count=count)
 
 
 def run_list(args: argparse.Namespace) -> int:
