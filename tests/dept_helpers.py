@@ -1,29 +1,21 @@
 """A small department for workflow tests: a config with an MOU registry, a use policy and sites in
-every status; users in each role logged in through the real `alpr login`; reads in a real store."""
+every status; the standard team of logged-in users; reads in a real store."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import io
-import os
-import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pyotp
 import pytest
-from argon2 import PasswordHasher
+from access_helpers import CHEAP_HASHER, standard_team
 from gateway_helpers import write_secret
 
 from gateway.access import users
 from gateway.access.db import AccessDB
 from gateway.config import load
 from gateway.store import Store
-from tools.cli import main
 
-PASSWORD = "correct horse battery"
 CONFIG = """
 [agency]
 name = "Test County Sheriff"
@@ -85,12 +77,8 @@ secret = "file:cam-02.key"
 """
 
 
-def later(days: int) -> str:
-    return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)).isoformat()
-
-
 class Dept:
-    """The config, a password file and one token file per user."""
+    """The config, its store, and the standard logged-in team (tests/access_helpers.py)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -98,61 +86,32 @@ class Dept:
         write_secret(root, "cam-02.key", "secret-two")
         self.config = root / "alpr.toml"
         self.config.write_text(CONFIG)
-        self.pw = root / "pw"
-        self.pw.write_text(PASSWORD + "\n")
-        self.secrets: dict[str, str] = {}
-        self.store = Store(load(self.config).data_dir)
+        data_dir = load(self.config).data_dir
+        self.store = Store(data_dir)
+        self.team = standard_team(data_dir, root / "tokens")
 
     def run(self, *args: str, as_user: str | None = None) -> tuple[int, str, str]:
         """`alpr ARGS --config F` in this process as a user; (exit status, stdout, stderr)."""
-        out, err = io.StringIO(), io.StringIO()
-        os.environ["ALPR_TOKEN_FILE"] = str(self.root / f"token-{as_user or 'none'}")
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main([*args[:2], "--config", str(self.config), *args[2:]])
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-                err.write(str(exc.code))
-        return code, out.getvalue(), err.getvalue()
+        return self.team.cli(*args[:2], "--config", str(self.config), *args[2:], user=as_user)
 
     def ok(self, *args: str, as_user: str | None = None) -> str:
         code, out, err = self.run(*args, as_user=as_user)
         assert code == 0, err
         return out
 
-    def add(self, name: str, role: str, by: str = "boss", bootstrap: bool = False) -> None:
-        out = self.ok(
-            "users", "add", name, "--role", role, "--trained-on", "2026-01-01",
-            "--training-expires", later(200), "--password-file", str(self.pw),
-            *(("--bootstrap",) if bootstrap else ()), as_user=by,
-        )  # fmt: skip
-        m = re.search(r"secret: (\w+)", out)
-        if m:
-            self.secrets[name] = m.group(1)
-        code = ["--totp", pyotp.TOTP(self.secrets[name]).now()] if name in self.secrets else []
-        self.ok("login", name, "--password-file", str(self.pw), *code, as_user=name)
-
     @property
     def db(self) -> AccessDB:
-        return AccessDB(self.root / "data")
+        return self.team.db
 
 
 def make_dept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dept]:
-    """For a module fixture: the chief (admin), a manager, an investigator, an auditor and an officer, logged in."""
-    saved = os.environ.get("ALPR_TOKEN_FILE")
-    cheap = pytest.MonkeyPatch()  # real argon2 with a small cost, for speed
-    cheap.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    d = Dept(tmp_path_factory.mktemp("dept"))
-    d.add("boss", "admin", by="none", bootstrap=True)
-    for name, role in (("mgr", "manager"), ("inv", "investigator"), ("aud", "auditor")):
-        d.add(name, role)
-    d.add("ofc", "officer")
-    yield d
-    cheap.undo()
-    if saved is None:
-        os.environ.pop("ALPR_TOKEN_FILE", None)
-    else:
-        os.environ["ALPR_TOKEN_FILE"] = saved
+    """For a module fixture: the chief (boss, admin), mgr, inv, aud, tech and ofc, logged in."""
+    cheap = pytest.MonkeyPatch()
+    cheap.setattr(users, "HASHER", CHEAP_HASHER)
+    try:
+        yield Dept(tmp_path_factory.mktemp("dept"))
+    finally:
+        cheap.undo()
 
 
 class Cells(HTMLParser):

@@ -75,6 +75,10 @@ def test_capture_from_a_retired_site_is_flagged(
     after = gateway_status(dept.store)
     assert after["captures_site_retired"] == before["captures_site_retired"] + 1
     assert after["captures_site_planned"] == before["captures_site_planned"]
+    shown = json.loads(dept.ok("gateway", "status", "--json", as_user="tech"))
+    assert shown["captures_site_retired"] == after["captures_site_retired"]
+    text = dept.ok("gateway", "status", as_user="tech")
+    assert "captures from cameras at retired sites" in text
 
 
 def test_detail_needs_approval_and_keeps_its_results(dept: Dept) -> None:
