@@ -87,7 +87,7 @@ def retention(config: Config, db: AccessDB) -> list[tuple[str, str]]:
         ("Plate text in the access log", f"{days.access_log_plates_days} days"),
         ("Access log", f"{days.access_log_days} days"),
         ("Audit log", f"{s.audit_retention_days} days"),
-        ("Evidence held for a case", "until released by the case"),
+        ("Evidence held for a case", "until the case releases it (legal hold)"),
     ]
 
 
