@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
+import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +25,8 @@ from botocore.config import Config as BotoConfig
 
 from cloud.durable import fsync_write
 
+log = logging.getLogger("alpr.storage")
+ETAG_RE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")  # an MD5, or a multipart upload's MD5-parts
 
 class StorageError(RuntimeError):
     """The target refused or could not be reached; the message says which and why."""
@@ -75,9 +80,50 @@ def s3_client(
     )
 
 
+@dataclass
+class _PendingPut:
+    key: str
+    md5: str  # hex
+    attempts: int = 0
+
+
+class _EmptyBody:
+    """The raw stream of an answer made here rather than received."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield b""
+
+
 class S3Target:
     def __init__(self, bucket: str, client: Any, url: str) -> None:
         self.bucket, self.client, self.url = bucket, client, url
+        self._local = threading.local()
+        # the client retries a PUT by itself after a 5xx or a dropped answer; in a versioned bucket
+        # a blind retry of a PUT that had in fact landed is a second copy of the object
+        client.meta.events.register(
+            "before-send.s3.PutObject", self._before_put_send, unique_id=f"alpr-put-{id(self)}"
+        )
+
+    def _before_put_send(self, request: Any, **_: Any) -> Any:
+        """Before a retry of a PUT, ask whether the previous attempt landed; if it did, answer the
+        retry here with that object's ETag instead of sending it again."""
+        pending: _PendingPut | None = getattr(self._local, "put", None)
+        if pending is None:
+            return None
+        pending.attempts += 1
+        if pending.attempts == 1:
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        try:
+            existing = self.head(pending.key)
+        except StorageError as exc:  # cannot tell: not sent, the client asks again after a pause
+            log.info("PUT %s not retried: cannot tell whether it landed (%s)", pending.key, exc)
+            return AWSResponse(request.url, 503, {}, _EmptyBody())
+        if existing is None or existing.md5 != pending.md5:
+            return None
+        log.info("PUT %s had landed before its retry; not sent again", pending.key)
+        return AWSResponse(request.url, 200, {"ETag": f'"{pending.md5}"'}, _EmptyBody())
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -93,15 +139,28 @@ class S3Target:
             raise StorageError(f"{what} on s3://{self.bucket}: {exc}") from None
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        self._call(
-            "PutObject",
-            self.client.put_object,
-            Key=key,
-            Body=data,
-            ContentMD5=md5,
-            Metadata=metadata or {},
-        )
+        digest = hashlib.md5(data)
+        self._local.put = _PendingPut(key, digest.hexdigest())
+        try:
+            answer = self._call(
+                "PutObject",
+                self.client.put_object,
+                Key=key,
+                Body=data,
+                ContentMD5=base64.b64encode(digest.digest()).decode(),
+                Metadata=metadata or {},
+            )
+        finally:
+            self._local.put = None
+        etag = str(answer.get("ETag", "")).strip('"')
+        if etag != digest.hexdigest():  # the answer is wrong: believe only what is stored
+            stored = self.head(key)
+            if stored is None or stored.md5 != digest.hexdigest():
+                raise StorageError(
+                    f"PutObject on s3://{self.bucket}/{key}: answered ETag {etag!r}, not the MD5"
+                    f" {digest.hexdigest()} of the bytes sent, and the stored object differs too"
+                )
+            log.warning("PUT %s answered a wrong ETag %r; the stored object is right", key, etag)
 
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -114,9 +173,16 @@ class S3Target:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
-        return StoredObject(
-            key, int(r["ContentLength"]), r["LastModified"].timestamp(), r["ETag"].strip('"')
-        )
+        try:
+            found = StoredObject(
+                key, int(r["ContentLength"]), r["LastModified"].timestamp(), r["ETag"].strip('"')
+            )
+        except (KeyError, AttributeError, TypeError, ValueError):
+            found = None
+        # an answer cut off by a dropped connection can still parse, its last header cut short
+        if found is None or not ETAG_RE.match(found.md5):
+            raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: incomplete answer")
+        return found
 
     def get(self, key: str) -> bytes:
         body: bytes = self._call("GetObject", self.client.get_object, Key=key)["Body"].read()
