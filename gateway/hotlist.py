@@ -216,12 +216,26 @@ def iter_entries(text: str, source: str, fmt: str, errors: list[LineError]) -> I
 
 def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, dict[str, str]]]:
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
+        # newline="": the csv module reads \r, \n and \r\n line ends itself (a lone \r is not
+        # a crash); a line it cannot read is a bad line, and the lines after it are still read
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            fields = reader.fieldnames or []
+        except csv.Error as exc:
+            errors.append(LineError(1, f"header unreadable: {exc}", whole_file=True))
+            return
+        missing = [f for f in CSV_FIELDS if f not in fields]
         if missing:
             errors.append(LineError(1, f"header lacks {', '.join(missing)}", whole_file=True))
             return
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                errors.append(LineError(reader.line_num, f"unreadable CSV: {exc}"))
+                continue
             if None in row:
                 errors.append(LineError(reader.line_num, "more fields than the header"))
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +77,25 @@ def encode_event(meta: dict[str, Any], frames: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _number(meta: dict[str, Any], key: str, required: bool = True) -> None:
+MAX_NUMBER = 2**53  # any metadata number: exact as a float, fits an SQLite integer
+MAX_CAPTURED = 2**32  # Unix seconds (year 2106); a time past it cannot be filed by day
+
+
+def _number(
+    meta: dict[str, Any], key: str, required: bool = True, low: float = -MAX_NUMBER,
+    high: float = MAX_NUMBER,
+) -> None:
+    """A finite number within bounds: NaN, infinities or huge values would be stored and then
+    break whatever files, sorts or syncs the event later."""
     value = meta.get(key)
     if value is None and not required:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"metadata {key!r} must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError(f"metadata {key!r} must be a finite number, got {value!r}")
+    if not low <= value <= high:
+        raise ProtocolError(f"metadata {key!r} must be between {low} and {high}, got {value!r}")
 
 
 def decode_event(body: bytes) -> Event:
@@ -97,7 +111,8 @@ def decode_event(body: bytes) -> Event:
         raise ProtocolError(f"metadata is not JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise ProtocolError("metadata must be a JSON object")
-    for key in ("captured", "battery_v", "solar_v"):
+    _number(meta, "captured", low=0, high=MAX_CAPTURED)
+    for key in ("battery_v", "solar_v"):
         _number(meta, key)
     _number(meta, "awake_ms", required=False)
     if meta.get("trigger") not in TRIGGERS:

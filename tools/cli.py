@@ -2,7 +2,8 @@
 
 - `tools/field/`: the technician and the chief (flash, deploy, provision, survey, sites, power);
 - `tools/ops/`: the gateway and its data (gateway, hot lists, reads and hits, cloud and evidence);
-- `tools/bench/`: benchmarks that print numbers; `tools/train/`: training and evaluation.
+- `tools/bench/`: benchmarks that print numbers; `tools/faults/`: the fault matrix;
+  `tools/train/`: training and evaluation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import bench, completion, demo, read, train
+from tools import bench, completion, demo, faults, read, train
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
 from tools.ops import (
     audit_cmd,
@@ -61,6 +62,7 @@ COMMANDS = (
     read,
     evaluate,
     bench,
+    faults,
     train,
     completion,
 )

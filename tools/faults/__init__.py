@@ -1,0 +1,95 @@
+"""`alpr faults`: the fault matrix. Each row injects one kind of fault into the real parts and counts,
+from where the data ended up, what was lost and what was duplicated, and how long recovery took.
+
+A scenario is a module with `run(size) -> Row`; add a row by adding a module and a line to
+`SCENARIOS`. `--short` is what the test suite runs; `--full` is the one the README's table is from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import logging
+import sys
+from typing import Any
+
+from tools.faults.row import Row, Scenario, Size, markdown
+
+log = logging.getLogger("alpr.faults")
+
+# name -> module with run(size) -> Row, in table order
+SCENARIOS: dict[str, str] = {
+    "s3-sync": "tools.faults.s3_sync",
+}
+
+
+def scenario(name: str) -> Scenario:
+    run: Scenario = importlib.import_module(SCENARIOS[name]).run
+    return run
+
+
+def run_rows(size: Size, only: list[str]) -> list[Row]:
+    """Run the chosen scenarios one after the other (each starts and stops its own servers)."""
+    rows = []
+    for name in only:
+        log.info("fault scenario %s (%s)", name, size)
+        rows.append(scenario(name)(size))
+    return rows
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "faults", help="inject faults (S3 errors, ...) and print what was lost or duplicated"
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--short", dest="size", action="store_const", const="short")
+    size.add_argument("--full", dest="size", action="store_const", const="full")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=[*SCENARIOS, "fuzz"],
+        metavar="NAME",
+        help=f"run only this row (repeatable): {', '.join(SCENARIOS)}; 'fuzz': only the fuzzing",
+    )
+    p.add_argument(
+        "--fuzz",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also fuzz the input parsers, N examples each (needs hypothesis; --full: 2000)",
+    )
+    p.add_argument("--json", action="store_true", help="print only the JSON")
+    p.set_defaults(func=run, size="short")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 1 when any row lost or duplicated something, or a fuzz target crashed."""
+    started = dt.datetime.now(dt.UTC)
+    only = args.only or list(SCENARIOS)
+    rows = run_rows(args.size, [n for n in only if n != "fuzz"])
+    examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
+    fuzz: list[dict[str, Any]] = []
+    if examples:
+        from tools.faults.fuzz import run_all
+
+        fuzz = run_all(examples)
+    result = {
+        "size": args.size,
+        "started": started.isoformat(timespec="seconds"),
+        "rows": [r.as_dict() for r in rows],
+        "fuzz": fuzz,
+    }
+    if not args.json:
+        print(f"fault matrix ({args.size}), {started:%Y-%m-%d}\n")
+        print(markdown(rows))
+        if fuzz:
+            from tools.faults.fuzz import fuzz_markdown
+
+            print("\n" + fuzz_markdown(fuzz))
+        print()
+    print(json.dumps(result, indent=None if args.json else 1))
+    bad = any(r.lost or r.duplicated for r in rows) or any(f["crashes"] for f in fuzz)
+    sys.stdout.flush()
+    return 1 if bad else 0
