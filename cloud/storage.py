@@ -28,6 +28,7 @@ from cloud.durable import fsync_write
 log = logging.getLogger("alpr.storage")
 ETAG_RE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")  # an MD5, or a multipart upload's MD5-parts
 
+
 class StorageError(RuntimeError):
     """The target refused or could not be reached; the message says which and why."""
 
@@ -114,16 +115,19 @@ class S3Target:
         if pending.attempts == 1:
             return None
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         try:
             existing = self.head(pending.key)
         except StorageError as exc:  # cannot tell: not sent, the client asks again after a pause
             log.info("PUT %s not retried: cannot tell whether it landed (%s)", pending.key, exc)
-            return AWSResponse(request.url, 503, {}, _EmptyBody())
+            return AWSResponse(request.url, 503, HTTPHeaders(), _EmptyBody())
         if existing is None or existing.md5 != pending.md5:
             return None
         log.info("PUT %s had landed before its retry; not sent again", pending.key)
-        return AWSResponse(request.url, 200, {"ETag": f'"{pending.md5}"'}, _EmptyBody())
+        headers = HTTPHeaders()
+        headers["ETag"] = f'"{pending.md5}"'
+        return AWSResponse(request.url, 200, headers, _EmptyBody())
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -82,7 +82,10 @@ MAX_CAPTURED = 2**32  # Unix seconds (year 2106); a time past it cannot be filed
 
 
 def _number(
-    meta: dict[str, Any], key: str, required: bool = True, low: float = -MAX_NUMBER,
+    meta: dict[str, Any],
+    key: str,
+    required: bool = True,
+    low: float = -MAX_NUMBER,
     high: float = MAX_NUMBER,
 ) -> None:
     """A finite number within bounds: NaN, infinities or huge values would be stored and then

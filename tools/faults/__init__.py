@@ -1,7 +1,7 @@
 """`alpr faults`: the fault matrix. Each row injects one kind of fault into the real parts and counts,
 from where the data ended up, what was lost and what was duplicated, and how long recovery took.
 
-A scenario is a module with `run(size) -> Row`; add a row by adding a module and a line to
+A scenario is a module with `run(size, env) -> Row`; add a row by adding a module and a line to
 `SCENARIOS`. `--short` is what the test suite runs; `--full` is the one the README's table is from.
 """
 
@@ -13,11 +13,14 @@ import importlib
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
-from tools.faults.row import Row, Scenario, Size, markdown
+from tools.faults.rgw import RgwUnavailable
+from tools.faults.row import Env, Row, Scenario, Size, markdown
 
 log = logging.getLogger("alpr.faults")
+EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
 
 # name -> module with run(size) -> Row, in table order
 SCENARIOS: dict[str, str] = {
@@ -30,12 +33,12 @@ def scenario(name: str) -> Scenario:
     return run
 
 
-def run_rows(size: Size, only: list[str]) -> list[Row]:
+def run_rows(size: Size, only: list[str], env: Env | None = None) -> list[Row]:
     """Run the chosen scenarios one after the other (each starts and stops its own servers)."""
     rows = []
     for name in only:
         log.info("fault scenario %s (%s)", name, size)
-        rows.append(scenario(name)(size))
+        rows.append(scenario(name)(size, env or Env()))
     return rows
 
 
@@ -60,6 +63,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0,
         help="also fuzz the input parsers, N examples each (needs hypothesis; --full: 2000)",
     )
+    p.add_argument(
+        "--rgw-data",
+        type=Path,
+        metavar="DIR",
+        help="use the S3 server that tools/s3-local runs from DIR (default: start a fresh one)",
+    )
     p.add_argument("--json", action="store_true", help="print only the JSON")
     p.set_defaults(func=run, size="short")
 
@@ -68,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     """Exit 1 when any row lost or duplicated something, or a fuzz target crashed."""
     started = dt.datetime.now(dt.UTC)
     only = args.only or list(SCENARIOS)
-    rows = run_rows(args.size, [n for n in only if n != "fuzz"])
+    try:
+        rows = run_rows(args.size, [n for n in only if n != "fuzz"], Env(args.rgw_data))
+    except RgwUnavailable as exc:
+        log.error("no local S3 server for the fault matrix: %s", exc)
+        return EXIT_UNAVAILABLE
     examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
     fuzz: list[dict[str, Any]] = []
     if examples:

@@ -54,7 +54,9 @@ toml_scalars = st.one_of(
 )
 toml_values = st.recursive(
     toml_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -69,7 +71,9 @@ def config_docs(draw: st.DrawFn) -> dict[str, Any]:
     for _ in range(draw(st.integers(1, 4))):
         node: Any = doc
         while isinstance(node, dict | list) and node and draw(st.booleans()):
-            key = draw(st.sampled_from(sorted(node) if isinstance(node, dict) else range(len(node))))
+            key = draw(
+                st.sampled_from(sorted(node) if isinstance(node, dict) else range(len(node)))
+            )
             if not isinstance(node[key], dict | list):
                 break
             node = node[key]
@@ -111,7 +115,9 @@ toml_lines = st.lists(
         st.builds(
             lambda k, v: f"{k} = {v}",
             st.sampled_from(["name", "id", "lat", "listen", "site", "secret", "retention_days"]),
-            st.sampled_from(['"x"', "1", "-1e999", "nan", "inf", "[1,2]", "{a=1}", '"', "1979-05-27"]),
+            st.sampled_from(
+                ['"x"', "1", "-1e999", "nan", "inf", "[1,2]", "{a=1}", '"', "1979-05-27"]
+            ),
         ),
         st.text(max_size=30),
     ),
@@ -122,7 +128,9 @@ toml_lines = st.lists(
 # ---------------------------------------------------------------- hot lists
 csv_cells = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["ABC123", "AB?12*", "IL", "stolen-vehicle", "2031-01-01", "20310101", '"', ","]),
+    st.sampled_from(
+        ["ABC123", "AB?12*", "IL", "stolen-vehicle", "2031-01-01", "20310101", '"', ","]
+    ),
     st.sampled_from(["\r", "0\r1", "\x00", '"a""b"', "x" * 140_000]),  # line ends, NUL, size limit
 )
 
@@ -144,7 +152,11 @@ def csv_files(draw: st.DrawFn) -> str:
 def ncic_files(draw: st.DrawFn) -> str:
     codes = st.sampled_from([*hotlist.NCIC_CATEGORY, "X", "", "lp"])
     line = st.one_of(
-        st.lists(st.one_of(csv_cells, codes), min_size=len(hotlist.NCIC_FIELDS), max_size=len(hotlist.NCIC_FIELDS)).map("|".join),
+        st.lists(
+            st.one_of(csv_cells, codes),
+            min_size=len(hotlist.NCIC_FIELDS),
+            max_size=len(hotlist.NCIC_FIELDS),
+        ).map("|".join),
         st.text(max_size=40),
         st.just("# comment"),
     )
@@ -259,7 +271,11 @@ def image_bytes(draw: st.DrawFn) -> bytes:
     else:
         marker = draw(st.integers(0xC0, 0xFF))
         seg_len = draw(st.integers(0, 0xFFFF))
-        data = b"\xff\xd8" + bytes([0xFF, marker]) + struct.pack(">HBHH", seg_len, 8, h % 65536, w % 65536)
+        data = (
+            b"\xff\xd8"
+            + bytes([0xFF, marker])
+            + struct.pack(">HBHH", seg_len, 8, h % 65536, w % 65536)
+        )
     data += draw(st.binary(max_size=40))
     return data[: draw(st.integers(0, len(data)))]
 
@@ -292,7 +308,12 @@ class Target:
 TARGETS = (
     Target("config: TOML tables", config_docs(), fuzz_config_doc, "ConfigError"),
     Target("config: TOML text", toml_lines | st.text(max_size=80), fuzz_config_text, "ConfigError"),
-    Target("hot list: CSV", csv_files() | st.text(max_size=80), fuzz_hotlist_csv, "LineError list / refusal"),
+    Target(
+        "hot list: CSV",
+        csv_files() | st.text(max_size=80),
+        fuzz_hotlist_csv,
+        "LineError list / refusal",
+    ),
     Target("hot list: NCIC", ncic_files(), fuzz_hotlist_ncic, "LineError list / refusal"),
     Target("protocol: event body", event_bodies(), fuzz_event, "ProtocolError"),
     Target("protocol: string to sign", signing_inputs(), fuzz_signing, "none"),

@@ -1,14 +1,17 @@
 """One row of the fault matrix, and the table that `alpr faults` prints.
 
-A scenario is a function `run(size) -> Row`: it injects one kind of fault into real parts (the Ceph
+A scenario is a function `run(size, env) -> Row`: it injects one kind of fault into real parts (the Ceph
 RGW, SQLite, HTTP on loopback), lets the gateway recover, then counts what was lost and what was
 duplicated by looking at where the data ended up, not at what the gateway says about it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Size = Literal["short", "full"]
@@ -29,7 +32,28 @@ class Row:
         return asdict(self)
 
 
-Scenario = Callable[[Size], Row]
+@dataclass(frozen=True)
+class Env:
+    """What the scenarios share: an S3 server already running (tools/s3-local's data folder), or
+    None to start a fresh one for each scenario that needs one."""
+
+    rgw_data: Path | None = None
+
+    @contextmanager
+    def rgw(self, scratch: Path) -> Iterator[dict[str, str]]:
+        """Endpoint and keys of a local Ceph RGW."""
+        if self.rgw_data is not None:
+            yield {
+                k: str(v) for k, v in json.loads((self.rgw_data / "s3.json").read_text()).items()
+            }
+            return
+        from tools.faults.rgw import local_rgw
+
+        with local_rgw(scratch / "rgw") as info:
+            yield info
+
+
+Scenario = Callable[[Size, Env], Row]
 
 
 def markdown(rows: list[Row]) -> str:
@@ -38,7 +62,7 @@ def markdown(rows: list[Row]) -> str:
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         lines.append(
-            f"| {r.name} | {r.injected} | {r.acknowledged} | {r.lost} | {r.duplicated}"
+            f"| {r.name.replace('|', '/')} | {r.injected} | {r.acknowledged} | {r.lost} | {r.duplicated}"
             f" | {r.recovery_s:.1f} | {r.notes.replace('|', '/')} |"
         )
     return "\n".join(lines)

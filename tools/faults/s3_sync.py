@@ -13,6 +13,7 @@ import json
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,24 +22,23 @@ from cloud import bucket
 from cloud.storage import S3Target, s3_client
 from gateway.config import parse
 from gateway.store import Store, sha256
-from gateway.sync import SyncWorker, Syncer, read_prefix
-from tools.faults.rgw import local_rgw, queue_reads
-from tools.faults.row import Row, Size
+from gateway.sync import Syncer, SyncWorker, read_prefix
+from tools.faults.rgw import queue_reads
+from tools.faults.row import Env, Row, Size
 from tools.faults.s3proxy import FAULTS, FaultPlan, FaultProxy
 
-BUCKET = "faults"
 # (reads, seconds of faults, share of requests faulted, seconds allowed to drain)
 SIZES: dict[str, tuple[int, float, float, float]] = {
-    "short": (120, 8.0, 0.3, 120.0),
+    "short": (100, 6.0, 0.3, 120.0),
     "full": (1500, 60.0, 0.3, 600.0),
 }
 
 
-def run(size: Size) -> Row:
+def run(size: Size, env: Env) -> Row:
     n, fault_s, rate, drain_s = SIZES[size]
     with tempfile.TemporaryDirectory(prefix="alpr-faults-") as tmp_name:
         tmp = Path(tmp_name)
-        with local_rgw(tmp / "rgw") as info:
+        with env.rgw(tmp) as info:
             return _run(tmp, info, n, fault_s, rate, drain_s)
 
 
@@ -47,12 +47,13 @@ def _run(
 ) -> Row:
     keys = (info["access_key"], info["secret_key"])
     direct = s3_client(info["endpoint"], *keys)
-    bucket.init(S3Target(BUCKET, direct, f"s3://{BUCKET}"), 30, None)
+    bucket_name = f"faults-{uuid.uuid4().hex[:8]}"  # a fresh bucket, also on a server used before
+    bucket.init(S3Target(bucket_name, direct, f"s3://{bucket_name}"), 30, None)
     config = parse({"agency": {"name": "Faults PD"}}, tmp)
     store = Store(tmp / "gw")
     plan = FaultPlan(rate=rate, seed=1)
     with FaultProxy(info["endpoint"], plan) as proxy:
-        target = S3Target(BUCKET, s3_client(proxy.url, *keys), f"s3://{BUCKET}")
+        target = S3Target(bucket_name, s3_client(proxy.url, *keys), f"s3://{bucket_name}")
         stop = threading.Event()
         worker = SyncWorker(Syncer(config, store, target), stop, idle_s=0.2, purge_every_s=1e9)
         plan.on = True
@@ -70,7 +71,7 @@ def _run(
         drained = not _queued(store)
         stop.set()
         worker.join(timeout=60)
-    check = verify(store, direct)
+    check = verify(store, direct, bucket_name)
     notes = f"{rate:.0%} of S3 requests faulted for {fault_s:.0f} s: " + ", ".join(
         f"{k} {plan.injected[k]}" for k in FAULTS
     )
@@ -93,11 +94,11 @@ def _queued(store: Store) -> int:
     return int(row[0])
 
 
-def verify(store: Store, client: Any) -> dict[str, Any]:
+def verify(store: Store, client: Any, bucket_name: str) -> dict[str, Any]:
     """Read the bucket back: every read's two objects with the store's bytes, one version a key."""
     versions: Counter[str] = Counter()
     for page in client.get_paginator("list_object_versions").paginate(
-        Bucket=BUCKET, Prefix="reads/"
+        Bucket=bucket_name, Prefix="reads/"
     ):
         for v in page.get("Versions", []):
             versions[v["Key"]] += 1
@@ -110,12 +111,12 @@ def verify(store: Store, client: Any) -> dict[str, Any]:
         prefix = read_prefix(read)
         if versions[f"{prefix}.jpg"] > 1 or versions[f"{prefix}.json"] > 1:
             duplicated.append(read["id"])
-        if not _intact(client, prefix, read):
+        if not _intact(client, bucket_name, prefix, read):
             lost.append(read["id"])
     index_lines: Counter[str] = Counter()
     for key in versions:
         if key.endswith(".ndjson"):
-            body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            body = client.get_object(Bucket=bucket_name, Key=key)["Body"].read()
             index_lines.update(json.loads(line)["id"] for line in body.splitlines())
     return {
         "acknowledged": acknowledged,
@@ -130,12 +131,14 @@ def verify(store: Store, client: Any) -> dict[str, Any]:
     }
 
 
-def _intact(client: Any, prefix: str, read: Any) -> bool:
+def _intact(client: Any, bucket_name: str, prefix: str, read: Any) -> bool:
     from botocore.exceptions import ClientError
 
     try:
-        frame = client.get_object(Bucket=BUCKET, Key=f"{prefix}.jpg")["Body"].read()
-        meta = json.loads(client.get_object(Bucket=BUCKET, Key=f"{prefix}.json")["Body"].read())
+        frame = client.get_object(Bucket=bucket_name, Key=f"{prefix}.jpg")["Body"].read()
+        meta = json.loads(
+            client.get_object(Bucket=bucket_name, Key=f"{prefix}.json")["Body"].read()
+        )
     except ClientError:
         return False
     return (
