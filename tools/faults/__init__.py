@@ -25,6 +25,7 @@ EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
 # name -> module with run(size) -> Row, in table order
 SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
+    "kill9": "tools.faults.kill9",
 }
 
 
