@@ -6,7 +6,7 @@ FONTS  := /usr/share/fonts/truetype/opendin/OSP-DIN.ttf /usr/share/fonts/truetyp
 APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
 
-.PHONY: demo test lint typecheck pytest fonts ceph clean
+.PHONY: demo test lint typecheck pytest fonts ceph java clean
 
 # Debian packages, installed only when missing: plate fonts (demo and tests), and Ceph for the real
 # S3 server that the tests start with tools/s3-local.
@@ -19,6 +19,12 @@ fonts:
 
 ceph:
 	@command -v radosgw >/dev/null || { echo "installing $(CEPH)"; $(call apt,$(CEPH)); }
+
+# Java for the Spark test, which runs the search over the same Parquet files as DuckDB (Debian 12
+# ships OpenJDK 17, Debian 13 OpenJDK 21: pyspark 4 runs on either).
+java:
+	@command -v java >/dev/null || { echo "installing a Java runtime"; \
+	  $(call apt,openjdk-17-jre-headless) || $(call apt,openjdk-21-jre-headless); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,7 +48,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph $(STAMP) node-deps
+pytest: fonts ceph java $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

@@ -29,6 +29,12 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "Filter": {"Prefix": "reads/"},
             "Expiration": {"Days": retention_days},
         },
+        {  # the search index; a compacted day is rewritten within a day, hence one day more
+            "ID": "index-retention",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "index/"},
+            "Expiration": {"Days": retention_days + 1},
+        },
         {
             "ID": "noncurrent-and-uploads",
             "Status": "Enabled",
@@ -40,7 +46,10 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
 
 
 def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
-    """Least privilege for the gateway's credentials: write and read back reads/, never delete."""
+    """Least privilege for the gateway's credentials: write and read back reads/, never delete them.
+
+    The search index (index/) is derived from the reads: the gateway writes it, and compaction
+    deletes the small parts it merged, so deleting is denied everywhere except there."""
     who = {"AWS": [principal]}
     return {
         "Version": "2012-10-17",
@@ -51,6 +60,13 @@ def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
                 "Principal": who,
                 "Action": ["s3:PutObject", "s3:GetObject"],
                 "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
+            },
+            {
+                "Sid": "GatewayKeepsIndex",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
                 "Sid": "GatewayLists",
@@ -64,7 +80,6 @@ def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": who,
                 "Action": [
-                    "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
@@ -72,6 +87,13 @@ def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
                     "s3:BypassGovernanceRetention",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Sid": "GatewayDeletesOnlyIndex",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:DeleteObject"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
         ],
     }

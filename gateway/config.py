@@ -79,6 +79,23 @@ class Retention:
     access_log_days: int = 1095  # then the access-log row itself goes
 
 
+DEFAULT_PURPOSES = (
+    "stolen vehicle",
+    "wanted person",
+    "missing person",
+    "AMBER alert",
+    "criminal investigation",
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Historical search: the purposes a search may give, and whether a manager approves first."""
+
+    purposes: tuple[str, ...] = DEFAULT_PURPOSES
+    approval: str | None = None  # "supervisor": a manager approves each search before it runs
+
+
 @dataclass(frozen=True)
 class AlertTarget:
     kind: str  # webhook or log
@@ -134,6 +151,7 @@ class Config:
     logging_file: Path | None = None  # with logging_target = "file"
     retention: Retention = field(default_factory=Retention)
     open_hit_hours: float = 12.0  # a hit without disposition older than this is flagged
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -384,6 +402,14 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
     if log_target == "file" and log_file is None:
         raise ConfigError('logging.file: required with target = "file"')
     lg.finish()
+    se = root.sub("search")
+    purposes = se.get("purposes", list, list(DEFAULT_PURPOSES))
+    if not purposes or not all(isinstance(p, str) and p.strip() for p in purposes):
+        raise ConfigError("search.purposes: expected a non-empty list of non-empty strings")
+    approval = se.text("approval", None)
+    if approval not in (None, "none", "supervisor"):
+        raise ConfigError(f"search.approval: expected 'none' or 'supervisor', got {approval!r}")
+    se.finish()
     root.finish()
     return Config(
         agency=name,
@@ -408,6 +434,9 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         logging_file=base / log_file if log_file else None,
         retention=retention_cfg,
         open_hit_hours=open_hit_hours,
+        search=SearchConfig(
+            tuple(p.strip() for p in purposes), None if approval == "none" else approval
+        ),
     )
 
 
