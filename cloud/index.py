@@ -87,7 +87,7 @@ def reads_table(reads: Iterable[Mapping[str, Any]]) -> pa.Table:
         cols["plate"].append(r["text"])
         cols["state"].append(r["state"] if "state" in keys else None)
         cols["confidence"].append(float(r["confidence"]))
-        cols["captured"].append(int(round(float(r["captured"]) * 1e6)))
+        cols["captured"].append(round(float(r["captured"]) * 1e6))
         cols["camera"].append(r["camera"])
         cols["lat"].append(r["lat"])
         cols["lon"].append(r["lon"])

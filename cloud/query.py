@@ -58,6 +58,7 @@ class Filters:
     cameras: tuple[str, ...] = ()
     near: tuple[float, float, float] | None = None  # lat, lon, radius in metres
     state: str | None = None
+    read_id: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The filters as recorded in the audit log."""
@@ -138,9 +139,7 @@ def source_for(
 def days_between(start: float, end: float) -> list[str]:
     first = dt.datetime.fromtimestamp(start, dt.UTC).date()
     last = dt.datetime.fromtimestamp(max(start, end - 1e-6), dt.UTC).date()
-    return [
-        (first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)
-    ]
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def prefixes(f: Filters) -> list[str]:
@@ -187,6 +186,9 @@ def where(f: Filters) -> tuple[str, list[Any]]:
     if f.state is not None:
         sql.append("state = ?")
         params.append(f.state)
+    if f.read_id is not None:
+        sql.append("read_id = ?")
+        params.append(f.read_id)
     if f.near is not None:
         lat, lon, radius = f.near
         dlat = math.degrees(radius / EARTH_RADIUS_M)
@@ -211,6 +213,8 @@ def filter_columns(f: Filters) -> list[str]:
         cols.append("camera")
     if f.state is not None:
         cols.append("state")
+    if f.read_id is not None:
+        cols.append("read_id")
     if f.near is not None:
         cols += ["lat", "lon"]
     return cols
@@ -272,8 +276,7 @@ def _run(
             return []
         con.register("idx", dataset(source, parts))
         cur = con.execute(
-            f"SELECT DISTINCT ON (read_id) {OUTPUT} FROM idx WHERE {clause}"
-            " ORDER BY read_id",
+            f"SELECT DISTINCT ON (read_id) {OUTPUT} FROM idx WHERE {clause} ORDER BY read_id",
             params,
         )
         names = [d[0] for d in cur.description]

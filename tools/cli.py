@@ -21,6 +21,7 @@ from tools.ops import (
     hotlist_cmd,
     init_cmd,
     records,
+    search_cmd,
     service_cmd,
     users_cmd,
 )
@@ -35,6 +36,7 @@ COMMANDS = (
     camera_sim,
     hotlist_cmd,
     records,
+    search_cmd,
     cloud_cmd,
     # who may reach the data, and the record of who did
     users_cmd,

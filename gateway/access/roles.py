@@ -17,6 +17,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "settings.edit": frozenset({"admin"}),
     "config.edit": frozenset({"admin"}),
     "hotlist.approve": frozenset({"manager"}),
+    "search.approve": frozenset({"manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
     "reads.recent": frozenset({"officer", "investigator"}),
