@@ -14,20 +14,25 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
-from cloud.index import FULL_SCHEMA, PART_RE, PREFIX, partition_prefix
+from cloud.index import FULL_SCHEMA, PART_RE, PREFIX, SCHEMA, partition_prefix
 
 EARTH_RADIUS_M = 6_371_008.8
 PLATE_RE = re.compile(r"^[A-Z0-9?*]+$")
 MAX_DAYS_LISTED = 400  # beyond this many days, list the whole index instead of day by day
 RETRIES = 3
+READERS = 64  # parts fetched at once in the first pass (I/O, not CPU)
 
 
 class QueryError(ValueError):
@@ -248,33 +253,80 @@ def _connect(threads: int) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def first_pass(
+    source: IndexSource, f: Filters, parts: list[tuple[str, int]], readers: int
+) -> pa.Table:
+    """Only the columns the filters need, from every part, with the part's number: the files are
+    fetched by several readers at once (object stores answer one request at a time slowly), the
+    filtering itself is DuckDB's."""
+    fmt = ds.ParquetFileFormat()
+    file_cols = [c for c in filter_columns(f) if c not in ("dt", "site")]
+    schema = SCHEMA
+
+    def read(i: int) -> pa.Table:
+        key, size = parts[i]
+        m = PART_RE.match(key)
+        assert m is not None
+        frag = fmt.make_fragment(f"{source.base}/{key}", source.fs, file_size=size)
+        t = frag.to_table(schema=schema, columns=file_cols, use_threads=False)
+        n = t.num_rows
+        return (
+            t.append_column("dt", pa.array([m.group(1)] * n, pa.string()))
+            .append_column("site", pa.array([m.group(2)] * n, pa.string()))
+            .append_column("part", pa.array(np.full(n, i, np.int32)))
+        )
+
+    if pa.io_thread_count() < readers:  # pyarrow's own I/O pool carries the reads of a fragment
+        pa.set_io_thread_count(readers)
+    with ThreadPoolExecutor(max(1, readers), thread_name_prefix="index-read") as pool:
+        tables = list(pool.map(read, range(len(parts))))
+    return pa.concat_tables(tables)
+
+
+def fetch(source: IndexSource, parts: list[tuple[str, int]], readers: int) -> pa.Table:
+    """Every column of these parts, each fetched whole in one request (no footer round trip)."""
+
+    def read(key: str) -> pa.Table:
+        m = PART_RE.match(key)
+        assert m is not None
+        with source.fs.open_input_stream(f"{source.base}/{key}") as fh:
+            data = fh.read()
+        t = pq.read_table(pa.BufferReader(data), schema=SCHEMA, use_threads=False)
+        n = t.num_rows
+        return t.append_column("dt", pa.array([m.group(1)] * n, pa.string())).append_column(
+            "site", pa.array([m.group(2)] * n, pa.string())
+        )
+
+    with ThreadPoolExecutor(max(1, min(readers, len(parts))), "index-fetch") as pool:
+        return pa.concat_tables(list(pool.map(read, [k for k, _ in parts])))
+
+
 def _run(
-    source: IndexSource, f: Filters, parts: list[tuple[str, int]], threads: int, stats: Stats
+    source: IndexSource,
+    f: Filters,
+    parts: list[tuple[str, int]],
+    threads: int,
+    stats: Stats,
+    readers: int = READERS,
 ) -> list[dict[str, Any]]:
     clause, params = where(f)
     con = _connect(threads)
     try:
         if len(parts) > 1:
-            con.register("idx", dataset(source, parts))
-            cols = ", ".join(filter_columns(f))
+            con.register("idx", first_pass(source, f, parts, readers))
             hit = {
-                (d, s)
-                for d, s in con.execute(
-                    f"SELECT DISTINCT dt, site FROM (SELECT {cols} FROM idx WHERE {clause})",
-                    params,
+                i
+                for (i,) in con.execute(
+                    f"SELECT DISTINCT part FROM idx WHERE {clause}", params
                 ).fetchall()
             }
             stats.files_scanned = len(parts)
             con.unregister("idx")
-            parts = [
-                p
-                for p in parts
-                if (m := PART_RE.match(p[0])) is not None and (m.group(1), m.group(2)) in hit
-            ]
+            parts = [p for i, p in enumerate(parts) if i in hit]
         stats.files_read = len(parts)
         if not parts:
             return []
-        con.register("idx", dataset(source, parts))
+        con.register("idx", fetch(source, parts, readers))
         cur = con.execute(
             f"SELECT DISTINCT ON (read_id) {OUTPUT} FROM idx WHERE {clause} ORDER BY read_id",
             params,
@@ -289,6 +341,12 @@ def _run(
     return rows
 
 
+def list_all(source: IndexSource, prefixes: list[str]) -> list[tuple[str, int]]:
+    """Every part under these prefixes, the listings sent together (each is one round trip)."""
+    with ThreadPoolExecutor(max(1, min(READERS, len(prefixes))), "index-list") as pool:
+        return sorted({p for found in pool.map(source.list, prefixes) for p in found})
+
+
 def search(source: IndexSource, f: Filters, threads: int = 1) -> Result:
     """Every read matching all the filters, oldest first, each once."""
     t0 = time.perf_counter()
@@ -296,13 +354,13 @@ def search(source: IndexSource, f: Filters, threads: int = 1) -> Result:
     last: Exception | None = None
     for _ in range(RETRIES):
         pre = prefixes(f)
-        parts = sorted({p for prefix in pre for p in source.list(prefix)})
+        parts = list_all(source, pre)
         stats.prefixes_listed, stats.files_listed = len(pre), len(parts)
         try:
             rows = _run(source, f, parts, threads, stats)
         except (OSError, duckdb.Error) as exc:  # a part compacted away under us: list again
             keys = {k for k, _ in parts}
-            now = {k for prefix in pre for k, _ in source.list(prefix)}
+            now = {k for k, _ in list_all(source, pre)}
             if keys <= now:
                 raise
             last = exc

@@ -11,6 +11,7 @@ import string
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,15 @@ def write_partitions(target: Target, table: pa.Table) -> int:
     )
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     bounds = np.r_[starts, len(key)]
-    for a, b in itertools.pairwise(bounds):
+
+    def put(ab: tuple[int, int]) -> None:
+        a, b = ab
         day, site = str(key[a]).split("/")
         part = table.slice(a, b - a)
         target.put(f"{partition_prefix(day, site)}part-bench.parquet", parquet_bytes(part))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, itertools.pairwise(int(x) for x in bounds)))
     return len(starts)
 
 
