@@ -32,6 +32,7 @@ EARTH_RADIUS_M = 6_371_008.8
 PLATE_RE = re.compile(r"^[A-Z0-9?*]+$")
 MAX_DAYS_LISTED = 400  # beyond this many days, list the whole index instead of day by day
 RETRIES = 3
+WHOLE_FILE_MAX = 2 * 2**20  # parts up to this size are fetched whole
 READERS = 64  # parts fetched at once in the first pass (I/O, not CPU)
 
 
@@ -267,8 +268,14 @@ def first_pass(
         key, size = parts[i]
         m = PART_RE.match(key)
         assert m is not None
-        frag = fmt.make_fragment(f"{source.base}/{key}", source.fs, file_size=size)
-        t = frag.to_table(schema=schema, columns=file_cols, use_threads=False)
+        path = f"{source.base}/{key}"
+        if size <= WHOLE_FILE_MAX:  # one request instead of a footer read and then the columns
+            with source.fs.open_input_stream(path) as fh:
+                data = fh.read()
+            t = pq.read_table(pa.BufferReader(data), columns=file_cols, schema=schema)
+        else:
+            frag = fmt.make_fragment(path, source.fs, file_size=size)
+            t = frag.to_table(schema=schema, columns=file_cols, use_threads=False)
         n = t.num_rows
         return (
             t.append_column("dt", pa.array([m.group(1)] * n, pa.string()))
