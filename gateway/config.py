@@ -109,13 +109,20 @@ class Config:
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    console_url: str | None = None  # alerts link to <console_url>/hits/<id>
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
 
 
-ALIASES = {"secret_ref": "secret", "access_key_ref": "access_key", "secret_key_ref": "secret_key"}
+ALIASES = {
+    "secret_ref": "secret",
+    "access_key_ref": "access_key",
+    "secret_key_ref": "secret_key",
+    "password_ref": "password",
+    "sender": "from",
+}
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -223,6 +230,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
             access_log_days=ret.access_log_days,
         ),
         evidence=file.evidence,
+        console_url=file.console.url,
     )
 
 
