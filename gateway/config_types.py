@@ -23,7 +23,9 @@ class ConfigError(ValueError):
     """The config file is wrong; the message names the key and the problem."""
 
 
-SECRET_KEYS = frozenset({"secret", "access_key", "secret_key", "password"})  # values never echoed in errors
+SECRET_KEYS = frozenset(
+    {"secret", "access_key", "secret_key", "password"}
+)  # values never echoed in errors
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from cloud.durable import fsync_write
 from gateway import protocol
-from gateway.alerts import build_payload
+from gateway.alert_message import build_payload
 from gateway.config import Camera, Config
 from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
@@ -221,7 +221,9 @@ class ReaderWorker(threading.Thread):
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
-                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
+                payload = build_payload(
+                    hit_id, m.kind, m.matched_text, read, entry_json, self.config.console_url
+                )
                 for i, target in enumerate(self.config.alerts):
                     db.execute(
                         "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
