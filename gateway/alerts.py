@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "TargetWorker",
     "backoff",
     "build_payload",
+    "queue_alerts",
     "sign_webhook",
     "verify_webhook",
 ]
@@ -42,6 +44,22 @@ log = logging.getLogger("alpr.alerts")
 MAX_BACKOFF_S = 300.0
 POLL_S = 0.1
 BATCH = 20
+
+
+def queue_alerts(
+    db: sqlite3.Connection,
+    hit_id: int,
+    payload: dict[str, Any],
+    targets: list[AlertTarget],
+    now: float,
+) -> None:
+    """One outbox row per target, in the caller's transaction (the one that records the hit)."""
+    body = json.dumps(payload)
+    for i, target in enumerate(targets):
+        db.execute(
+            "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
+            (hit_id, f"{i}:{target.kind}", body, now),
+        )
 
 
 def backoff(attempts: int, rng: random.Random, base_s: float = 1.0) -> float:

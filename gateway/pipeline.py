@@ -20,6 +20,7 @@ import numpy as np
 from cloud.durable import fsync_write
 from gateway import protocol
 from gateway.alert_message import build_payload
+from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
 from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
@@ -224,11 +225,7 @@ class ReaderWorker(threading.Thread):
                 payload = build_payload(
                     hit_id, m.kind, m.matched_text, read, entry_json, self.config.console_url
                 )
-                for i, target in enumerate(self.config.alerts):
-                    db.execute(
-                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-                    )
+                queue_alerts(db, hit_id, payload, self.config.alerts, now)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s",
                     hit_id,

@@ -90,7 +90,17 @@ class MqttChannel(Channel):
             outcome.append(code)
             answered.set()
 
+        def on_disconnect(
+            _c: mqtt.Client,
+            _u: object,
+            _f: mqtt.DisconnectFlags,
+            _code: ReasonCode,
+            _p: Properties | None,
+        ) -> None:
+            answered.set()  # closed before or after its CONNACK: no need to wait any longer
+
         client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
         try:
             client.connect(str(target.host), target.server_port, keepalive=60)
         except OSError as exc:
@@ -99,6 +109,8 @@ class MqttChannel(Channel):
         client.loop_start()
         if not answered.wait(self.timeout_s):
             raise TimeoutError(f"{self.address} did not answer within {self.timeout_s:g} s")
+        if not outcome:
+            raise ConnectionError(f"{self.address} closed the connection without answering")
         if outcome[0].is_failure:
             raise ConnectionError(f"{self.address} refused the connection: {outcome[0]}")
         return client
