@@ -27,6 +27,7 @@ from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.field.camera_sim import CameraClient
+from tools.ops.gateway_cmd import gateway_status
 
 FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 CONSOLE = "https://alpr.county.example"
@@ -284,6 +285,9 @@ def test_a_dead_channel_never_holds_the_others_back(tmp_path: Path, caplog: Any)
             hung.close()  # now refused: retried with a growing pause
             assert wait_for(lambda: mqtt_worker.failures >= 6, 30)
             assert "Connection refused" in pending(store, "0:mqtt")[0]["last_error"]
+            waiting = gateway_status(store)["alerts_waiting"]  # what `alpr gateway status` shows
+            assert list(waiting) == ["0:mqtt"] and waiting["0:mqtt"]["pending"] == 3
+            assert "Connection refused" in waiting["0:mqtt"]["last_error"]
             # hold the retries only while the broker and the test's subscriber start, so that the
             # subscriber misses nothing (hits are not retained)
             mqtt_worker.paused_until = time.time() + 3600
