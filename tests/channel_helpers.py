@@ -58,9 +58,13 @@ def mosquitto_binary() -> str:
 
 @contextmanager
 def mosquitto(
-    folder: Path, port: int | None = None, user: tuple[str, str] | None = None
+    folder: Path,
+    port: int | None = None,
+    user: tuple[str, str] | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[int]:
-    """A broker on loopback (a free port unless given), with a password file when `user` is given."""
+    """A broker on loopback (a free port unless given), with a password file when `user` is given
+    and TLS only when `tls` (certificate, key) is given."""
     binary = mosquitto_binary()
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,8 @@ def mosquitto(
         )
         passwd.chmod(0o600)
         lines += ["allow_anonymous false", f"password_file {passwd}"]
+    if tls is not None:
+        lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
     conf = folder / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
     with open(folder / "mosquitto.log", "ab") as log:
@@ -119,6 +125,7 @@ class Subscriber:
     port: int
     topic: str
     user: tuple[str, str] | None = None
+    ca_file: Path | None = None
     messages: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -126,12 +133,14 @@ class Subscriber:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         if self.user:
             client.username_pw_set(*self.user)
+        if self.ca_file:
+            client.tls_set(ca_certs=str(self.ca_file))
         client.on_connect = lambda c, *_: c.subscribe(self.topic, qos=1)
         client.on_subscribe = lambda *_: ready.set()
         client.on_message = lambda _c, _u, m: self.messages.append(
             Received(m.topic, json.loads(m.payload), m.qos, bool(m.retain))
         )
-        client.connect("127.0.0.1", self.port)
+        client.connect("localhost" if self.ca_file else "127.0.0.1", self.port)
         client.loop_start()
         if not ready.wait(10):
             raise RuntimeError("the test subscriber did not subscribe")
@@ -146,7 +155,7 @@ class Subscriber:
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for localhost and 127.0.0.1 and its key (PEM), for a STARTTLS test server."""
+    """A certificate for localhost and 127.0.0.1 and its key (PEM), for a TLS test server."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)

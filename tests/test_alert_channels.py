@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from channel_helpers import Subscriber, free_port, mosquitto, smtp_server, wait_for
+from channel_helpers import Subscriber, free_port, mosquitto, self_signed, smtp_server, wait_for
 from gateway_helpers import SECRET, scene_jpeg, write_config, write_secret
 from test_webhook import receiver
 
@@ -180,6 +180,30 @@ def test_mqtt_health_is_published_once_per_heartbeat(tmp_path: Path) -> None:
         ]
 
 
+def test_mqtt_over_tls_trusts_only_the_configured_ca(tmp_path: Path) -> None:
+    """tls = true with ca_file: delivered over TLS; without the CA the broker's certificate is
+    refused and the alert waits in the outbox with the reason."""
+    cert, key = self_signed(tmp_path)
+    with mosquitto(tmp_path / "broker", tls=(cert, key)) as port:
+        alert = f'[[alerts]]\nkind = "mqtt"\nhost = "localhost"\nport = {port}\ntls = true\n'
+        sub = Subscriber(port, "alpr/#", ca_file=cert)
+        try:
+            trusted = load(write_config(tmp_path, extra=alert + 'ca_file = "smtp-cert.pem"\n'))
+            store = Store(trusted.data_dir)
+            hit_id = record_hit(store, trusted, "KXR482", "stolen-vehicle")
+            with dispatching(trusted, store):
+                assert wait_for(lambda: sub.on("alpr/s1/cam-01/hit"))
+            assert sub.on("alpr/s1/cam-01/hit")[0].payload["hit"] == hit_id
+            untrusted = load(write_config(tmp_path, extra=alert))  # the system's CAs only
+            record_hit(store, untrusted, "PLM731", "stolen-vehicle")
+            with dispatching(untrusted, store):
+                assert wait_for(lambda: pending(store, "0:mqtt")[0]["attempts"] >= 1)
+        finally:
+            sub.close()
+        assert "CERTIFICATE_VERIFY_FAILED" in pending(store, "0:mqtt")[0]["last_error"]
+        assert len(sub.on("alpr/s1/cam-01/hit")) == 1
+
+
 # -- email -----------------------------------------------------------------------------------------
 
 
@@ -225,6 +249,28 @@ def test_email_over_starttls_to_each_category_recipients(tmp_path: Path) -> None
         assert body.startswith(VERIFY_REMINDER)
         assert "console: not configured" in body and "instructions: do not approach" in body
     assert parsed(first.data)["To"] == "amber@county.example, chief@county.example"
+
+
+def test_email_refuses_a_certificate_it_does_not_trust(tmp_path: Path) -> None:
+    """Without ca_file only the system's CAs are trusted: a self-signed server gets no mail."""
+    with smtp_server(tmp_path, user=("alpr", "smtp-pass-93a")) as (port, mails):
+        write_secret(tmp_path, "smtp.key", "smtp-pass-93a")
+        config = load(
+            write_config(
+                tmp_path,
+                extra=(
+                    f'[[alerts]]\nkind = "email"\nhost = "localhost"\nport = {port}\n'
+                    'username = "alpr"\npassword = "file:smtp.key"\n'
+                    'from = "alpr@county.example"\nto = ["watch@county.example"]\n'
+                ),
+            )
+        )
+        store = Store(config.data_dir)
+        record_hit(store, config, "KXR482", "stolen-vehicle")
+        with dispatching(config, store):
+            assert wait_for(lambda: pending(store, "0:email")[0]["attempts"] >= 1)
+    assert mails == []
+    assert "CERTIFICATE_VERIFY_FAILED" in pending(store, "0:email")[0]["last_error"]
 
 
 def test_email_refuses_a_server_without_starttls(tmp_path: Path) -> None:
