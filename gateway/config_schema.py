@@ -297,18 +297,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-ALERT_KINDS = ("log", "webhook", "mqtt", "email")
 # The keys each kind takes (attribute names); any other key given is refused, naming the kind.
+SERVER_KEYS = frozenset({"host", "port", "username", "password_ref", "ca_file"})
 KIND_KEYS: dict[str, frozenset[str]] = {
     "log": frozenset(),
     "webhook": frozenset({"url", "secret_ref"}),
-    "mqtt": frozenset(
-        {"host", "port", "username", "password_ref", "tls", "ca_file", "topic_prefix", "client_id"}
-    ),
-    "email": frozenset(
-        {"host", "port", "username", "password_ref", "starttls", "ca_file", "sender", "to"}
-        | {"recipients"}
-    ),
+    "mqtt": SERVER_KEYS | {"tls", "topic_prefix", "client_id"},
+    "email": SERVER_KEYS | {"starttls", "sender", "to", "recipients"},
 }
 TOPIC_FORBIDDEN = ("+", "#", "\0")
 
