@@ -117,13 +117,20 @@ class Config:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     sharing: SharingSection = field(default_factory=SharingSection)
     policy: PolicySection = field(default_factory=PolicySection)
+    console_url: str | None = None  # alerts link to <console_url>/hits/<id>
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
 
 
-ALIASES = {"secret_ref": "secret", "access_key_ref": "access_key", "secret_key_ref": "secret_key"}
+ALIASES = {
+    "secret_ref": "secret",
+    "access_key_ref": "access_key",
+    "secret_key_ref": "secret_key",
+    "password_ref": "password",
+    "sender": "from",
+}
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -233,6 +240,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         evidence=file.evidence,
         sharing=file.sharing,
         policy=file.policy,
+        console_url=file.console.url,
     )
 
 

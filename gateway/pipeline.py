@@ -19,7 +19,8 @@ import numpy as np
 
 from cloud.durable import fsync_write
 from gateway import protocol, site_status
-from gateway.alerts import build_payload
+from gateway.alert_message import build_payload
+from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
 from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
@@ -223,12 +224,10 @@ class ReaderWorker(threading.Thread):
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
-                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
-                for i, target in enumerate(self.config.alerts):
-                    db.execute(
-                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-                    )
+                payload = build_payload(
+                    hit_id, m.kind, m.matched_text, read, entry_json, self.config.console_url
+                )
+                queue_alerts(db, hit_id, payload, self.config.alerts, now)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s",
                     hit_id,

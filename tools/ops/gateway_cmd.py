@@ -88,7 +88,26 @@ def gateway_status(
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
         "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
         **{f"captures_site_{k}": v for k, v in flagged.items()},
+        "alerts_waiting": alerts_waiting(store),
     }
+
+
+def alerts_waiting(store: Store) -> dict[str, dict[str, Any]]:
+    """Undelivered alerts per target (`<index>:<kind>`), with the most tries and the last error,
+    so a dead channel shows by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.connect().execute(
+        "SELECT target, count(*) AS n, max(attempts) AS tries,"
+        " (SELECT a.last_error FROM alerts a WHERE a.target = alerts.target"
+        "  AND a.delivered_at IS NULL AND a.last_error IS NOT NULL ORDER BY a.id DESC LIMIT 1)"
+        " AS last_error FROM alerts WHERE delivered_at IS NULL GROUP BY target ORDER BY target"
+    ):
+        out[row["target"]] = {
+            "pending": row["n"],
+            "attempts": row["tries"],
+            "last_error": row["last_error"],
+        }
+    return out
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -99,7 +118,13 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(status))
     else:
         for key, value in status.items():
-            print(f"{key:<18} {value}")
+            if key != "alerts_waiting":
+                print(f"{key:<18} {value}")
+        for target, waiting in status["alerts_waiting"].items():
+            print(
+                f"WARNING: {waiting['pending']} alerts waiting for alerts[{target}]"
+                f" ({waiting['attempts']} tries): {waiting['last_error'] or 'not tried yet'}"
+            )
         if status["hits_open_overdue"]:
             print(
                 f"WARNING: {status['hits_open_overdue']} hits open longer than"

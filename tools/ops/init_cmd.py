@@ -129,6 +129,24 @@ kind = "log"
 # kind = "webhook"
 # url = "https://dispatch.example/alpr"  # https, except on loopback
 # secret = "file:secrets/webhook.key"    # signs each alert (X-ALPR-Signature)
+
+# [[alerts]]
+# kind = "mqtt"                          # <prefix>/<site>/<camera>/hit, <prefix>/<camera>/health
+# host = "broker.county.example"
+# tls = true
+# username = "alpr-gateway"
+# password = "file:secrets/mqtt.key"
+
+# [[alerts]]
+# kind = "email"                         # SMTP with STARTTLS
+# host = "smtp.county.example"
+# from = "alpr@county.example"
+# to = ["watch-commander@county.example"]
+# [alerts.recipients]
+# amber = ["dispatch@county.example"]
+
+# [console]
+# url = "https://alpr.county.example"    # alerts link to <url>/hits/<id>
 """
 
 
