@@ -18,7 +18,7 @@ from gateway.reader.runtime import TFLiteModel
 INPUT_H, INPUT_W = 64, 128
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 BLANK = 0  # class 0 is the CTC blank; class i + 1 is ALPHABET[i]
-MAX_CHARS = 8
+MAX_CHARS = 10  # the longest US plates (vanity, some specialty plates)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "ocr.tflite"
 
 
