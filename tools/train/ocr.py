@@ -176,13 +176,15 @@ def encode_labels(texts: list[str]) -> np.ndarray:
     return y
 
 
-def build_model(width: float = 1.0):  # type: ignore[no-untyped-def]
+def build_model(width: float = 1.0, batch_norm: bool = True):  # type: ignore[no-untyped-def]
+    """The OCR network; without batch norm it has the shape of the exported int8 model (folded)."""
     import keras
     from keras import layers
 
     def block(x, filters, kernel=(3, 3), padding="same"):  # type: ignore[no-untyped-def]
-        x = layers.Conv2D(int(filters * width), kernel, padding=padding, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.Conv2D(int(filters * width), kernel, padding=padding, use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
         return layers.ReLU()(x)
 
     inp = keras.Input((INPUT_H, INPUT_W, 1), name="plate")
@@ -203,6 +205,35 @@ def build_model(width: float = 1.0):  # type: ignore[no-untyped-def]
     x = layers.Conv2D(len(ALPHABET) + 1, 1)(x)
     logits = layers.Reshape((COLUMNS, len(ALPHABET) + 1), name="logits")(x)
     return keras.Model(inp, logits)
+
+
+def from_tflite(path: Path):  # type: ignore[no-untyped-def]
+    """A float Keras model with the weights of an exported int8 OCR (batch norm folded away).
+
+    The shipped model exists only as int8 TFLite; dequantizing its convolutions gives a float model
+    that reads as it does, to fine-tune from (`--resume ocr.tflite`).
+    """
+    from gateway.reader.runtime import _interpreter_class
+
+    it = _interpreter_class()(model_path=str(path))
+    it.allocate_tensors()
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    convs = [o for o in it._get_ops_details() if o["op_name"] == "CONV_2D"]
+    model = build_model(batch_norm=False)
+    layers = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    if len(layers) != len(convs):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, expected {len(layers)}")
+    for layer, op in zip(layers, convs, strict=True):
+        _, w_i, b_i = (int(i) for i in op["inputs"])
+        wq = details[w_i]["quantization_parameters"]
+        bq = details[b_i]["quantization_parameters"]
+        w = it.get_tensor(w_i).astype(np.float32)
+        w = (w - wq["zero_points"].reshape(-1, 1, 1, 1)) * wq["scales"].reshape(-1, 1, 1, 1)
+        b = it.get_tensor(b_i).astype(np.float32) * bq["scales"]
+        if w.shape[1:] != layer.kernel.shape[:3] or w.shape[0] != layer.kernel.shape[3]:
+            raise SystemExit(f"{path}: weights {w.shape} do not fit {layer.kernel.shape}")
+        layer.set_weights([w.transpose(1, 2, 3, 0), b])
+    return model
 
 
 def ctc_loss(y_true, logits):  # type: ignore[no-untyped-def]
@@ -302,7 +333,12 @@ def train(
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(seed)
-    model = keras.models.load_model(resume, compile=False) if resume else build_model(width)
+    if resume is not None and resume.suffix == ".tflite":
+        model = from_tflite(resume)
+    elif resume is not None:
+        model = keras.models.load_model(resume, compile=False)
+    else:
+        model = build_model(width)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ctc_loss)
     predict = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
 
