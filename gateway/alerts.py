@@ -28,14 +28,28 @@ VERIFY_REMINDER = (
 MAX_BACKOFF_S = 300.0
 
 
+STATE_DIFFERS = "state differs"
+
+
 def build_payload(
-    hit_id: int, kind: str, matched_text: str, read: dict[str, Any], entry: dict[str, Any]
+    hit_id: int,
+    kind: str,
+    matched_text: str,
+    read: dict[str, Any],
+    entry: dict[str, Any],
+    state_differs: bool = False,
 ) -> dict[str, Any]:
-    """What an officer receives: the reminder first, then the read and the entry's instructions."""
+    """What an officer receives: the reminder first, then the read and the entry's instructions.
+
+    When the reader named another state than the entry's, the alert still goes out, marked
+    `state differs` (the state guess can be wrong; the officer checks the plate).
+    """
     return {
         "reminder": VERIFY_REMINDER,
         "hit": hit_id,
         "match_kind": kind,
+        "state_differs": state_differs,
+        "notes": [STATE_DIFFERS] if state_differs else [],
         "matched_text": matched_text,
         "read": read,
         "entry": {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS)},
@@ -105,12 +119,13 @@ class AlertDispatcher(threading.Thread):
         if target.kind == "log":
             p = json.loads(payload)
             log.warning(
-                "ALERT hit %s: %s %s (%s match of %s) case %s at camera %s. %s",
+                "ALERT hit %s: %s %s (%s match of %s%s) case %s at camera %s. %s",
                 p["hit"],
                 p["entry"]["category"],
                 p["entry"]["plate"],
                 p["match_kind"],
                 p["matched_text"],
+                f", {STATE_DIFFERS}" if p.get("state_differs") else "",
                 p["entry"]["case_number"],
                 p["read"]["camera"],
                 p["reminder"],

@@ -73,7 +73,7 @@ class MatcherCache:
         with self.lock:
             if version != self.version:
                 db = self.store.connect()
-                rows = db.execute("SELECT id, plate, expires FROM hotlist")
+                rows = db.execute("SELECT id, plate, expires, state FROM hotlist")
                 self.matcher = Matcher(rows, self.max_substitutions)
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
@@ -147,7 +147,9 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / frame_rel, found.frame)
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
-        matches = self.matchers.get().match(plate.text, [t for t, _ in plate.alternates])
+        matches = self.matchers.get().match(
+            plate.text, [t for t, _ in plate.alternates], state=plate.state
+        )
         now = time.time()
         read = {
             "id": read_id,
@@ -162,6 +164,8 @@ class ReaderWorker(threading.Thread):
             "confidence": plate.confidence,
             "alternates": plate.alternates,
             "box": list(plate.box),
+            "state": plate.state,
+            "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
         db.execute("BEGIN IMMEDIATE")
@@ -169,7 +173,7 @@ class ReaderWorker(threading.Thread):
             db.execute(
                 "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
                 " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, bytes,"
-                " read_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " read_at, state, state_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     read_id,
                     event["id"],
@@ -190,6 +194,8 @@ class ReaderWorker(threading.Thread):
                     sha256(found.crop),
                     len(found.frame) + len(found.crop),
                     now,
+                    plate.state,
+                    plate.state_confidence,
                 ),
             )
             for m in matches:
@@ -198,26 +204,37 @@ class ReaderWorker(threading.Thread):
                     continue
                 entry_json = dict(entry)
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (read_id, m.entry_id, json.dumps(entry_json), m.kind, m.matched_text, now),
+                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
+                    " created, state_differs) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        read_id,
+                        m.entry_id,
+                        json.dumps(entry_json),
+                        m.kind,
+                        m.matched_text,
+                        now,
+                        int(m.state_differs),
+                    ),
                 )
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
-                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
+                payload = build_payload(
+                    hit_id, m.kind, m.matched_text, read, entry_json, m.state_differs
+                )
                 for i, target in enumerate(self.config.alerts):
                     db.execute(
                         "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
                         (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
                     )
                 log.warning(
-                    "HIT %s plate=%s kind=%s entry=%s camera=%s",
+                    "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
                     plate.text,
                     m.kind,
                     m.entry_id,
                     camera.id,
+                    f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")

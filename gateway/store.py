@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    state TEXT,                         -- the reader's state of issuance, NULL when unsure
+    state_confidence REAL,
     sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
@@ -95,6 +97,7 @@ CREATE TABLE IF NOT EXISTS hits (
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
     matched_text TEXT NOT NULL,
     created REAL NOT NULL,
+    state_differs INTEGER NOT NULL DEFAULT 0,  -- the read names another state than the entry
     disposition TEXT,             -- NULL while open
     disposition_note TEXT,
     disposition_user TEXT,
@@ -134,6 +137,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# Columns added since the first schema: (table, column, declaration), added to older stores on open.
+ADDED_COLUMNS = [
+    ("reads", "state", "TEXT"),
+    ("reads", "state_confidence", "REAL"),
+    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
+]
+
+
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
     " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -154,6 +165,10 @@ class Store:
         self._local = threading.local()
         with self.connect() as db:
             db.executescript(SCHEMA)
+            for table, column, decl in ADDED_COLUMNS:
+                have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""
