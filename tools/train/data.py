@@ -40,8 +40,8 @@ class Photo:
     plate: str
 
 
-def load_crops(root: Path | None = None) -> list[Crop]:
-    root = (root or data_dir()) / "crops"
+def load_crops(root: Path | None = None, folder: str = "crops") -> list[Crop]:
+    root = (root or data_dir()) / folder if folder else (root or data_dir())
     with open(root / "labels.csv", newline="") as f:
         return [
             Crop(root / r["file"], r["state"].strip().lower(), r["plate"].strip().upper())
