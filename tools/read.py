@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.crop and (args.roi or args.plate_width):
-        raise SystemExit("alpr read: --crop reads whole images; --roi and --plate-width do not apply")
+        raise SystemExit(
+            "alpr read: --crop reads whole images; --roi and --plate-width do not apply"
+        )
     reader = PlateReader(ReaderConfig(num_threads=args.threads))
     hints = ReaderHints(args.roi, args.plate_width)
     failed = 0

@@ -35,7 +35,9 @@ def image_features(crop_bgr: np.ndarray) -> np.ndarray:
     """A coarse Lab picture (colour, layout) and a contrast-normalised grey picture of the crop."""
     if crop_bgr.ndim == 2:
         crop_bgr = cv2.cvtColor(crop_bgr, cv2.COLOR_GRAY2BGR)
-    lab = cv2.cvtColor(cv2.resize(crop_bgr, COLOUR_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+    lab = cv2.cvtColor(
+        cv2.resize(crop_bgr, COLOUR_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB
+    )
     grey = cv2.resize(
         cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), GREY_SIZE, interpolation=cv2.INTER_AREA
     ).astype(np.float32)

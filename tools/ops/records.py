@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from gateway import corrections
 from tools.common import add_config_arg, open_store
 
 DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
@@ -46,6 +47,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--limit", type=int, default=1000)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_reads)
+    rc = rsub.add_parser(
+        "correct", help="record the true text of a misread (its crop joins the corrections set)"
+    )
+    add_config_arg(rc)
+    rc.add_argument("read", help="read id")
+    rc.add_argument("--text", required=True, help="the plate as it really is")
+    rc.add_argument("--user", required=True)
+    rc.set_defaults(func=run_correct)
 
     h = sub.add_parser("hits", help="hot-list hits and their dispositions")
     hsub = h.add_subparsers(dest="hits_command", required=True)
@@ -61,6 +70,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hd.add_argument("--status", required=True, choices=DISPOSITIONS)
     hd.add_argument("--note", required=True)
     hd.add_argument("--user", required=True)
+    hd.add_argument(
+        "--text", help="misread: the plate as it really is (the crop joins the corrections set)"
+    )
     hd.set_defaults(func=run_disposition)
 
 
@@ -127,12 +139,37 @@ def run_hits(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_correct(args: argparse.Namespace) -> int:
+    _, store = open_store(args)
+    try:
+        path = corrections.add(store, args.read, args.text, args.user)
+    except corrections.CorrectionError as exc:
+        print(f"alpr reads correct: {exc}", file=sys.stderr)
+        return 2
+    store.log_access(args.user, "reads correct", "correction", {"read": args.read}, 1)
+    print(f"read {args.read}: corrected to {args.text.upper()} by {args.user} ({path})")
+    return 0
+
+
 def run_disposition(args: argparse.Namespace) -> int:
     _, store = open_store(args)
     if not args.note.strip() or not args.user.strip():
         print("alpr hits disposition: --note and --user must not be empty", file=sys.stderr)
         return 2
+    if args.text and args.status != "misread":
+        print("alpr hits disposition: --text is only for --status misread", file=sys.stderr)
+        return 2
     db = store.connect()
+    if args.text:  # checked before the disposition is written, so a bad text changes nothing
+        hit = db.execute("SELECT read_id FROM hits WHERE id=?", (args.hit,)).fetchone()
+        if hit is None:
+            print(f"alpr hits disposition: no hit {args.hit}", file=sys.stderr)
+            return 2
+        try:
+            corrections.add(store, hit["read_id"], args.text, args.user)
+        except corrections.CorrectionError as exc:
+            print(f"alpr hits disposition: {exc}", file=sys.stderr)
+            return 2
     cur = db.execute(
         "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=? WHERE id=?",
         (args.status, args.note.strip(), args.user.strip(), time.time(), args.hit),
@@ -142,4 +179,6 @@ def run_disposition(args: argparse.Namespace) -> int:
         return 2
     store.log_access(args.user, "hits disposition", args.status, {"hit": args.hit}, 1)
     print(f"hit {args.hit}: {args.status} by {args.user}")
+    if args.status == "misread" and not args.text:
+        print("  (give --text with the true plate to add the crop to the corrections set)")
     return 0

@@ -322,7 +322,9 @@ def train(
     )
 
     # spawned, not forked: a fork after OpenCV or TensorFlow started their thread pools can deadlock
-    pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reals, segs, regions, fixes))
+    pool = mp.get_context("spawn").Pool(
+        workers, initializer=_init_worker, initargs=(reals, segs, regions, fixes)
+    )
     seeds = iter(range(seed * 10_000_000, seed * 10_000_000 + 10_000_000))
     pending = [pool.apply_async(_make_chunk, ((next(seeds), chunk),)) for _ in range(workers * 2)]
 

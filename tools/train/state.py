@@ -125,11 +125,13 @@ def cross_validate(
         p = model.probabilities(x[fold_of == k])
         named = p.max(axis=1) >= thr
         truth = [labels[i] for i in np.nonzero(fold_of == k)[0]]
-        right = np.array([model.states[j] == t for j, t in zip(p.argmax(axis=1), truth, strict=True)])
+        right = np.array(
+            [model.states[j] == t for j, t in zip(p.argmax(axis=1), truth, strict=True)]
+        )
         per_fold.append(
             {
                 "fold": k,
-                "n": int(len(truth)),
+                "n": len(truth),
                 "threshold": thr,
                 "coverage": float(named.mean()),
                 "precision": float(right[named].mean()) if named.any() else None,
