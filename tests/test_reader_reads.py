@@ -30,7 +30,15 @@ def test_read_crop_reads_the_whole_image(tmp_path: Path, dev_data: Path) -> None
     padded = cv2.copyMakeBorder(image, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=(128, 128, 128))
     cv2.imwrite(str(tmp_path / "plate.png"), padded)
     out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "read", "--crop", "--json", str(tmp_path / "plate.png")],
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "read",
+            "--crop",
+            "--json",
+            str(tmp_path / "plate.png"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -94,7 +102,9 @@ def test_junk_short_reads_are_not_reported() -> None:
     assert not r.looks_like_plate(ocr.TextRead("ABC1234", 0.01, []))
 
 
-def read(text: str, conf: float = 0.9, alternates: list[tuple[str, float]] | None = None) -> PlateRead:
+def read(
+    text: str, conf: float = 0.9, alternates: list[tuple[str, float]] | None = None
+) -> PlateRead:
     return PlateRead(text, conf, (0, 0, 10, 5), alternates or [])
 
 
