@@ -333,6 +333,24 @@ def fold_assignment(folder: Path) -> dict[Path, int]:
     raise SystemExit(f"alpr eval --folds: {root} has no crops/labels.csv and photos/ to fold")
 
 
+def unseen_by_training(model: Path, fold: int | None) -> bool | None:
+    """Whether `fold` was held out when `model` was trained; None when that is not recorded.
+
+    The shipped OCR was trained on every fold but 0. A model from `alpr train ocr --fold K`
+    records K in the ocr.json beside it.
+    """
+    if fold is None:
+        return None
+    if model == ocr_module.DEFAULT_MODEL:
+        return fold == 0
+    meta = model.with_suffix(".json")
+    try:
+        held_out = json.loads(meta.read_text()).get("fold")
+    except (OSError, ValueError):
+        return None
+    return None if held_out is None else held_out == fold
+
+
 def evaluate_model(
     args: argparse.Namespace, model: str | None, folds: list[int | None], items: list[Any]
 ) -> dict[str, Any]:
@@ -359,9 +377,7 @@ def evaluate_model(
             summary["detection_recall_iou50"] = found / max(1, tally.n)
         summary["fold"] = fold
         summary["ocr_model"] = str(path)
-        summary["unseen_by_training"] = (
-            fold == 0 if path == ocr_module.DEFAULT_MODEL else None
-        )  # None: as the model's own training record says
+        summary["unseen_by_training"] = unseen_by_training(path, fold)
         per_fold.append(summary)
         scored += tally.scored
     result: dict[str, Any] = {"folds": per_fold, "reliability": reliability(scored)}
@@ -391,7 +407,9 @@ def show(name: str, result: dict[str, Any]) -> None:
         label = "all" if f["fold"] is None else f"fold {f['fold']}"
         note = ""
         if f["unseen_by_training"] is False:
-            note = "  (TRAINED ON by the shipped models: not an honest figure)"
+            note = "  (TRAINED ON by this model: not an honest figure)"
+        elif f["unseen_by_training"] is None and f["fold"] is not None:
+            note = "  (no record of which fold this model held out)"
         print(f"  {label}: {f['n']} plates, model {f['ocr_model']}{note}")
         for title, key in rows:
             if key in f:
@@ -409,7 +427,9 @@ def show(name: str, result: dict[str, Any]) -> None:
         if f["errors"]:
             print(f"    {'unreadable files':<26} {f['errors']}")
     if "mean" in result:
-        print(f"  across {len(result['folds'])} folds (mean +- sd):")
+        dishonest = sum(f["unseen_by_training"] is False for f in result["folds"])
+        warning = f"; {dishonest} of them TRAINED ON: not an honest figure" if dishonest else ""
+        print(f"  across {len(result['folds'])} folds (mean +- sd{warning}):")
         for title, key in rows:
             if key in result["mean"]:
                 print(
