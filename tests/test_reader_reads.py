@@ -129,3 +129,11 @@ def test_hotlist_recall_and_false_hits_through_the_matcher() -> None:
     assert s["hotlist_recall"] == pytest.approx(1 / 3)
     assert s["hotlist_entries"] == 2000
     assert s["false_hits_per_1000_reads"] >= 0
+
+
+def test_a_sure_short_fragment_never_outranks_a_plate(reader: PlateReader, dev_data: Path) -> None:
+    """Real photos where a sticker or half a plate reads surely as 1-3 characters."""
+    for name, plate in (("wts-lg-000018.jpg", "CG2H2U"), ("wts-lg-000031.jpg", "FE9N6K")):
+        reads = reader.read(cv2.imread(str(dev_data / "photos" / name)))
+        assert reads[0].text == plate, [(r.text, r.confidence) for r in reads]
+        assert any(len(r.text) < 4 for r in reads[1:]), "the fragment is still reported, last"

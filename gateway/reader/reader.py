@@ -148,7 +148,10 @@ class PlateReader:
             if text.text not in best or best[text.text][0].confidence < text.confidence:
                 best[text.text] = (text, box, found[1])
         reads = [self.plate_read(t, box, crop) for t, box, crop in best.values()]
-        return sorted(reads, key=lambda r: -r.confidence), boxes
+        # Best first by confidence, but a short read (a sure fragment: a sticker, one character of
+        # a slogan, half a plate) never outranks a read of plate length.
+        short = self.config.min_chars
+        return sorted(reads, key=lambda r: (len(r.text) < short, -r.confidence)), boxes
 
     def read_box(
         self, image: np.ndarray, box: tuple[int, int, int, int]
