@@ -72,8 +72,7 @@ class PlateOCR:
         self.model = TFLiteModel(model_path, num_threads)
 
     def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
-        x = preprocess(crop_bgr).astype(np.float32)[None, :, :, None] / 255.0
-        return self.model.run(x)[0].reshape(-1, len(ALPHABET) + 1)
+        return self.model.run_pixels(preprocess(crop_bgr))[0].reshape(-1, len(ALPHABET) + 1)
 
     def read(self, crop_bgr: np.ndarray) -> TextRead:
         return decode(self.probabilities(crop_bgr))
