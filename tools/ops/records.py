@@ -169,6 +169,7 @@ def run_hits(args: argparse.Namespace) -> int:
                 f"hit {row['id']:>5}  {when}Z {row['text'] or '?':<9} {row['match_kind']:<9}"
                 f" {e['category']:<15} case {e['case_number']:<10} {row['camera'] or '?':<8}"
                 f" {row['disposition'] or 'OPEN'}"
+                + ("  (state differs)" if row["state_differs"] else "")
             )
     return 0
 
