@@ -50,6 +50,22 @@ def test_read_crop_reads_the_whole_image(tmp_path: Path, dev_data: Path) -> None
     assert {"state", "state_confidence"} <= set(line["plates"][0])
 
 
+def test_read_crop_names_bad_files(tmp_path: Path) -> None:
+    (tmp_path / "a-empty.png").write_bytes(b"")
+    (tmp_path / "b-notes.png").write_text("not an image")
+    cv2.imwrite(str(tmp_path / "c-tiny.png"), np.zeros((4, 4, 3), np.uint8))
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "read", "--crop", "--json", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [json.loads(line)["error"] for line in out.stdout.splitlines()]
+    assert out.returncode == 1
+    assert "empty file" in errors[0] and "not a decodable image" in errors[1]
+    assert "too small" in errors[2]
+
+
 def test_read_crop_refuses_photo_hints(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tools.cli", "read", "--crop", "--roi", "0,0,9,9", str(tmp_path)],
