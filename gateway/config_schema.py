@@ -343,13 +343,15 @@ class ConfigFile(Table):
     """The gateway's deployment config (TOML)."""
 
     agency: Agency
-    storage: StorageConfig = StorageConfig()
-    gateway: GatewaySection = GatewaySection()
-    matching: Matching = Matching()
-    hits: Hits = Hits()
-    retention: RetentionSection = RetentionSection()
-    evidence: EvidenceConfig = EvidenceConfig()
-    logging: LoggingSection = LoggingSection()
+    # Sections left out are validated from {} like any other, so that their relative paths
+    # resolve against this config's folder rather than the folder the process started in.
+    storage: StorageConfig = Field(default_factory=dict, validate_default=True)
+    gateway: GatewaySection = Field(default_factory=dict, validate_default=True)
+    matching: Matching = Field(default_factory=dict, validate_default=True)
+    hits: Hits = Field(default_factory=dict, validate_default=True)
+    retention: RetentionSection = Field(default_factory=dict, validate_default=True)
+    evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
+    logging: LoggingSection = Field(default_factory=dict, validate_default=True)
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []

@@ -42,11 +42,17 @@ def rows(store: Store) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def add(store: Store, read_id: str, text: str, user: str) -> Path:
-    """Store the read's crop with the corrected text; a second correction of a read replaces it."""
+def check_text(text: str) -> str:
+    """The plate as stored: upper case, spaces and dashes dropped; else a CorrectionError."""
     plate = text.strip().upper().replace(" ", "").replace("-", "")
     if not PLATE_RE.match(plate):
         raise CorrectionError(f"text: {text!r} is not 1-{MAX_CHARS} letters and digits")
+    return plate
+
+
+def add(store: Store, read_id: str, text: str, user: str) -> Path:
+    """Store the read's crop with the corrected text; a second correction of a read replaces it."""
+    plate = check_text(text)
     if not user.strip():
         raise CorrectionError("user must not be empty")
     row = (

@@ -223,3 +223,17 @@ def test_committed_schema_is_current() -> None:
     """gateway/config.schema.json is what `alpr config schema` prints (regenerate it if not)."""
     committed = json.loads((Path(__file__).parents[1] / "gateway/config.schema.json").read_text())
     assert committed == json_schema()
+
+
+def test_left_out_sections_resolve_paths_against_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config without [gateway] keeps its data beside itself, wherever the command runs."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    path = folder / "alpr.toml"
+    path.write_text('[agency]\nname = "Test PD"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load(path).data_dir == folder / "var" / "gateway"

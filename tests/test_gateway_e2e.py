@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+from access_helpers import Team
 from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
 
 from cloud.storage import FileTarget
@@ -100,7 +102,7 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
     return False
 
 
-def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
+def test_capture_to_alert_end_to_end(tmp_path: Path, make_team: Callable[[Path], Team]) -> None:
     hook = Webhook(b"e2e-hook-secret")
     write_secret(tmp_path, "hook.key", "e2e-hook-secret")
     port = free_port()
@@ -116,6 +118,7 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
         '[[alerts]]\nkind = "log"\n'
     )
     config = write_config(tmp_path, extra=extra, port=port)
+    team = make_team(config)
     proc = start_gateway(config, port)
     try:
         client = CameraClient(f"http://127.0.0.1:{port}", "cam-01", SECRET.encode())
@@ -148,13 +151,10 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
             time.time() + 40 * 86400
         )
         assert purged and store.connect().execute("SELECT count(*) FROM reads").fetchone()[0] == 0
-        listed = subprocess.run(
-            [
-                *(sys.executable, "-m", "tools.cli", "hits", "list", "--open", "--json"),
-                *("--user", "sgt.ortiz", "--reason", "shift review", "--config", str(config)),
-            ],
-            capture_output=True,
-            text=True,
+        listed = team.run(
+            *("hits", "list", "--open", "--json"),
+            *("--reason", "shift review", "--config", str(config)),
+            user="ofc",
         )
         assert listed.returncode == 0, listed.stderr
         open_hits = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -162,29 +162,16 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
             (hits[0]["id"], "KXR482", "cam-01", "s1")
         ]
         assert open_hits[0]["captured"] == read["captured"]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tools.cli",
-                "hits",
-                "disposition",
-                str(hits[0]["id"]),
-                "--status",
-                "confirmed",
-                "--note",
-                "plate and state verified, NCIC hit confirmed",
-                "--user",
-                "ofc.lee",
-                "--config",
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
+        out = team.run(
+            *("hits", "disposition", str(hits[0]["id"]), "--status", "confirmed"),
+            *("--note", "plate and state verified, NCIC hit confirmed", "--config", str(config)),
+            user="ofc",
         )
         assert out.returncode == 0, out.stderr
         row = store.connect().execute("SELECT disposition, disposition_user FROM hits").fetchone()
-        assert tuple(row) == ("confirmed", "ofc.lee")
+        assert tuple(row) == ("confirmed", "ofc")
+        looks = [(r["user"], r["action"]) for r in team.records(kinds=("inquiry", "change"))]
+        assert looks == [("ofc", "hits list"), ("ofc", "hits disposition")]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+from access_helpers import Team
 from gateway_helpers import load_config, write_config
 from sync_helpers import make_read
 
@@ -99,47 +99,40 @@ def test_pipeline_records_a_state_mismatch_as_a_marked_hit(tmp_path: Path) -> No
     assert tuple(stored) == ("NV", 0.8)
 
 
-def alpr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True, timeout=60
-    )
-
-
-def test_corrections_are_stored_from_the_cli(tmp_path: Path) -> None:
+def test_corrections_are_stored_from_the_cli(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     config = write_config(tmp_path)
+    team = make_team(config)
     store = Store(load_config(tmp_path).data_dir)
     read_id = make_read(store, text="A8C123")
-    out = alpr(
-        "reads",
-        "correct",
-        read_id,
-        "--text",
-        "abc123",
-        "--user",
-        "ofc.lee",
-        "--config",
-        str(config),
+    code, _, err = team.cli(
+        "reads", "correct", read_id, "--text", "abc123", "--config", str(config), user="ofc"
     )
-    assert out.returncode == 0, out.stderr
+    assert code == 0, err
     folder = store.root / corrections.FOLDER
     rows = list(csv.DictReader((folder / "labels.csv").read_text().splitlines()))
     assert [(r["file"], r["plate"], r["read_text"], r["user"]) for r in rows] == [
-        (f"{read_id}.jpg", "ABC123", "A8C123", "ofc.lee")
+        (f"{read_id}.jpg", "ABC123", "A8C123", "ofc")
     ]
     crop = store.connect().execute("SELECT crop_path FROM reads").fetchone()["crop_path"]
     assert (folder / f"{read_id}.jpg").read_bytes() == (store.root / crop).read_bytes()
-    bad = alpr(
-        "reads", "correct", read_id, "--text", "AB-C!", "--user", "u", "--config", str(config)
+    assert [r["action"] for r in team.records(user="ofc")][-1] == "reads correct"
+    code, _, err = team.cli(
+        "reads", "correct", read_id, "--text", "AB-C!", "--config", str(config), user="ofc"
     )
-    assert bad.returncode == 2 and "is not 1-10 letters and digits" in bad.stderr
-    missing = alpr(
-        "reads", "correct", "nope", "--text", "ABC1", "--user", "u", "--config", str(config)
+    assert code == 2 and "is not 1-10 letters and digits" in err
+    code, _, err = team.cli(
+        "reads", "correct", "nope", "--text", "ABC1", "--config", str(config), user="ofc"
     )
-    assert missing.returncode == 2 and "no read 'nope'" in missing.stderr
+    assert code == 2 and "no read 'nope'" in err
 
 
-def test_a_misread_disposition_with_text_stores_a_correction(tmp_path: Path) -> None:
+def test_a_misread_disposition_with_text_stores_a_correction(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     config = write_config(tmp_path)
+    team = make_team(config)
     store = Store(load_config(tmp_path).data_dir)
     read_id = make_read(store, text="A8C123")
     db = store.connect()
@@ -148,39 +141,12 @@ def test_a_misread_disposition_with_text_stores_a_correction(tmp_path: Path) -> 
         " VALUES (?, 1, '{}', 'confusion', 'A8C123', 0)",
         (read_id,),
     )
-    wrong = alpr(
-        "hits",
-        "disposition",
-        "1",
-        "--status",
-        "confirmed",
-        "--text",
-        "ABC123",
-        "--note",
-        "n",
-        "--user",
-        "u",
-        "--config",
-        str(config),
-    )
-    assert wrong.returncode == 2 and "only for --status misread" in wrong.stderr
-    out = alpr(
-        "hits",
-        "disposition",
-        "1",
-        "--status",
-        "misread",
-        "--text",
-        "ABC124",
-        "--note",
-        "plate is ABC124",
-        "--user",
-        "ofc.lee",
-        "--config",
-        str(config),
-    )
-    assert out.returncode == 0, out.stderr
-    assert [r["plate"] for r in corrections.rows(store)] == ["ABC124"]
+    hit = ("hits", "disposition", "1", "--note", "plate is ABC124", "--config", str(config))
+    code, _, err = team.cli(*hit, "--status", "confirmed", "--text", "ABC123", user="ofc")
+    assert code == 2 and "only for --status misread" in err
+    code, _, err = team.cli(*hit, "--status", "misread", "--text", "ABC124", user="ofc")
+    assert code == 0, err
+    assert [(r["plate"], r["user"]) for r in corrections.rows(store)] == [("ABC124", "ofc")]
 
 
 def test_training_draws_the_corrections(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import random
+import secrets
 import shutil
 import threading
 import time
@@ -25,6 +27,8 @@ from typing import Any
 import cv2
 
 from gateway import config as cfg
+from gateway.access import sessions, settings, users
+from gateway.access.db import AccessDB
 from gateway.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from gateway.service import Gateway
 from tools.common import DEFAULT_CONFIG, DEMO_DIR
@@ -111,6 +115,29 @@ def hotlist_csv(plates: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+DEMO_USER = "demo"
+DEMO_ROLES = ["officer", "technician"]  # roles a password alone opens: no second factor to set up
+
+
+def demo_login(config: cfg.Config, workdir: Path) -> str:
+    """A trained demo user at every demo site, logged in: `alpr --demo ...` then acts as it.
+
+    Its password (random) and token stay in the demo's own folder, readable by their owner only."""
+    db = AccessDB(config.data_dir)
+    s = settings.load(db)
+    password = secrets.token_urlsafe(18)
+    sites = sorted({c.site for c in config.cameras.values()})
+    users.add(db, DEMO_USER, password, DEMO_ROLES, "alpr demo", "alpr demo", s, sites)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    users.train(db, DEMO_USER, today, None, "alpr demo", "alpr demo", s)
+    token, _ = sessions.login(db, DEMO_USER, password, None, "alpr demo", s)
+    for name, text in (("demo-password", password), ("token", token)):
+        fd = os.open(workdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+    return DEMO_USER
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the whole gateway on generated scenes, end to end")
     p.add_argument("--events", type=int, default=12, help="captures to send")
@@ -170,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
             .fetchone()[0]
         )
         summary = gateway_status(gateway.store)
+        who = demo_login(gateway.config, args.out)
         rows = (
             gateway.store.connect()
             .execute(
@@ -200,4 +228,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"store              {gateway.config.data_dir}")
     print(f"reads synced       {synced} to {gateway.target.url}")
+    print(
+        f"logged in as       {who} ({', '.join(DEMO_ROLES)}), token in {args.out / 'token'}:"
+        " try `alpr --demo hits list --reason demo`"
+    )
     return 0 if accepted == len(texts) else 1

@@ -19,7 +19,9 @@ from typing import Any, Protocol
 from gateway.access.db import AccessDB
 
 GENESIS = "0" * 64
-KINDS = ("inquiry", "login", "user", "audit", "denied", "system")
+# inquiry: a search with a case number or reason (what the annual audit samples); view: a look that
+# needs none (hot lists, survey captures); change: a record changed (dispositions, hot-list entries)
+KINDS = ("inquiry", "view", "change", "login", "user", "audit", "denied", "system")
 FIELDS = ("seq", "at", "user", "action", "kind", "what", "why", "source", "result_count")
 HEAD_PREFIX = "audit-heads/"
 

@@ -16,7 +16,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "settings.edit": frozenset({"admin"}),
     "config.edit": frozenset({"admin"}),
-    "hotlist.approve": frozenset({"manager"}),
+    "hotlist.approve": frozenset({"manager"}),  # add, cancel or import entries: live at once
+    "hotlist.view": frozenset({"officer", "investigator", "manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
     "reads.recent": frozenset({"officer", "investigator"}),
@@ -30,6 +31,12 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "audit.head": frozenset({"auditor", "admin"}),
     "audit.purge": frozenset({"admin"}),
     "cameras.manage": frozenset({"technician"}),
+    "cameras.view": frozenset({"technician", "manager"}),
+    "gateway.status": frozenset(ROLES),  # counts only, no plates
+    "retention.proof": frozenset({"auditor", "manager", "admin"}),
+    "evidence.hold": frozenset({"investigator", "manager"}),
+    "evidence.release": frozenset({"manager"}),
+    "evidence.export": frozenset({"investigator", "manager"}),
     "survey": frozenset({"technician"}),
     "provision": frozenset({"technician"}),
 }
