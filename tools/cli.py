@@ -17,12 +17,16 @@ from tools.field import camera_sim, deploy, emulator, flash, power, provision, s
 from tools.ops import (
     audit_cmd,
     cloud_cmd,
+    config_cmd,
+    deployments_cmd,
     gateway_cmd,
     hotlist_cmd,
     init_cmd,
     records,
+    report_cmd,
     search_cmd,
     service_cmd,
+    share_cmd,
     users_cmd,
 )
 from tools.train import evaluate
@@ -32,6 +36,7 @@ COMMANDS = (
     init_cmd,
     service_cmd,
     demo,
+    config_cmd,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,
@@ -41,6 +46,10 @@ COMMANDS = (
     # who may reach the data, and the record of who did
     users_cmd,
     audit_cmd,
+    # releases to other agencies
+    share_cmd,
+    deployments_cmd,
+    report_cmd,
     # the chief and the technician
     sites,
     survey,

@@ -16,7 +16,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "settings.edit": frozenset({"admin"}),
     "config.edit": frozenset({"admin"}),
-    "hotlist.approve": frozenset({"manager"}),
+    "hotlist.approve": frozenset({"manager"}),  # add, cancel or import entries: live at once
+    "hotlist.view": frozenset({"officer", "investigator", "manager"}),
     "search.approve": frozenset({"manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
@@ -31,8 +32,23 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "audit.head": frozenset({"auditor", "admin"}),
     "audit.purge": frozenset({"admin"}),
     "cameras.manage": frozenset({"technician"}),
+    "cameras.view": frozenset({"technician", "manager"}),
+    "gateway.status": frozenset(ROLES),  # counts only, no plates
+    "retention.proof": frozenset({"auditor", "manager", "admin"}),
+    "evidence.hold": frozenset({"investigator", "manager"}),
+    "evidence.release": frozenset({"manager"}),
+    "evidence.export": frozenset({"investigator", "manager"}),
     "survey": frozenset({"technician"}),
     "provision": frozenset({"technician"}),
+    # release to other agencies: a non-MOU agency's release also needs admin (gateway/sharing.py)
+    "share.request": frozenset({"investigator", "manager"}),
+    "share.approve": frozenset({"manager", "admin"}),
+    "share.fulfil": frozenset({"investigator", "manager"}),
+    "share.view": frozenset({"investigator", "manager", "admin", "auditor"}),
+    "deployments.request": frozenset({"investigator", "manager", "technician"}),
+    "deployments.approve": frozenset({"manager", "admin"}),
+    "deployments.view": frozenset({"investigator", "manager", "admin", "auditor"}),
+    "reports.publish": frozenset({"manager", "admin", "auditor"}),
 }
 
 # Whoever may do one of these must log in with a second factor.

@@ -22,7 +22,8 @@ from cloud.query import Filters, IndexSource, QueryError, normalise_plate, searc
 from cloud.storage import StorageError
 from gateway.access import audit, search_requests
 from gateway.access.roles import HISTORY
-from gateway.config import DEFAULT_PURPOSES, Config
+from gateway.config import Config
+from gateway.config_schema import DEFAULT_PURPOSES
 from tools.common import add_config_arg, load_config
 from tools.ops.auth import Context, authorize
 from tools.ops.cloud_cmd import target_for

@@ -268,7 +268,7 @@ def run_login(args: argparse.Namespace) -> int:
         token, user = sessions.login(db, args.name, password, code, auth.source(), s)
     except AccessDenied as exc:
         return _fail(exc)
-    path = auth.save_token(token)
+    path = auth.save_token(token, args)
     print(
         f"logged in as {user.name} ({', '.join(sorted(user.roles))}) for {s.session_hours:g} h; token in {path}"
     )
@@ -280,9 +280,9 @@ def run_login(args: argparse.Namespace) -> int:
 
 def run_logout(args: argparse.Namespace) -> int:
     _, db, _ = auth.open_access(args)
-    token = auth.read_token()
+    token = auth.read_token(args)
     name = sessions.logout(db, token, auth.source()) if token else None
-    auth.token_path().unlink(missing_ok=True)
+    auth.token_path(args).unlink(missing_ok=True)
     print(f"logged out {name}" if name else "no session was open")
     return 0
 
