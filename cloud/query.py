@@ -262,6 +262,7 @@ def first_pass(
     filtering itself is DuckDB's."""
     fmt = ds.ParquetFileFormat()
     file_cols = [c for c in filter_columns(f) if c not in ("dt", "site")]
+    remote = not isinstance(source.fs, pafs.LocalFileSystem)
     schema = SCHEMA
 
     def read(i: int) -> pa.Table:
@@ -269,7 +270,7 @@ def first_pass(
         m = PART_RE.match(key)
         assert m is not None
         path = f"{source.base}/{key}"
-        if size <= WHOLE_FILE_MAX:  # one request instead of a footer read and then the columns
+        if remote and size <= WHOLE_FILE_MAX:  # one request, not a footer read then the columns
             with source.fs.open_input_stream(path) as fh:
                 data = fh.read()
             t = pq.read_table(pa.BufferReader(data), columns=file_cols, schema=schema)
@@ -278,8 +279,8 @@ def first_pass(
             t = frag.to_table(schema=schema, columns=file_cols, use_threads=False)
         n = t.num_rows
         return (
-            t.append_column("dt", pa.array([m.group(1)] * n, pa.string()))
-            .append_column("site", pa.array([m.group(2)] * n, pa.string()))
+            t.append_column("dt", pa.repeat(pa.scalar(m.group(1)), n))
+            .append_column("site", pa.repeat(pa.scalar(m.group(2)), n))
             .append_column("part", pa.array(np.full(n, i, np.int32)))
         )
 
@@ -300,8 +301,8 @@ def fetch(source: IndexSource, parts: list[tuple[str, int]], readers: int) -> pa
             data = fh.read()
         t = pq.read_table(pa.BufferReader(data), schema=SCHEMA, use_threads=False)
         n = t.num_rows
-        return t.append_column("dt", pa.array([m.group(1)] * n, pa.string())).append_column(
-            "site", pa.array([m.group(2)] * n, pa.string())
+        return t.append_column("dt", pa.repeat(pa.scalar(m.group(1)), n)).append_column(
+            "site", pa.repeat(pa.scalar(m.group(2)), n)
         )
 
     with ThreadPoolExecutor(max(1, min(readers, len(parts))), "index-fetch") as pool:
