@@ -23,6 +23,7 @@ from tools import bench, completion, demo, read, train
 from tools.common import ConfigNotFound
 from tools.errors import UserError
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
+from tools.field.geo import GeoError
 from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
 from tools.train import evaluate
 
@@ -80,6 +81,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     RestoreError,
     GatewayRunning,
     RefusedError,
+    GeoError,
     FileNotFoundError,
     PermissionError,
     IsADirectoryError,

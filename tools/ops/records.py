@@ -99,12 +99,19 @@ def read_json(row: Any) -> dict[str, Any]:
     return out
 
 
+def plate_pattern(text: str) -> str:
+    """A plate as reads store it: capitals, no spaces, dashes or dots ("abc-123" finds ABC123).
+    The ? and * wildcards stay."""
+    return "".join(c for c in text.upper() if c.isalnum() or c in "?*")
+
+
 def run_reads(args: argparse.Namespace) -> int:
     _, store = open_store(args)
     sql, params = "SELECT * FROM reads WHERE 1=1", []
-    if args.plate:
+    plate = plate_pattern(args.plate) if args.plate else None
+    if plate:
         sql += " AND text GLOB ?"
-        params.append(args.plate.upper())
+        params.append(plate)
     if args.since is not None:
         sql += " AND captured >= ?"
         params.append(args.since)
@@ -113,9 +120,12 @@ def run_reads(args: argparse.Namespace) -> int:
         .execute(sql + " ORDER BY captured DESC LIMIT ?", [*params, args.limit])
         .fetchall()
     )
-    query = {"plate": args.plate, "since": args.since, "limit": args.limit}
+    query = {"plate": plate, "since": args.since, "limit": args.limit}
     if not log_look(store, args, "reads list", query, len(rows)):
         return 2
+    if not rows:  # on stderr: --json output stays valid (no lines, an empty list)
+        asked = f" plate {plate}" if plate else ""
+        print(f"no reads match{asked}" + (" since then" if args.since else ""), file=sys.stderr)
     for row in rows:
         if args.json:
             print(json.dumps(read_json(row)))
@@ -141,6 +151,8 @@ def run_hits(args: argparse.Namespace) -> int:
     rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
     if not log_look(store, args, "hits list", {"open": args.open}, len(rows)):
         return 2
+    if not rows:
+        print("no open hits" if args.open else "no hits", file=sys.stderr)
     for row in rows:
         out = dict(row)
         out["entry"] = json.loads(out["entry"])
