@@ -1,0 +1,277 @@
+"""The README's shell examples run as written, in a temporary folder, with `alpr` on the PATH.
+
+Every ```sh block of README.md is either run, command by command, in README order, or listed in
+SKIPPED_BLOCKS with the reason; single commands that cannot run here are in SKIPPED_COMMANDS. A new
+block fails this test until it runs or is listed, so the README cannot drift from the code unseen.
+
+What the test supplies, since the README writes placeholders: upper-case words (FILE, DIR, NAME ...)
+get the values in PLACEHOLDERS, `...` becomes a sample value, optional `[--flag VALUE]` parts are
+given (alternatives `[--a | --b]` are left out), and the gateway started by the quick start listens
+on a free loopback port instead of 0.0.0.0:8080, which another program may hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shlex
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+
+SKIPPED_BLOCKS = {  # a block's first command -> why it is not run here
+    "make demo": "runs the demo and the whole test suite (minutes); the suite is what runs this",
+    "alpr cloud init --config F": "needs an S3 bucket; tests/test_cloud_rgw.py runs these commands"
+    " against a real Ceph RGW",
+    "alpr read photo.jpg photos/ --json": "needs plate photos, and half the block is output;"
+    " tests/test_reader.py reads photos",
+    "alpr eval crops ../shared/data/plates-us/crops": "needs the development data; training takes"
+    " minutes",
+    "alpr emulator start --detach": "needs the emulated board (Node.js, `npm ci` in"
+    " hwtest/emulator); hwtest/ drives it",
+}
+SKIPPED_COMMANDS = {  # a command's start -> why it is not run here
+    "alpr gateway serve --config alpr.toml": "the gateway the quick start started still serves"
+    " this config (a second one is refused by the service lock)",
+    "alpr hits disposition": "needs a hot-list hit; tests/test_records.py records dispositions",
+    "alpr survey": "needs test captures of plates from a camera; tests/test_survey.py",
+    "alpr flash": "needs a board on a serial port; hwtest/ flashes the emulated board",
+    "alpr deploy": "needs a board on a serial port; hwtest/ deploys to the emulated board",
+}
+NEXT_YEAR = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+
+
+def entry_id(work: Path) -> str:
+    """The hot-list entry the README's `hotlist add` made, for `hotlist remove ENTRY`."""
+    db = sqlite3.connect(work / "county" / "var" / "gateway" / "gateway.db")
+    return str(db.execute("SELECT max(id) FROM hotlist WHERE plate='7ABC123'").fetchone()[0])
+
+
+PLACEHOLDERS: dict[str, Callable[[Path], str]] = {
+    "FILE": lambda w: "ncic.txt",
+    "DIR": lambda w: "captures",
+    "N": lambda w: "2",
+    "R": lambda w: "20",
+    "ENTRY": entry_id,
+    "NAME": lambda w: "sgt.diaz",
+    "CASE": lambda w: "26-0042",
+    "WHY": lambda w: "audit-26-0042",
+    "P": lambda w: "7abc-123",
+    "T": lambda w: "2026-01-01",
+    "F": lambda w: "alpr.toml",
+    "...": lambda w: "sample-value",
+}
+
+
+@dataclass
+class Command:
+    line: int  # where it starts in README.md
+    text: str
+
+
+@dataclass
+class Block:
+    line: int
+    commands: list[Command]
+
+
+def sh_blocks(text: str) -> list[Block]:
+    """The README's ```sh blocks as commands: continuations joined, comments, prompts and output
+    lines dropped, `a; b` split."""
+    blocks: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != "```sh":
+            i += 1
+            continue
+        start, body = i + 1, []
+        i += 1
+        while lines[i].strip() != "```":
+            body.append((i + 1, lines[i]))
+            i += 1
+        prompted = any(t.startswith("$ ") for _, t in body)
+        commands: list[Command] = []
+        pending: Command | None = None
+        for number, raw in body:
+            if prompted and not raw.startswith("$ ") and pending is None:
+                continue  # output shown after a prompt
+            line = raw[2:] if prompted and raw.startswith("$ ") else raw
+            line = re.sub(r"\s+#(\s.*)?$", "", line)
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if pending is not None:
+                pending.text += " " + line.strip()
+            else:
+                pending = Command(number, line.strip())
+            if pending.text.endswith("\\"):
+                pending.text = pending.text[:-1].rstrip()
+                continue
+            parts = re.split(r"; (?=alpr )", pending.text)  # `a; alpr b`, not a `;` in quotes
+            commands += [Command(pending.line, part.strip()) for part in parts]
+            pending = None
+        blocks.append(Block(start, commands))
+        i += 1
+    return blocks
+
+
+def as_run(command: str, work: Path) -> str:
+    """The command with the README's placeholders filled in."""
+
+    def optional(m: re.Match[str]) -> str:
+        return "" if "|" in m.group(1) else m.group(1)
+
+    command = re.sub(r"\[([^\[\]]*)\]", optional, command)
+    command = re.sub(r"\d{4}-\d{2}-\d{2}", lambda m: max(m.group(0), NEXT_YEAR), command)
+    words = []
+    for word in shlex.split(command):
+        fill = PLACEHOLDERS.get(word)
+        words.append(fill(work) if fill else word)
+    return shlex.join(words)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Iterator[Path]:
+    """A folder with `alpr` on the PATH, a folder of JPEG captures and an NCIC extract."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "alpr"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tools.cli "$@"\n')
+    shim.chmod(0o755)
+    work = tmp_path / "work"
+    (work / "county" / "captures").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    cv2.imwrite(str(work / "county" / "captures" / "a.jpg"), image)
+    expiry = NEXT_YEAR.replace("-", "")
+    (work / "county" / "ncic.txt").write_text(
+        "0001|V|7XYZ890|CA|24-001234|STOLEN VEH|CA0190000 DET DIAZ|DISPATCH 5550100|"
+        f"CONFIRM WITH NCIC BEFORE STOP|{expiry}\n"
+    )
+    yield work
+
+
+def environment(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "ALPR_CONFIG"}
+    env["PATH"] = f"{work.parent / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def start_gateway(command: str, cwd: Path, work: Path) -> subprocess.Popen[str]:
+    """`alpr gateway serve` runs until stopped: start it, wait until it listens."""
+    config = cwd / shlex.split(command)[-1]
+    port = free_port()
+    text = config.read_text()
+    assert 'listen = "0.0.0.0:8080"' in text
+    config.write_text(text.replace('listen = "0.0.0.0:8080"', f'listen = "127.0.0.1:{port}"'))
+    proc = subprocess.Popen(
+        shlex.split(command),
+        cwd=cwd,
+        env=environment(work),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"README: `{command}` exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"README: `{command}` did not listen within 60 s")
+
+
+def test_every_sh_block_is_run_or_says_why_not() -> None:
+    firsts = [b.commands[0].text for b in sh_blocks(README.read_text()) if b.commands]
+    assert set(SKIPPED_BLOCKS) <= set(firsts), "a skipped block is no longer in the README"
+    assert len(firsts) > len(SKIPPED_BLOCKS), "nothing left to run"
+
+
+def test_readme_sh_examples_run_as_written(work: Path) -> None:
+    gateway: subprocess.Popen[str] | None = None
+    ran: list[str] = []
+    try:
+        for block in sh_blocks(README.read_text()):
+            if not block.commands or block.commands[0].text in SKIPPED_BLOCKS:
+                continue
+            # the quick start runs where `alpr init` writes county/; the rest inside it
+            cwd = work if block.commands[0].text.startswith("alpr init") else work / "county"
+            for command in block.commands:
+                if any(command.text.startswith(s) for s in SKIPPED_COMMANDS):
+                    continue
+                text = as_run(command.text, work)
+                if text.startswith("alpr gateway serve"):
+                    gateway = start_gateway(text, cwd, work)
+                    ran.append(text)
+                    continue
+                out = subprocess.run(
+                    ["bash", "-c", text],
+                    cwd=cwd,
+                    env=environment(work),
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert out.returncode == 0, (
+                    f"README.md line {command.line}: `{text}` exited {out.returncode}:\n"
+                    f"{out.stdout[-2000:]}{out.stderr[-2000:]}"
+                )
+                ran.append(text)
+    finally:
+        if gateway is not None:
+            gateway.send_signal(signal.SIGINT)
+            try:
+                gateway.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+    assert gateway is not None and gateway.returncode == 0, "the gateway did not stop cleanly"
+    assert any(r.startswith("alpr init") for r in ran) and any("hotlist import" in r for r in ran)
+    assert any(r.startswith("alpr camera simulate") for r in ran)
+    assert (work / "county" / "store-backup.db").is_file()  # taken while the gateway ran
+
+
+def test_readme_toml_examples_parse_and_the_full_config_passes_its_check(work: Path) -> None:
+    """Each ```toml block is valid TOML; the complete config, dropped into the folder `alpr init`
+    writes (for its secrets/cam-01.key), passes `alpr sites check`."""
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    docs = [tomllib.loads(b) for b in blocks]
+    full = [b for b, d in zip(blocks, docs, strict=True) if {"gateway", "cameras"} <= set(d)]
+    assert len(full) == 1
+    env = environment(work)
+    init = subprocess.run(["alpr", "init", "county"], cwd=work, env=env, capture_output=True)
+    assert init.returncode == 0, init.stderr
+    (work / "county" / "readme.toml").write_text(full[0])
+    out = subprocess.run(
+        ["alpr", "sites", "check", "--config", "county/readme.toml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
