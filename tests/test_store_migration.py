@@ -182,3 +182,30 @@ def test_restore_refuses_a_damaged_file_and_a_running_gateway(tmp_path: Path) ->
         os.close(fd)
     assert out.returncode == 2 and "a gateway is running" in out.stderr and "4242" in out.stderr
     assert alpr("gateway", "restore", str(good), "--config", str(config)).returncode == 0
+
+
+def test_restoring_a_first_release_backup_into_a_new_data_folder_upgrades_it(
+    tmp_path: Path,
+) -> None:
+    old = first_release_store(tmp_path / "old")
+    before = counts(sqlite3.connect(old))
+    config = write_config(tmp_path)
+    data = load(config).data_dir
+    assert not data.exists()
+    out = alpr("gateway", "restore", str(old), "--config", str(config))
+    assert out.returncode == 0, out.stderr
+    assert "schema version 1" in out.stdout
+    db = Store(data).connect()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.CURRENT
+    assert counts(db) == before
+    assert len(list((data / "backups").glob("store-v1-*.db"))) == 1  # the upgrade's own backup
+
+
+def test_a_second_gateway_on_the_same_data_folder_is_refused(tmp_path: Path) -> None:
+    from gateway.backup import ServiceLock
+
+    config = write_config(tmp_path)
+    with ServiceLock(load(config).data_dir):
+        out = alpr("gateway", "serve", "--config", str(config))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"a gateway is running on {load(config).data_dir} (pid {os.getpid()})" in out.stderr
