@@ -83,6 +83,12 @@ def test_camera_simulate_with_the_gateway_down(config: Path, tmp_path: Path) -> 
     assert "connection refused" in line
 
 
+def test_survey_with_the_gateway_down(config: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    out = alpr("survey", "--camera", "cam-01", "--gateway", url, "--config", str(config))
+    one_line_error(out, f"cannot reach the gateway at {url}", "connection refused")
+
+
 def test_camera_simulate_with_a_missing_images_folder(config: Path, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder"
     out = alpr(
@@ -159,7 +165,7 @@ def test_a_bug_keeps_its_traceback(config: Path, monkeypatch: pytest.MonkeyPatch
         (PermissionError(13, "Permission denied", "/etc/alpr"), "/etc/alpr: permission denied"),
         (IsADirectoryError(21, "Is a directory", "site"), "site: is a directory"),
         (json.JSONDecodeError("Expecting value", "{", 1), "not valid JSON (Expecting value"),
-        (ConnectionRefusedError(111, "Connection refused"), "Connection refused"),
+        (ConnectionRefusedError(111, "Connection refused"), "cannot connect: connection refused"),
     ],
 )
 def test_expected_error_types_are_one_line(

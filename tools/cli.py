@@ -100,6 +100,9 @@ def describe(exc: BaseException) -> str:
         return f"not valid JSON ({exc})"
     if isinstance(exc, tomllib.TOMLDecodeError):
         return f"not valid TOML ({exc})"
+    if isinstance(exc, ConnectionError):
+        why = (exc.strerror or str(exc)).lower()
+        return f"cannot connect: {why}; is the gateway (`alpr gateway serve`) up at that address?"
     if isinstance(exc, ConfigError) and not str(exc).startswith("config"):
         return f"config error: {exc}"
     return " ".join(str(exc).split()) or type(exc).__name__
