@@ -101,6 +101,8 @@ def check_backup(path: Path) -> int:
     """Refuse a file that is not a sound gateway store; returns its schema version."""
     from gateway import migrations
 
+    if path.is_dir():
+        raise RestoreError(f"{path} is a folder: give the backup file itself")
     if not path.is_file():
         raise RestoreError(f"{path}: no such backup file")
     try:
