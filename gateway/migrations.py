@@ -69,8 +69,13 @@ def to_v4(db: sqlite3.Connection) -> None:
     add_columns(db, "access_log", (("plates_blanked", "INTEGER NOT NULL DEFAULT 0"),))
 
 
+def to_v5(db: sqlite3.Connection) -> None:
+    """A search's plate text is salted by a nonce that the audit chain's digest covers."""
+    add_columns(db, "access_log", (("nonce", "TEXT"),))
+
+
 # STEPS[n] upgrades a store at version n to n + 1. Append here; never edit a released step.
-STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: to_v2, 2: to_v3, 3: to_v4}
+STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: to_v2, 2: to_v3, 3: to_v4, 4: to_v5}
 CURRENT = max(STEPS) + 1
 
 

@@ -24,7 +24,17 @@ from tools.common import ConfigNotFound
 from tools.errors import UserError
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
 from tools.field.geo import GeoError
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
+from tools.ops import (
+    audit_cmd,
+    cloud_cmd,
+    config_cmd,
+    gateway_cmd,
+    hotlist_cmd,
+    init_cmd,
+    records,
+    service_cmd,
+    users_cmd,
+)
 from tools.train import evaluate
 
 COMMANDS = (
@@ -32,11 +42,15 @@ COMMANDS = (
     init_cmd,
     service_cmd,
     demo,
+    config_cmd,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,
     records,
     cloud_cmd,
+    # who may reach the data, and the record of who did
+    users_cmd,
+    audit_cmd,
     # the chief and the technician
     sites,
     survey,

@@ -1,4 +1,10 @@
-"""`alpr gateway serve|status|backup|restore` and `alpr cameras status`."""
+"""`alpr gateway serve|status|backup|restore` and `alpr cameras status`.
+
+The status commands need a login (`gateway.status`, `cameras.view`); they show counts and camera
+health, never a plate, so they leave no audit record. `serve` runs as the service account;
+`backup` and `restore` too, by whoever can already read and write the data folder (root or the
+service account): the files themselves are the access control there.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
 from tools.errors import UserError
+from tools.ops import auth
 from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
@@ -138,7 +145,8 @@ def gateway_status(
 
 
 def run_status(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "gateway.status")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     status = gateway_status(store, config.open_hit_hours)
     if args.json:
         print(json.dumps(status))
@@ -218,7 +226,8 @@ def camera_health(config: Config, store: Store, now: float | None = None) -> lis
 
 
 def run_cameras_status(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "cameras.view")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     health = camera_health(config, store)
     if args.json:
         for h in health:
