@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from access_helpers import Team
 from gateway_helpers import write_config
 from sync_helpers import make_read
 
@@ -19,7 +20,7 @@ from gateway.config import load
 from gateway.store import Store
 from tools import cli
 
-WHO = ("--user", "analyst.kim", "--reason", "case 26-0042")
+REASON = ("--reason", "case 26-0042")
 
 
 def alpr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,9 +84,18 @@ def test_camera_simulate_with_the_gateway_down(config: Path, tmp_path: Path) -> 
     assert "connection refused" in line
 
 
+def team(config: Path) -> Team:
+    t = Team(load(config).data_dir, config.parent / "tokens")
+    t.add("tech", "technician")
+    t.add("inv", "investigator")
+    return t
+
+
 def test_survey_with_the_gateway_down(config: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    out = alpr("survey", "--camera", "cam-01", "--gateway", url, "--config", str(config))
+    out = team(config).run(
+        "survey", "--camera", "cam-01", "--gateway", url, "--config", str(config), user="tech"
+    )
     one_line_error(out, f"cannot reach the gateway at {url}", "connection refused")
 
 
@@ -130,16 +140,22 @@ def test_a_boundary_that_is_a_json_array_is_named(config: Path, tmp_path: Path) 
 
 
 def test_plate_search_normalises_and_says_when_nothing_matches(config: Path) -> None:
+    users = team(config)
     store = Store(load(config).data_dir)
     make_read(store, text="ABC123", captured=time.time() - 60)
+
+    def search(plate: str, *more: str) -> subprocess.CompletedProcess[str]:
+        args = ("reads", "list", "--plate", plate, *more, *REASON, "--config", str(config))
+        return users.run(*args, user="inv")
+
     for asked in ("abc 123", "ABC-123", " abc-1?3 "):
-        out = alpr("reads", "list", "--plate", asked, "--json", *WHO, "--config", str(config))
+        out = search(asked, "--json")
         assert out.returncode == 0, out.stderr
         assert [json.loads(line)["text"] for line in out.stdout.splitlines()] == ["ABC123"]
-    out = alpr("reads", "list", "--plate", "zzz-999", "--json", *WHO, "--config", str(config))
+    out = search("zzz-999", "--json")
     assert out.returncode == 0 and out.stdout == ""  # valid (empty) JSON lines
     assert out.stderr.strip() == "no reads match plate ZZZ999"
-    out = alpr("reads", "list", "--plate", "zzz 999", *WHO, "--config", str(config))
+    out = search("zzz 999")
     assert out.returncode == 0 and "no reads match" in out.stderr
 
 
@@ -153,9 +169,11 @@ def test_a_bug_keeps_its_traceback(config: Path, monkeypatch: pytest.MonkeyPatch
     def broken(*_: object) -> dict[str, int]:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(tools.ops.gateway_cmd, "gateway_status", broken)
+    monkeypatch.setattr(tools.ops.gateway_cmd, "open_store", broken)
     with pytest.raises(KeyError):
-        cli.main(["gateway", "status", "--config", str(config)])
+        cli.main(
+            ["gateway", "backup", "--out", str(config.parent / "b.db"), "--config", str(config)]
+        )
 
 
 @pytest.mark.parametrize(
@@ -178,7 +196,8 @@ def test_expected_error_types_are_one_line(
     def fails(*_: object) -> dict[str, int]:
         raise error
 
-    monkeypatch.setattr(tools.ops.gateway_cmd, "gateway_status", fails)
-    assert cli.main(["gateway", "status", "--config", str(config)]) == 2
+    monkeypatch.setattr(tools.ops.gateway_cmd, "open_store", fails)
+    out = config.parent / "b.db"
+    assert cli.main(["gateway", "backup", "--out", str(out), "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("alpr: ") and line in err and "\n" not in err and "Traceback" not in err

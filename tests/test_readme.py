@@ -4,7 +4,8 @@ Every ```sh block of README.md is either run, command by command, in README orde
 SKIPPED_BLOCKS with the reason; single commands that cannot run here are in SKIPPED_COMMANDS. A new
 block fails this test until it runs or is listed, so the README cannot drift from the code unseen.
 
-What the test supplies, since the README writes placeholders: upper-case words (FILE, DIR, NAME ...)
+What the test supplies: a logged-in user with every data role (the README's `alpr users` and
+`alpr login` block needs a terminal); since the README writes placeholders, upper-case words (FILE, DIR, NAME ...)
 get the values in PLACEHOLDERS, `...` becomes a sample value, optional `[--flag VALUE]` parts are
 given (alternatives `[--a | --b]` are left out), and the gateway started by the quick start listens
 on a free loopback port instead of 0.0.0.0:8080, which another program may hold.
@@ -30,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from access_helpers import DATA_ROLES, Team
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -44,6 +46,9 @@ SKIPPED_BLOCKS = {  # a block's first command -> why it is not run here
     " minutes",
     "alpr emulator start --detach": "needs the emulated board (Node.js, `npm ci` in"
     " hwtest/emulator); hwtest/ drives it",
+    "alpr users add chief --role admin --bootstrap --trained-on 2026-03-01": "passwords and TOTP"
+    " codes are typed at a terminal; tests/test_access_cli.py runs these commands. The test logs"
+    " in before the gateway's commands instead, through the same password and TOTP check",
 }
 SKIPPED_COMMANDS = {  # a command's start -> why it is not run here
     "alpr gateway serve --config alpr.toml": "the gateway the quick start started still serves"
@@ -153,7 +158,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def work(tmp_path: Path) -> Iterator[Path]:
-    """A folder with `alpr` on the PATH, a folder of JPEG captures and an NCIC extract."""
+    """A folder with `alpr` on the PATH and the files the README expects its reader to have: a
+    folder of JPEG captures (DIR), an NCIC extract (FILE), the site's Wi-Fi password (wifi.pass)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "alpr"
@@ -169,11 +175,12 @@ def work(tmp_path: Path) -> Iterator[Path]:
         "0001|V|7XYZ890|CA|24-001234|STOLEN VEH|CA0190000 DET DIAZ|DISPATCH 5550100|"
         f"CONFIRM WITH NCIC BEFORE STOP|{expiry}\n"
     )
+    (work / "county" / "wifi.pass").write_text("site wifi password\n")  # the reader's own file
     yield work
 
 
 def environment(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "ALPR_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k != "ALPR_CONFIG"}  # token file kept
     env["PATH"] = f"{work.parent / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(REPO)
     return env
@@ -213,7 +220,15 @@ def test_every_sh_block_is_run_or_says_why_not() -> None:
     assert len(firsts) > len(SKIPPED_BLOCKS), "nothing left to run"
 
 
-def test_readme_sh_examples_run_as_written(work: Path) -> None:
+def log_in(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin, then `chief` with every data role, logged in; commands find the token."""
+    team = Team(work / "county" / "var" / "gateway", work / "tokens")
+    team.add("chief", *DATA_ROLES)
+    monkeypatch.setenv("ALPR_TOKEN_FILE", str(team.token_file("chief")))
+
+
+@pytest.mark.slow
+def test_readme_sh_examples_run_as_written(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gateway: subprocess.Popen[str] | None = None
     ran: list[str] = []
     try:
@@ -222,6 +237,8 @@ def test_readme_sh_examples_run_as_written(work: Path) -> None:
                 continue
             # the quick start runs where `alpr init` writes county/; the rest inside it
             cwd = work if block.commands[0].text.startswith("alpr init") else work / "county"
+            if cwd != work and "ALPR_TOKEN_FILE" not in os.environ:
+                log_in(work, monkeypatch)
             for command in block.commands:
                 if any(command.text.startswith(s) for s in SKIPPED_COMMANDS):
                     continue
@@ -264,6 +281,8 @@ def test_readme_toml_examples_parse_and_the_full_config_passes_its_check(work: P
     full = [b for b, d in zip(blocks, docs, strict=True) if {"gateway", "cameras"} <= set(d)]
     assert len(full) == 1
     env = environment(work)
+    for name in re.findall(r'"env:([A-Z0-9_]+)"', full[0]):
+        env[name] = "a secret the deployment sets"  # env: secrets are the reader's to provide
     init = subprocess.run(["alpr", "init", "county"], cwd=work, env=env, capture_output=True)
     assert init.returncode == 0, init.stderr
     (work / "county" / "readme.toml").write_text(full[0])

@@ -113,7 +113,7 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     Store(data).connect().execute(f"PRAGMA user_version={migrations.CURRENT + 1}")
     with pytest.raises(StoreVersionError, match="newer than this release"):
         Store(data)
-    out = alpr("gateway", "status", "--config", str(config))
+    out = alpr("gateway", "backup", "--out", str(tmp_path / "b.db"), "--config", str(config))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("alpr: the store") and "newer than this release" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
