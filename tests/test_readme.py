@@ -13,6 +13,7 @@ on a free loopback port instead of 0.0.0.0:8080, which another program may hold.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import re
@@ -32,6 +33,8 @@ import cv2
 import numpy as np
 import pytest
 from access_helpers import DATA_ROLES, Team
+
+from tools.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -294,3 +297,48 @@ def test_readme_toml_examples_parse_and_the_full_config_passes_its_check(work: P
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def command_words(text: str) -> list[str]:
+    return text.replace("[", " ").replace("]", " ").replace("|", " | ").split()
+
+
+def check_against_parser(text: str) -> list[str]:
+    """Problems of one README command line against `alpr`'s own parser: unknown subcommands
+    (each of `a|b` alternatives) and options the (sub)command does not have."""
+    parser: argparse.ArgumentParser = build_parser()
+    words = shlex.split(text.replace("|", " | "), comments=False) if '"' in text else None
+    words = command_words(text) if words is None else words
+    words = [w.strip("[]") for w in words[1:] if w.strip("[]")]
+    problems: list[str] = []
+    i = 0
+    while i < len(words):
+        if any(a.nargs == argparse.REMAINDER for a in parser._actions):
+            break  # the rest goes to another program's own parser (`alpr train`)
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        word = words[i]
+        if word.startswith("-"):
+            if word.split("=")[0] not in parser._option_string_actions:
+                problems.append(f"{parser.prog}: no option {word}")
+        elif subs and word not in ("...", "|"):
+            names = [word]
+            while i + 2 < len(words) and words[i + 1] == "|":  # `train|disable|...`
+                names.append(words[i + 2])
+                i += 2
+            unknown = [n for n in names if n not in subs[0].choices]
+            if unknown:
+                problems.append(f"{parser.prog}: no subcommand {', '.join(unknown)}")
+                break
+            parser = subs[0].choices[names[0]]
+        i += 1
+    return problems
+
+
+def test_every_alpr_command_in_the_readme_exists_with_its_options() -> None:
+    """Also the blocks that cannot run here, and `alpr ...` in the prose, against the parser."""
+    text = README.read_text()
+    lines = [c.text for b in sh_blocks(text) for c in b.commands if c.text.startswith("alpr ")]
+    lines += re.findall(r"`(alpr [^`]*)`", text)
+    assert len(lines) > 50
+    problems = {line: p for line in lines if (p := check_against_parser(line))}
+    assert problems == {}
