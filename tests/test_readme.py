@@ -300,16 +300,19 @@ def test_readme_toml_examples_parse_and_the_full_config_passes_its_check(work: P
 
 
 def command_words(text: str) -> list[str]:
-    return text.replace("[", " ").replace("]", " ").replace("|", " | ").split()
+    """Words of a README command line; `[...]` optional parts and `a|b` alternatives kept apart."""
+    spaced = text.replace("[", " ").replace("]", " ").replace("|", " | ")
+    try:
+        return shlex.split(spaced)
+    except ValueError:  # an unbalanced quote in prose
+        return spaced.split()
 
 
 def check_against_parser(text: str) -> list[str]:
     """Problems of one README command line against `alpr`'s own parser: unknown subcommands
     (each of `a|b` alternatives) and options the (sub)command does not have."""
     parser: argparse.ArgumentParser = build_parser()
-    words = shlex.split(text.replace("|", " | "), comments=False) if '"' in text else None
-    words = command_words(text) if words is None else words
-    words = [w.strip("[]") for w in words[1:] if w.strip("[]")]
+    words = command_words(text)[1:]
     problems: list[str] = []
     i = 0
     while i < len(words):
