@@ -25,6 +25,9 @@ from gateway.config_schema import (
     EvidenceConfig,
     HotlistSource,
     Neighbour,
+    PolicySection,
+    SharingAgency,
+    SharingSection,
     Site,
     StorageConfig,
 )
@@ -41,7 +44,10 @@ __all__ = [
     "EvidenceConfig",
     "HotlistSource",
     "Neighbour",
+    "PolicySection",
     "Retention",
+    "SharingAgency",
+    "SharingSection",
     "Site",
     "StorageConfig",
     "json_schema",
@@ -109,13 +115,22 @@ class Config:
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    sharing: SharingSection = field(default_factory=SharingSection)
+    policy: PolicySection = field(default_factory=PolicySection)
+    console_url: str | None = None  # alerts link to <console_url>/hits/<id>
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
 
 
-ALIASES = {"secret_ref": "secret", "access_key_ref": "access_key", "secret_key_ref": "secret_key"}
+ALIASES = {
+    "secret_ref": "secret",
+    "access_key_ref": "access_key",
+    "secret_key_ref": "secret_key",
+    "password_ref": "password",
+    "sender": "from",
+}
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -223,6 +238,9 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
             access_log_days=ret.access_log_days,
         ),
         evidence=file.evidence,
+        sharing=file.sharing,
+        policy=file.policy,
+        console_url=file.console.url,
     )
 
 
