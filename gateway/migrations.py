@@ -74,8 +74,14 @@ def to_v5(db: sqlite3.Connection) -> None:
     add_columns(db, "access_log", (("nonce", "TEXT"),))
 
 
+def to_v6(db: sqlite3.Connection) -> None:
+    """Reads carry the state of issuance; a hit says when it differs from the entry's state."""
+    add_columns(db, "reads", (("state", "TEXT"), ("state_confidence", "REAL")))
+    add_columns(db, "hits", (("state_differs", "INTEGER NOT NULL DEFAULT 0"),))
+
+
 # STEPS[n] upgrades a store at version n to n + 1. Append here; never edit a released step.
-STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: to_v2, 2: to_v3, 3: to_v4, 4: to_v5}
+STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: to_v2, 2: to_v3, 3: to_v4, 4: to_v5, 5: to_v6}
 CURRENT = max(STEPS) + 1
 
 

@@ -1,6 +1,7 @@
 """The gateway's durable store: SQLite in WAL mode beside a spool of event files.
 
-SCHEMA is the newest version (gateway/migrations.py upgrades older stores to it).
+SCHEMA is the newest version; gateway/migrations.py upgrades older stores to it, so a change here
+needs a numbered step there (tests/test_store_migration.py compares an upgraded store with a new one).
 
 An event is acknowledged only after its file is fsynced and renamed into place (and the directory
 fsynced), and then its row is committed with synchronous=FULL. A crash before the commit leaves at
@@ -63,6 +64,8 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    state TEXT,                         -- the reader's state of issuance, NULL when unsure
+    state_confidence REAL,
     sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
@@ -113,6 +116,7 @@ CREATE TABLE IF NOT EXISTS hits (
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
     matched_text TEXT NOT NULL,
     created REAL NOT NULL,
+    state_differs INTEGER NOT NULL DEFAULT 0,  -- the read names another state than the entry
     disposition TEXT,             -- NULL while open
     disposition_note TEXT,
     disposition_user TEXT,
