@@ -26,6 +26,7 @@ VERIFY_REMINDER = (
     "state system first."
 )
 MAX_BACKOFF_S = 300.0
+IDLE_LOOK_S = 1.0  # with nothing due, look again at most this late (alerts from another process)
 
 
 def build_payload(
@@ -61,8 +62,19 @@ class AlertDispatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            if not self.deliver_due():
-                self.stop.wait(0.1)
+            seen = self.store.new_alerts.generation()
+            if not self.deliver_due():  # woken by the reader's commit, or when a retry falls due
+                self.store.new_alerts.wait(seen, self.idle_wait())
+
+    def idle_wait(self) -> float:
+        row = (
+            self.store.connect()
+            .execute("SELECT min(next_at) FROM alerts WHERE delivered_at IS NULL")
+            .fetchone()
+        )
+        if row[0] is None:
+            return IDLE_LOOK_S
+        return min(IDLE_LOOK_S, max(0.01, float(row[0]) - time.time()))
 
     def deliver_due(self) -> int:
         """Try every alert that is due; returns how many were tried."""

@@ -117,6 +117,12 @@ class Config:
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the gateway speaks HTTPS
+    tls_key: Path | None = None
+    header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
+    request_timeout_s: float = 30.0  # from a request's first byte to the end of its body
+    keepalive_timeout_s: float = 5.0  # idle time allowed between requests on one connection
+    max_connections: int = 64  # open connections at once; more are refused with 503
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -284,6 +290,13 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
     max_body = gw.number("max_body_bytes", 10_000, 100_000_000, 8_000_000, integer=True)
     skew = gw.number("clock_skew_s", 5, 3600, 300, integer=True)
     workers = gw.number("reader_workers", 1, 64, 1, integer=True)
+    tls_cert, tls_key = gw.text("tls_cert", None), gw.text("tls_key", None)
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("gateway: give both tls_cert and tls_key, or neither")
+    header_timeout = gw.number("header_timeout_s", 0.1, 3600, 10.0)
+    request_timeout = gw.number("request_timeout_s", 0.1, 3600, 30.0)
+    keepalive_timeout = gw.number("keepalive_timeout_s", 0.1, 3600, 5.0)
+    max_connections = gw.number("max_connections", 1, 100_000, 64, integer=True)
     gw.finish()
 
     matching = root.sub("matching")
@@ -359,6 +372,12 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         boundary=base / boundary if boundary else None,
         coordination_distance_m=coordination_m,
         neighbours=neighbours,
+        tls_cert=base / tls_cert if tls_cert else None,
+        tls_key=base / tls_key if tls_key else None,
+        header_timeout_s=header_timeout,
+        request_timeout_s=request_timeout,
+        keepalive_timeout_s=keepalive_timeout,
+        max_connections=max_connections,
     )
 
 

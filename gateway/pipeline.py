@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.pipeline")
 READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")
+IDLE_LOOK_S = 1.0  # with nothing pending, look again this often (events queued by another process)
 
 
 @dataclass(frozen=True)
@@ -97,18 +99,22 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
+        self.durations: deque[float] = deque(maxlen=10_000)  # seconds per event, for the bench
 
     def run(self) -> None:
         while not self.stop.is_set():
+            seen = self.store.new_events.generation()
             with self.claim_lock:
                 rows = self.store.claim_pending(1, self.claimed)
                 if rows:
                     self.claimed.add(rows[0]["id"])
-            if not rows:
-                self.stop.wait(0.05)
+            if not rows:  # woken by the ingest's commit, not by polling
+                self.store.new_events.wait(seen, IDLE_LOOK_S)
                 continue
             try:
+                started = time.perf_counter()
                 self.process(rows[0])
+                self.durations.append(time.perf_counter() - started)
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
@@ -164,6 +170,7 @@ class ReaderWorker(threading.Thread):
             "box": list(plate.box),
         }
         db = self.store.connect()
+        alerted = False
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
@@ -211,6 +218,7 @@ class ReaderWorker(threading.Thread):
                         "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
                         (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
                     )
+                    alerted = True
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s",
                     hit_id,
@@ -224,3 +232,5 @@ class ReaderWorker(threading.Thread):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if alerted:
+            self.store.new_alerts.notify()

@@ -12,6 +12,7 @@ from typing import Any
 EVENT_PATH = "/v1/events"
 HEARTBEAT_PATH = "/v1/heartbeat"
 SURVEY_PATH = "/v1/survey"
+HEALTH_PATH = "/v1/health"
 EVENT_TYPE = "application/x-alpr-event"
 MAX_FRAMES = 16
 TRIGGERS = ("radar", "pir", "beam", "timer", "manual")
@@ -51,6 +52,17 @@ def signed_headers(
         "X-ALPR-Sequence": str(sequence),
         "X-ALPR-Signature": sign(secret, method, path, camera, timestamp, sequence, body),
     }
+
+
+def sign_response(secret: bytes, status: int, camera: str, sequence: int, body: bytes) -> str:
+    """The gateway's signature on its answer to an authenticated request (header X-ALPR-Signature).
+
+    It binds the status and the exact answer bytes to the camera and the request's sequence, so a
+    camera sets its clock or drops a queued event only on an answer that came from its gateway.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    msg = "\n".join(["ALPR-RESPONSE", str(status), camera, str(sequence), digest]).encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

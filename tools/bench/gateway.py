@@ -119,11 +119,11 @@ def bench_config(tmp: Path, cameras: int, port: int, extra: str = "") -> Path:
 
 def _serve_ingest(config_path: str, ready: Any) -> None:
     from gateway.config import load
-    from gateway.ingest import IngestServer
+    from gateway.web import camera_server
 
     config = load(config_path)
-    server = IngestServer(config, Store(config.data_dir))
-    ready.put(server.server_address[1])
+    server = camera_server(config, Store(config.data_dir))
+    ready.put(server.address[1])
     server.serve_forever()
 
 
