@@ -17,7 +17,10 @@ from gateway.web import camera_server
 SECRET = "s3cret-cam-01"
 
 
-def write_config(tmp: Path, extra: str = "", port: int = 0, workers: int = 1) -> Path:
+def write_config(
+    tmp: Path, extra: str = "", port: int = 0, workers: int = 1, gateway: str = ""
+) -> Path:
+    """`gateway` adds lines to the [gateway] table, `extra` tables at the end."""
     path = tmp / "alpr.toml"
     path.write_text(f"""
 [agency]
@@ -28,6 +31,7 @@ listen = "127.0.0.1:{port}"
 data_dir = "data"
 reader_workers = {workers}
 max_body_bytes = 2000000
+{gateway}
 
 [[sites]]
 id = "s1"

@@ -32,6 +32,7 @@ def build_app() -> FastAPI:
         docs_url=None,  # the interactive pages load scripts from the internet; the spec is enough
         redoc_url=None,
         openapi_url="/openapi.json",
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(camera_api.router)
     app.add_exception_handler(Rejection, on_rejection)  # type: ignore[arg-type]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from gateway import protocol
@@ -96,13 +97,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def signed_request(
-    request: Request,
-    x_alpr_camera: Annotated[str | None, Header(description="camera id")] = None,
-    x_alpr_timestamp: Annotated[str | None, Header(description="Unix seconds at sending")] = None,
-    x_alpr_sequence: Annotated[str | None, Header(description="event sequence; 0 otherwise")] = None,
-    x_alpr_signature: Annotated[str | None, Header(description="hex HMAC-SHA256")] = None,
-) -> SignedRequest:
+async def read_signed(request: Request) -> SignedRequest:
     """Refuse from the headers what can be refused there, then read the body within the limit."""
     ingest = ingest_of(request)
     limit = ingest.config.max_body_bytes
@@ -113,7 +108,7 @@ async def signed_request(
         raise Rejection(411, "Content-Length required", close=True)
     if declared is not None and int(declared) > limit:
         raise Rejection(413, f"body over {limit} bytes", close=True)
-    ingest.check_camera(x_alpr_camera or "", chunked or int(declared or 0) > 0)
+    ingest.check_camera(headers.get("x-alpr-camera", ""), chunked or int(declared or 0) > 0)
     try:
         body = await read_limited(request, limit)
     except ClientDisconnect:
@@ -125,9 +120,6 @@ async def signed_request(
     return SignedRequest(request.method, target, dict(headers), body, client)
 
 
-Signed = Annotated[SignedRequest, Depends(signed_request)]
-
-
 def signed_answer(caller: Caller, status: int, payload: dict[str, Any]) -> Response:
     """A JSON answer with the gateway's time, signed for the camera (PROTOCOL.md)."""
     body = json.dumps({**payload, "time": time.time()}).encode()
@@ -137,30 +129,60 @@ def signed_answer(caller: Caller, status: int, payload: dict[str, Any]) -> Respo
     )
 
 
-EVENT_BODY = {
+def header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": True, "description": description,
+            "schema": {"type": "string"}}  # fmt: skip
+
+
+# The signed headers and the bodies are documented here and checked by gateway/ingest.py, so that
+# a malformed one gets the protocol's own answer (401, 400) rather than a framework's 422.
+SIGNING = [
+    header("X-ALPR-Camera", "camera id, as in the deployment config"),
+    header("X-ALPR-Timestamp", "Unix seconds when the request was sent"),
+    header("X-ALPR-Sequence", "the event's sequence number; 0 for heartbeats and surveys"),
+    header("X-ALPR-Signature", "hex HMAC-SHA256 of the string to sign (PROTOCOL.md)"),
+]
+EVENT_DOC = {
+    "parameters": SIGNING,
     "requestBody": {
         "required": True,
         "content": {protocol.EVENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-    }
+    },
 }
-JSON_BODY = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+HEARTBEAT_DOC = {
+    "parameters": SIGNING,
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
 }
+SURVEY_DOC = {
+    "parameters": [
+        *SIGNING,
+        {"name": "limit", "in": "query", "required": False, "description": "captures, 1 to 50",
+         "schema": {"type": "integer", "default": 20}},
+    ]
+}  # fmt: skip
 
 
 @router.post(
     protocol.EVENT_PATH,
     status_code=201,
     summary="one trigger event: metadata and 1 to 16 JPEG frames",
-    openapi_extra=EVENT_BODY,
+    openapi_extra=EVENT_DOC,
     responses={
         201: {"model": EventAnswer, "headers": SIGNED, "description": "stored durably"},
         200: {"model": EventAnswer, "headers": SIGNED, "description": "a repeat, stored before"},
         **errors(400, 401, 403, 409, 411, 413),
     },
 )
-def post_event(request: Request, signed: Signed) -> Response:
-    ingest = ingest_of(request)
+async def post_event(request: Request) -> Response:
+    signed = await read_signed(request)
+    return await run_in_threadpool(store_event, ingest_of(request), signed)
+
+
+def store_event(ingest: Ingest, signed: SignedRequest) -> Response:
+    """In the threadpool: verify, check the frames, fsync, commit; the answer follows the commit."""
     caller = ingest.authenticate(signed.method, signed.target, signed.headers, signed.body)
     status, payload = ingest.post_event(caller, signed.body)
     return signed_answer(caller, status, payload)
@@ -169,14 +191,18 @@ def post_event(request: Request, signed: Signed) -> Response:
 @router.post(
     protocol.HEARTBEAT_PATH,
     summary="a camera's health, hourly",
-    openapi_extra=JSON_BODY,
+    openapi_extra=HEARTBEAT_DOC,
     responses={
         200: {"model": TimeAnswer, "headers": SIGNED, "description": "recorded"},
         **errors(400, 401, 403, 411, 413),
     },
 )
-def post_heartbeat(request: Request, signed: Signed) -> Response:
-    ingest = ingest_of(request)
+async def post_heartbeat(request: Request) -> Response:
+    signed = await read_signed(request)
+    return await run_in_threadpool(store_heartbeat, ingest_of(request), signed)
+
+
+def store_heartbeat(ingest: Ingest, signed: SignedRequest) -> Response:
     caller = ingest.authenticate(signed.method, signed.target, signed.headers, signed.body)
     status, payload = ingest.post_heartbeat(caller, signed.body)
     return signed_answer(caller, status, payload)
@@ -185,20 +211,22 @@ def post_heartbeat(request: Request, signed: Signed) -> Response:
 @router.get(
     protocol.SURVEY_PATH,
     summary="the camera's latest captures, for the technician's site survey",
+    openapi_extra=SURVEY_DOC,
     responses={
         200: {"model": SurveyAnswer, "headers": SIGNED, "description": "latest captures"},
         **errors(400, 401, 403),
     },
 )
-def get_survey(
-    request: Request,
-    signed: Signed,
-    limit: Annotated[str, Query(description="captures wanted, 1 to 50")] = "20",
-) -> Response:
+async def get_survey(request: Request) -> Response:
     """Refusals are written to the access log by the app's error handler."""
-    ingest = ingest_of(request)
+    signed = await read_signed(request)
+    return await run_in_threadpool(survey, ingest_of(request), signed)
+
+
+def survey(ingest: Ingest, signed: SignedRequest) -> Response:
     caller = ingest.authenticate(signed.method, signed.target, signed.headers, signed.body)
-    status, payload = ingest.survey(caller, request.scope["query_string"].decode(), signed.client)
+    query = signed.target.partition("?")[2]
+    status, payload = ingest.survey(caller, query, signed.client)
     return signed_answer(caller, status, payload)
 
 
