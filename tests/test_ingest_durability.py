@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from gateway_helpers import SECRET, jpeg, load_config, serve_ingest
 
-from gateway import protocol
 from gateway.store import Store
 from tools.field.camera_sim import CameraClient
 

@@ -18,8 +18,9 @@ CHECKED_IN = Path(__file__).resolve().parents[1] / "gateway" / "openapi.json"
 
 def test_served_spec_is_the_checked_in_file(tmp_path: Path) -> None:
     with serve_ingest(load_config(tmp_path)) as (url, _store):
-        with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as response:
-            served = json.loads(response.read())
+        response = urllib.request.urlopen(f"{url}/openapi.json", timeout=10)
+        served = json.loads(response.read())
+        response.close()
     assert served == json.loads(CHECKED_IN.read_text()), (
         "the API changed: run `alpr gateway openapi > gateway/openapi.json`"
     )
