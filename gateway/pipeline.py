@@ -99,7 +99,8 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
-        self.durations: deque[float] = deque(maxlen=10_000)  # seconds per event, for the bench
+        # (event id, seconds) of the latest events read, for `alpr bench pipeline`
+        self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -114,7 +115,7 @@ class ReaderWorker(threading.Thread):
             try:
                 started = time.perf_counter()
                 self.process(rows[0])
-                self.durations.append(time.perf_counter() - started)
+                self.durations.append((rows[0]["id"], time.perf_counter() - started))
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
