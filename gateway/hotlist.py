@@ -7,6 +7,7 @@ of a million entries fits; the full entry is read from the store when a hit is m
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -161,9 +162,42 @@ def parse_date(raw: str) -> dt.date:
 class LineError:
     line: int
     reason: str
+    whole_file: bool = False  # the file cannot be read at all (a bad header)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+
+class ImportRefused(ValueError):
+    """A hot-list file refused whole; the message names the file and the reason."""
+
+    def __init__(self, message: str, errors: list[LineError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+def refusal(
+    name: str, good: int, errors: list[LineError], max_bad_share: float, previous: int
+) -> str | None:
+    """Why a parsed file must not replace its source's list, or None when it may.
+
+    A bad header, no valid line, or more than `max_bad_share` of the lines bad: any of these would
+    empty or gut a source at the next import, so the previous list stays active instead.
+    """
+    keep = f"the previous list ({previous} entries) stays active"
+    header = next((e for e in errors if e.whole_file), None)
+    if header is not None:
+        return f"refused {name}: bad header ({header.reason}); {keep}"
+    total = good + len(errors)
+    if good == 0:
+        return f"refused {name}: no valid line ({len(errors)} bad of {total}); {keep}"
+    share = len(errors) / total
+    if share > max_bad_share:
+        return (
+            f"refused {name}: {len(errors)} of {total} lines bad"
+            f" ({100 * share:.0f} % > {100 * max_bad_share:.0f} %); {keep}"
+        )
+    return None
 
 
 def parse(text: str, source: str, fmt: str) -> tuple[list[Entry], list[LineError]]:
@@ -186,7 +220,7 @@ def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, d
         reader = csv.DictReader(io.StringIO(text))
         missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
         if missing:
-            errors.append(LineError(1, f"header lacks {', '.join(missing)}"))
+            errors.append(LineError(1, f"header lacks {', '.join(missing)}", whole_file=True))
             return
         for row in reader:
             if None in row:
@@ -223,6 +257,9 @@ class Match:
     plate: str
     kind: str  # exact, alternate, confusion, wildcard
     matched_text: str
+    # The read names a state and the entry another one. The hit still stands (the state guess can
+    # be wrong, and plates move between states); the officer is told to check it.
+    state_differs: bool = False
 
 
 def wildcard_regex(plate: str) -> re.Pattern[str]:
@@ -237,12 +274,17 @@ class Matcher:
     """Exact, wildcard and confusion-tolerant matching of reads against the active entries."""
 
     def __init__(
-        self, entries: Iterable[tuple[int, str, dt.date | str]], max_substitutions: int = 1
+        self,
+        entries: Iterable[
+            tuple[int, str, dt.date | str] | tuple[int, str, dt.date | str, str | None]
+        ],
+        max_substitutions: int = 1,
     ) -> None:
-        """`entries` are (id, plate, expiry as a date or ISO string); a million load in seconds."""
+        """`entries` are (id, plate, expiry as a date or ISO string[, state]); a million load in seconds."""
         self.max_substitutions = max_substitutions
         self.ids = array("q")
         self.plates: list[str] = []
+        self.states: dict[int, str] = {}  # only entries that name a state
         self.expires = array("l")
         self.by_canon: dict[str, int | list[int]] = {}  # a list only where plates share a key
         self.wild_by_chunk: dict[str, list[int]] = {}
@@ -251,7 +293,10 @@ class Matcher:
         ordinals: dict[dt.date | str, int] = {}  # few distinct expiry dates: convert each once
         add_id, add_plate, add_expiry = self.ids.append, self.plates.append, self.expires.append
         by_canon = self.by_canon
-        for i, (entry_id, plate, expires) in enumerate(entries):
+        for i, entry in enumerate(entries):
+            entry_id, plate, expires = entry[0], entry[1], entry[2]
+            if len(entry) > 3 and entry[3]:
+                self.states[i] = str(entry[3]).upper()
             day = ordinals.get(expires)
             if day is None:
                 date = expires if isinstance(expires, dt.date) else dt.date.fromisoformat(expires)
@@ -276,9 +321,17 @@ class Matcher:
         return len(self.plates)
 
     def match(
-        self, text: str, alternates: Iterable[str] = (), today: dt.date | None = None
+        self,
+        text: str,
+        alternates: Iterable[str] = (),
+        today: dt.date | None = None,
+        state: str | None = None,
     ) -> list[Match]:
-        """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard."""
+        """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard.
+
+        `state` is the reader's guess of the state of issuance (None when unsure); a match with an
+        entry of another state is kept and marked `state_differs`.
+        """
         day = (today or dt.datetime.now(dt.UTC).date()).toordinal()
         found: dict[int, Match] = {}
         candidates = [(text, "exact"), *((a, "alternate") for a in alternates if a != text)]
@@ -304,6 +357,11 @@ class Matcher:
                     ):
                         found[i] = Match(self.ids[i], self.plates[i], "wildcard", read_text)
         order = {"exact": 0, "alternate": 1, "confusion": 2, "wildcard": 3}
+        if state and self.states:
+            for i, m in found.items():
+                known = self.states.get(i)
+                if known is not None and known != state.upper():
+                    found[i] = dataclasses.replace(m, state_differs=True)
         return sorted(found.values(), key=lambda m: order[m.kind])
 
     def _wild_candidates(self, text: str) -> Iterator[int]:

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 
 from gateway import protocol
+from gateway.access import audit
+from gateway.access.db import AccessDB
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
@@ -66,6 +68,7 @@ def check_jpeg(frame: bytes, index: int) -> None:
 class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.config, self.store = config, store
+        self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
         self.secrets: dict[str, bytes] = {}
 
     def secret(self, camera: str) -> bytes:
@@ -153,7 +156,7 @@ class Ingest:
             raise Rejection(400, "heartbeat is not JSON", caller=caller) from None
         if not isinstance(beat, dict):
             raise Rejection(400, "heartbeat must be a JSON object", caller=caller)
-        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped"):
+        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected"):
             value = beat.get(key)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
@@ -188,12 +191,16 @@ class Ingest:
         return 200, {"camera": caller.camera, "captures": captures}
 
     def log_survey(self, camera: str, client: str, query: str, results: int, reason: str) -> None:
-        self.store.log_access(
+        """One audit record per survey request: a `view` when answered, `denied` when refused."""
+        audit.append(
+            self.audit,
             f"camera:{camera}",
             "survey",
-            reason,
-            {"camera": camera, "query": query, "client": client},
-            results,
+            kind="denied" if reason.startswith("refused") else "view",
+            what={"camera": camera, "query": query},
+            why=reason,
+            source=client,
+            result_count=results,
         )
 
     def health(self) -> dict[str, Any]:

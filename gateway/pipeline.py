@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from cloud.durable import fsync_write
-from gateway import protocol
-from gateway.alerts import build_payload
+from gateway import protocol, site_status
+from gateway.alert_message import build_payload
+from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
-from gateway.hotlist import Matcher
+from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
 from gateway.store import Store, sha256
@@ -75,7 +76,9 @@ class MatcherCache:
         with self.lock:
             if version != self.version:
                 db = self.store.connect()
-                rows = db.execute("SELECT id, plate, expires FROM hotlist")
+                rows = db.execute(
+                    "SELECT id, plate, expires, state FROM hotlist WHERE cancelled_at IS NULL"
+                )
                 self.matcher = Matcher(rows, self.max_substitutions)
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
@@ -101,6 +104,7 @@ class ReaderWorker(threading.Thread):
         self.reader = PlateReader(reader_config)
         # (event id, seconds) of the latest events read, for `alpr bench pipeline`
         self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
+        site_status.ensure(store)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -138,6 +142,7 @@ class ReaderWorker(threading.Thread):
         parsed = protocol.decode_event(self.store.event_body(event["path"]))
         found = best_read(self.reader, camera, parsed.frames)
         if found is None:
+            site_status.flag(db, self.config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
             return
         self.record(event, camera, found)
@@ -154,7 +159,9 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / frame_rel, found.frame)
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
-        matches = self.matchers.get().match(plate.text, [t for t, _ in plate.alternates])
+        matches = self.matchers.get().match(
+            plate.text, [t for t, _ in plate.alternates], state=plate.state
+        )
         now = time.time()
         read = {
             "id": read_id,
@@ -169,6 +176,8 @@ class ReaderWorker(threading.Thread):
             "confidence": plate.confidence,
             "alternates": plate.alternates,
             "box": list(plate.box),
+            "state": plate.state,
+            "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
         alerted = False
@@ -177,7 +186,7 @@ class ReaderWorker(threading.Thread):
             db.execute(
                 "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
                 " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, bytes,"
-                " read_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " read_at, state, state_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     read_id,
                     event["id"],
@@ -198,36 +207,60 @@ class ReaderWorker(threading.Thread):
                     sha256(found.crop),
                     len(found.frame) + len(found.crop),
                     now,
+                    plate.state,
+                    plate.state_confidence,
                 ),
             )
             for m in matches:
-                entry = db.execute("SELECT * FROM hotlist WHERE id=?", (m.entry_id,)).fetchone()
-                if entry is None:  # replaced by an import since the matcher was built
+                entry = db.execute(
+                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (m.entry_id,)
+                ).fetchone()
+                if entry is None:  # replaced or cancelled since the matcher was built
                     continue
-                entry_json = dict(entry)
+                entry_json = {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS, "added")}
+                # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (read_id, m.entry_id, json.dumps(entry_json), m.kind, m.matched_text, now),
+                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
+                    " created, plate, captured, camera, site, state_differs)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        read_id,
+                        m.entry_id,
+                        json.dumps(entry_json),
+                        m.kind,
+                        m.matched_text,
+                        now,
+                        plate.text,
+                        event["captured"],
+                        camera.id,
+                        camera.site,
+                        int(m.state_differs),
+                    ),
                 )
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
-                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
-                for i, target in enumerate(self.config.alerts):
-                    db.execute(
-                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-                    )
-                    alerted = True
+                payload = build_payload(
+                    hit_id,
+                    m.kind,
+                    m.matched_text,
+                    read,
+                    entry_json,
+                    self.config.console_url,
+                    m.state_differs,
+                )
+                queue_alerts(db, hit_id, payload, self.config.alerts, now)
+                alerted = alerted or bool(self.config.alerts)
                 log.warning(
-                    "HIT %s plate=%s kind=%s entry=%s camera=%s",
+                    "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
                     plate.text,
                     m.kind,
                     m.entry_id,
                     camera.id,
+                    f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
+            site_status.flag(db, self.config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")
         except BaseException:

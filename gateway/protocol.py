@@ -36,6 +36,15 @@ def sign(
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
+def sign_response(secret: bytes, status: int, camera: str, sequence: int, body: bytes) -> str:
+    """The signature of the gateway's answer to an authenticated camera request: cameras set their
+    clock from an answer only when it verifies, so that no one else on the network can set it."""
+    msg = "\n".join(
+        ["ALPR-RESPONSE", str(status), camera, str(sequence), hashlib.sha256(body).hexdigest()]
+    ).encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
 def signed_headers(
     secret: bytes,
     path: str,
@@ -52,17 +61,6 @@ def signed_headers(
         "X-ALPR-Sequence": str(sequence),
         "X-ALPR-Signature": sign(secret, method, path, camera, timestamp, sequence, body),
     }
-
-
-def sign_response(secret: bytes, status: int, camera: str, sequence: int, body: bytes) -> str:
-    """The gateway's signature on its answer to an authenticated request (header X-ALPR-Signature).
-
-    It binds the status and the exact answer bytes to the camera and the request's sequence, so a
-    camera sets its clock or drops a queued event only on an answer that came from its gateway.
-    """
-    digest = hashlib.sha256(body).hexdigest()
-    msg = "\n".join(["ALPR-RESPONSE", str(status), camera, str(sequence), digest]).encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

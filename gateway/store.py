@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    state TEXT,                         -- the reader's state of issuance, NULL when unsure
+    state_confidence REAL,
     sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
@@ -85,9 +88,22 @@ CREATE TABLE IF NOT EXISTS hotlist (
     contact TEXT NOT NULL,
     instructions TEXT NOT NULL,
     expires TEXT NOT NULL,
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    cancelled_at REAL,            -- set by `alpr hotlist remove`: a cancelled entry never matches
+    cancelled_by TEXT,
+    cancel_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
+CREATE TABLE IF NOT EXISTS hotlist_history (
+    id INTEGER PRIMARY KEY,
+    entry_id INTEGER NOT NULL,    -- no foreign key: the history outlives the entry
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,         -- added, cancelled
+    reason TEXT NOT NULL,
+    entry TEXT NOT NULL           -- the entry as it was
+);
+CREATE INDEX IF NOT EXISTS hotlist_history_entry ON hotlist_history (entry_id, at);
 CREATE TABLE IF NOT EXISTS hits (
     id INTEGER PRIMARY KEY,
     read_id TEXT NOT NULL,        -- kept after the read itself is purged: the hit is the audit record
@@ -96,10 +112,15 @@ CREATE TABLE IF NOT EXISTS hits (
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
     matched_text TEXT NOT NULL,
     created REAL NOT NULL,
+    state_differs INTEGER NOT NULL DEFAULT 0,  -- the read names another state than the entry
     disposition TEXT,             -- NULL while open
     disposition_note TEXT,
     disposition_user TEXT,
     disposition_at REAL,
+    plate TEXT,                   -- the hit's own copy of its read: an open hit outlives the read
+    captured REAL,
+    camera TEXT,
+    site TEXT,
     UNIQUE (read_id, entry_id)
 );
 CREATE TABLE IF NOT EXISTS alerts (
@@ -120,7 +141,9 @@ CREATE TABLE IF NOT EXISTS access_log (
     action TEXT NOT NULL,
     reason TEXT NOT NULL,
     query TEXT NOT NULL,
-    results INTEGER NOT NULL
+    results INTEGER NOT NULL,
+    plates_blanked INTEGER NOT NULL DEFAULT 0, -- 1 once the plate text was removed by retention
+    nonce TEXT                 -- salts the digest the audit record holds; erased with the plates
 );
 CREATE TABLE IF NOT EXISTS purge_log (
     id INTEGER PRIMARY KEY,
@@ -135,6 +158,21 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# Columns added since the first release, for stores created before them.
+MIGRATIONS = (
+    ("hotlist", "cancelled_at", "REAL"),
+    ("hotlist", "cancelled_by", "TEXT"),
+    ("hotlist", "cancel_reason", "TEXT"),
+    ("hits", "plate", "TEXT"),
+    ("hits", "captured", "REAL"),
+    ("hits", "camera", "TEXT"),
+    ("hits", "site", "TEXT"),
+    ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
+    ("access_log", "nonce", "TEXT"),
+    ("reads", "state", "TEXT"),
+    ("reads", "state_confidence", "REAL"),
+    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
+)
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
     " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -143,6 +181,15 @@ INSERT_ENTRY = (
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def detail_digest(nonce: str, query: str) -> str:
+    """What an audit record holds of the plate query it names (see `Store.add_query_detail`)."""
+    return sha256(f"{nonce}\n{query}".encode())
+
+
+class RefusedError(ValueError):
+    """A request the store will not carry out; the message says why."""
 
 
 class Store:
@@ -157,6 +204,21 @@ class Store:
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         with self.connect() as db:
             db.executescript(SCHEMA)
+            self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Add the columns a store made by an older release lacks; copy each hit's read into it."""
+        added = False
+        for table, column, decl in MIGRATIONS:
+            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                added = added or table == "hits"
+        if added:
+            db.execute(
+                "UPDATE hits SET plate=r.text, captured=r.captured, camera=r.camera, site=r.site"
+                " FROM reads AS r WHERE r.id = hits.read_id AND hits.plate IS NULL"
+            )
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""
@@ -256,14 +318,29 @@ class Store:
             (camera, time.time(), json.dumps(body)),
         )
 
-    def log_access(
+    def add_query_detail(
         self, user: str, action: str, reason: str, query: dict[str, Any], results: int
-    ) -> None:
-        """Every look at reads or hits is recorded: who, when, why, what was asked."""
-        self.connect().execute(
-            "INSERT INTO access_log (at, user, action, reason, query, results) VALUES (?,?,?,?,?,?)",
-            (time.time(), user, action, reason, json.dumps(query), results),
+    ) -> tuple[int, str]:
+        """Keep the plate text of a search apart from the audit log, whose records never change,
+        so that retention can blank it after `access_log_plates_days`.
+
+        The audit record of the search names this row and holds `detail_digest` of it: SHA-256
+        over a random nonce and the query. While the plates are kept the row can be checked
+        against the chain; blanking erases the nonce too, so the digest then reveals nothing.
+        Returns (row id, digest). A search without a name or a reason is refused (RefusedError).
+        """
+        if not user.strip():
+            raise RefusedError("access log: a user is required for every look at reads or hits")
+        if not reason.strip():
+            raise RefusedError("access log: a reason (case number) is required for every look")
+        nonce = secrets.token_hex(16)
+        text = json.dumps(query, sort_keys=True)
+        cur = self.connect().execute(
+            "INSERT INTO access_log (at, user, action, reason, query, results, nonce)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (time.time(), user.strip(), action, reason.strip(), text, results, nonce),
         )
+        return int(cur.lastrowid or 0), detail_digest(nonce, text)
 
     def get_meta(self, key: str, default: str = "") -> str:
         row = self.connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -271,15 +348,49 @@ class Store:
 
     # -- hot lists ------------------------------------------------------------------------------
 
-    def replace_hotlist(self, source: str, entries: Iterable[Any]) -> int:
-        """Swap in a source's entries in one transaction: readers see the old list or the new one."""
+    def replace_hotlist(
+        self,
+        source: str,
+        entries: Iterable[Any],
+        accept: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Swap in a source's entries in one transaction: readers see the old list or the new one.
+
+        `accept(good_entries, previous_entries)` runs before the commit; whatever it raises rolls the
+        import back, so a refused file leaves the previous list active. Cancelled entries stay, with
+        their history, and the file cannot bring one back: an entry with the same plate, state and
+        case number as a cancelled one of this source is skipped. Returns the entries now active.
+        """
         db = self.connect()
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM hotlist WHERE source=?", (source,))
-            cur = db.executemany(INSERT_ENTRY, (e.row(now) for e in entries))
-            count = cur.rowcount
+            previous = int(
+                db.execute(
+                    "SELECT count(*) FROM hotlist WHERE source=? AND cancelled_at IS NULL",
+                    (source,),
+                ).fetchone()[0]
+            )
+            cancelled = {
+                (r[0], r[1], r[2])
+                for r in db.execute(
+                    "SELECT plate, state, case_number FROM hotlist"
+                    " WHERE source=? AND cancelled_at IS NOT NULL",
+                    (source,),
+                )
+            }
+            good = [0]
+
+            def rows() -> Iterator[tuple[object, ...]]:
+                for e in entries:
+                    good[0] += 1
+                    if not cancelled or (e.plate, e.state, e.case_number) not in cancelled:
+                        yield e.row(now)
+
+            db.execute("DELETE FROM hotlist WHERE source=? AND cancelled_at IS NULL", (source,))
+            count = db.executemany(INSERT_ENTRY, rows()).rowcount
+            if accept is not None:
+                accept(good[0], previous)
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
@@ -287,13 +398,63 @@ class Store:
             raise
         return count
 
-    def add_hotlist_entry(self, e: Any) -> int:
+    def add_hotlist_entry(self, e: Any, user: str = "") -> int:
         db = self.connect()
         db.execute("BEGIN IMMEDIATE")
-        cur = db.execute(INSERT_ENTRY, e.row(time.time()))
-        self._bump_hotlist_version(db)
-        db.execute("COMMIT")
-        return int(cur.lastrowid or 0)
+        try:
+            cur = db.execute(INSERT_ENTRY, e.row(time.time()))
+            entry_id = int(cur.lastrowid or 0)
+            self._history(db, entry_id, user or "unknown", "added", e.reason)
+            self._bump_hotlist_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return entry_id
+
+    def cancel_hotlist_entry(self, entry_id: int, user: str, reason: str) -> sqlite3.Row:
+        """Cancel an entry for good: it never matches again, and the row and its history stay."""
+        if not user.strip() or not reason.strip():
+            raise RefusedError("cancelling an entry needs a user and a reason")
+        db = self.connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
+            if row is None:
+                raise RefusedError(f"no hot-list entry {entry_id}")
+            if row["cancelled_at"] is not None:
+                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["cancelled_at"]))
+                raise RefusedError(
+                    f"entry {entry_id} was already cancelled on {when}Z by {row['cancelled_by']}"
+                )
+            db.execute(
+                "UPDATE hotlist SET cancelled_at=?, cancelled_by=?, cancel_reason=? WHERE id=?",
+                (time.time(), user.strip(), reason.strip(), entry_id),
+            )
+            self._history(db, entry_id, user.strip(), "cancelled", reason.strip())
+            self._bump_hotlist_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return row
+
+    def _history(
+        self, db: sqlite3.Connection, entry_id: int, user: str, action: str, reason: str
+    ) -> None:
+        entry = db.execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
+        db.execute(
+            "INSERT INTO hotlist_history (entry_id, at, user, action, reason, entry)"
+            " VALUES (?,?,?,?,?,?)",
+            (entry_id, time.time(), user, action, reason, json.dumps(dict(entry or {}))),
+        )
+
+    def hotlist_history(self, entry_id: int) -> list[sqlite3.Row]:
+        return (
+            self.connect()
+            .execute("SELECT * FROM hotlist_history WHERE entry_id=? ORDER BY at, id", (entry_id,))
+            .fetchall()
+        )
 
     def _bump_hotlist_version(self, db: sqlite3.Connection) -> None:
         db.execute(
@@ -302,13 +463,15 @@ class Store:
         )
 
     def hotlist_rows(
-        self, expired: bool | None = None, today: str | None = None
+        self, expired: bool | None = None, today: str | None = None, cancelled: bool = False
     ) -> list[sqlite3.Row]:
-        """Entries; expired=True gives only the expired ones, False only the active ones."""
-        sql, args = "SELECT * FROM hotlist", []
+        """Entries not cancelled (or only the cancelled ones); expired=True gives only the expired
+        ones, False only the active ones."""
+        sql = "SELECT * FROM hotlist WHERE cancelled_at IS " + ("NOT NULL" if cancelled else "NULL")
+        args = []
         if expired is not None:
             day = today or time.strftime("%Y-%m-%d", time.gmtime())
-            sql += " WHERE expires < ?" if expired else " WHERE expires >= ?"
+            sql += " AND expires < ?" if expired else " AND expires >= ?"
             args.append(day)
         return self.connect().execute(sql + " ORDER BY id", args).fetchall()
 
@@ -316,4 +479,24 @@ class Store:
         row: sqlite3.Row | None = (
             self.connect().execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
         )
+        return row
+
+    def live_entry(self, entry: dict[str, Any]) -> sqlite3.Row | None:
+        """The entry a hit was made on, if still listed and not cancelled: by id, or, after a
+        re-import gave it a new id, by source, plate, state and case number."""
+        db = self.connect()
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (entry.get("id"),)
+        ).fetchone()
+        if row is None:
+            row = db.execute(
+                "SELECT * FROM hotlist WHERE cancelled_at IS NULL AND source=? AND plate=?"
+                " AND state IS ? AND case_number=? ORDER BY id LIMIT 1",
+                (
+                    entry.get("source"),
+                    entry.get("plate"),
+                    entry.get("state"),
+                    entry.get("case_number"),
+                ),
+            ).fetchone()
         return row

@@ -27,7 +27,7 @@ def test_capture_is_read_and_alerted_without_polling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "IDLE_LOOK_S", 3600.0)
-    monkeypatch.setattr(alerts, "IDLE_LOOK_S", 3600.0)
+    monkeypatch.setattr(alerts, "POLL_S", 3600.0)
     with running_gateway(tmp_path / "gw", hotlist_csv(["KXR482"])) as (gateway, sink):
         time.sleep(0.5)  # the reader and the dispatcher are waiting now, for up to an hour
         camera = next(iter(gateway.config.cameras))

@@ -13,7 +13,7 @@ import pytest
 from gateway_helpers import SECRET, jpeg, serve_ingest, write_config
 
 from gateway import protocol
-from gateway.config import ConfigError, load
+from gateway.config import load
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -113,7 +113,3 @@ def test_signed_event_posts_over_https(tmp_path: Path) -> None:
             plain.getresponse().read()
         plain.close()
 
-
-def test_tls_needs_both_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="tls_cert and tls_key"):
-        load(write_config(tmp_path, gateway='tls_cert = "gateway.crt"'))

@@ -33,7 +33,6 @@ class EventAnswer(BaseModel):
     camera: str
     sequence: int
     frames: int
-    time: float
 
 
 class TimeAnswer(BaseModel):
@@ -120,9 +119,12 @@ async def read_signed(request: Request) -> SignedRequest:
     return SignedRequest(request.method, target, dict(headers), body, client)
 
 
-def signed_answer(caller: Caller, status: int, payload: dict[str, Any]) -> Response:
-    """A JSON answer with the gateway's time, signed for the camera (PROTOCOL.md)."""
-    body = json.dumps({**payload, "time": time.time()}).encode()
+def signed_answer(
+    caller: Caller, status: int, payload: dict[str, Any], with_time: bool = True
+) -> Response:
+    """A JSON answer signed for the camera (PROTOCOL.md), with the gateway's time unless it is an
+    event's answer, which stays byte for byte the first one on a repeat."""
+    body = json.dumps({**payload, "time": time.time()} if with_time else payload).encode()
     signature = protocol.sign_response(caller.secret, status, caller.camera, caller.sequence, body)
     return Response(
         body, status, headers={"X-ALPR-Signature": signature}, media_type="application/json"
@@ -185,7 +187,7 @@ def store_event(ingest: Ingest, signed: SignedRequest) -> Response:
     """In the threadpool: verify, check the frames, fsync, commit; the answer follows the commit."""
     caller = ingest.authenticate(signed.method, signed.target, signed.headers, signed.body)
     status, payload = ingest.post_event(caller, signed.body)
-    return signed_answer(caller, status, payload)
+    return signed_answer(caller, status, payload, with_time=False)
 
 
 @router.post(

@@ -1,4 +1,8 @@
-"""`alpr gateway serve|status` and `alpr cameras status`."""
+"""`alpr gateway serve|status` and `alpr cameras status`.
+
+The status commands need a login (`gateway.status`, `cameras.view`); they show counts and camera
+health, never a plate, so they leave no audit record. `serve` runs as the service account.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ import threading
 import time
 from typing import Any
 
+from gateway import site_status
 from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
-from tools.common import add_config_arg, load_config, open_store
+from tools.common import add_config_arg, load_config
+from tools.ops import auth
+from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
 SILENT_AFTER_S = 3 * 3600  # cameras heartbeat hourly; three missed beats mean trouble
@@ -46,7 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    gateway = Gateway(load_config(args))
+    config = load_config(args)
+    configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
+    gateway = Gateway(config)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -64,12 +73,18 @@ def run_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def gateway_status(store: Store) -> dict[str, Any]:
+def gateway_status(
+    store: Store, open_hit_hours: float = 12.0, now: float | None = None
+) -> dict[str, Any]:
+    """Counts for `gateway status`; `hits_open_overdue`: hits still without a disposition after
+    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up."""
     db = store.connect()
+    overdue_before = (now or time.time()) - open_hit_hours * 3600
 
-    def one(sql: str) -> int:
-        return int(db.execute(sql).fetchone()[0])
+    def one(sql: str, *params: object) -> int:
+        return int(db.execute(sql, params).fetchone()[0])
 
+    flagged = site_status.counts(store)
     return {
         "events": one("SELECT count(*) FROM events"),
         "backlog": store.backlog(),
@@ -77,20 +92,61 @@ def gateway_status(store: Store) -> dict[str, Any]:
         "no_read": one("SELECT count(*) FROM events WHERE status='noread'"),
         "failed": one("SELECT count(*) FROM events WHERE status='failed'"),
         "hits_open": one("SELECT count(*) FROM hits WHERE disposition IS NULL"),
+        "hits_open_overdue": one(
+            "SELECT count(*) FROM hits WHERE disposition IS NULL AND created < ?", overdue_before
+        ),
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
-        "hotlist_entries": one("SELECT count(*) FROM hotlist"),
+        "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
+        **{f"captures_site_{k}": v for k, v in flagged.items()},
+        "alerts_waiting": alerts_waiting(store),
     }
 
 
+def alerts_waiting(store: Store) -> dict[str, dict[str, Any]]:
+    """Undelivered alerts per target (`<index>:<kind>`), with the most tries and the last error,
+    so a dead channel shows by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.connect().execute(
+        "SELECT target, count(*) AS n, max(attempts) AS tries,"
+        " (SELECT a.last_error FROM alerts a WHERE a.target = alerts.target"
+        "  AND a.delivered_at IS NULL AND a.last_error IS NOT NULL ORDER BY a.id DESC LIMIT 1)"
+        " AS last_error FROM alerts WHERE delivered_at IS NULL GROUP BY target ORDER BY target"
+    ):
+        out[row["target"]] = {
+            "pending": row["n"],
+            "attempts": row["tries"],
+            "last_error": row["last_error"],
+        }
+    return out
+
+
 def run_status(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
-    status = gateway_status(store)
+    ctx = auth.authorize(args, "gateway.status")
+    config, store = ctx.config, Store(ctx.config.data_dir)
+    status = gateway_status(store, config.open_hit_hours)
     if args.json:
         print(json.dumps(status))
     else:
         for key, value in status.items():
-            print(f"{key:<18} {value}")
+            if key != "alerts_waiting":
+                print(f"{key:<18} {value}")
+        for target, waiting in status["alerts_waiting"].items():
+            print(
+                f"WARNING: {waiting['pending']} alerts waiting for alerts[{target}]"
+                f" ({waiting['attempts']} tries): {waiting['last_error'] or 'not tried yet'}"
+            )
+        if status["hits_open_overdue"]:
+            print(
+                f"WARNING: {status['hits_open_overdue']} hits open longer than"
+                f" {config.open_hit_hours:g} h: record a disposition (alpr hits disposition)"
+            )
+        for state in site_status.FLAGGED:
+            if status[f"captures_site_{state}"]:
+                print(
+                    f"WARNING: {status[f'captures_site_{state}']} captures from cameras at {state}"
+                    " sites: check the site plan (alpr sites check) and the cameras there"
+                )
     return 0
 
 
@@ -159,7 +215,8 @@ def camera_health(config: Config, store: Store, now: float | None = None) -> lis
 
 
 def run_cameras_status(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "cameras.view")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     health = camera_health(config, store)
     if args.json:
         for h in health:
