@@ -35,5 +35,7 @@ def test_capture_is_read_and_alerted_without_polling(
         status, _ = client.send_event(1, [scene_jpeg("KXR482", seed=1)])
         client.close()
         assert status == 201
-        assert wait_until(lambda: len(sink.arrivals) == 1, 60), "nobody woke the reader or the alert delivery"
+        assert wait_until(lambda: len(sink.arrivals) == 1, 60), (
+            "nobody woke the reader or the alert delivery"
+        )
         assert sink.arrivals[0][1]["read"]["text"] == "KXR482"

@@ -112,4 +112,3 @@ def test_signed_event_posts_over_https(tmp_path: Path) -> None:
             plain.request("POST", protocol.EVENT_PATH, body=body, headers=headers)
             plain.getresponse().read()
         plain.close()
-
