@@ -97,6 +97,23 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class EvidenceConfig:
+    """The evidence role's own keys: the gateway's keys may not set legal holds or read evidence."""
+
+    access_key_ref: str | None = None  # env:NAME or file:PATH
+    secret_key_ref: str | None = None
+    principal: str | None = None  # e.g. arn:aws:iam:::user/alpr-evidence, for the bucket policy
+    base: Path = Path(".")
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        if not self.access_key_ref or not self.secret_key_ref:
+            return None, None
+        access = resolve_secret(self.access_key_ref, "evidence.access_key", self.base).decode()
+        secret = resolve_secret(self.secret_key_ref, "evidence.secret_key", self.base).decode()
+        return access, secret
+
+
+@dataclass(frozen=True)
 class Config:
     agency: str
     retention_days: int
@@ -116,6 +133,7 @@ class Config:
     boundary: Path | None = None  # the jurisdiction, a GeoJSON polygon
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     path: Path | None = None
 
     def secret(self, camera_id: str) -> bytes:
@@ -275,6 +293,20 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
             resolve_secret(ref, st.key(key), base)
     st.finish()
 
+    ev = root.sub("evidence")
+    evidence = EvidenceConfig(
+        ev.text("access_key", None), ev.text("secret_key", None), ev.text("principal", None), base
+    )
+    if (evidence.access_key_ref is None) != (evidence.secret_key_ref is None):
+        raise ConfigError("evidence: give both access_key and secret_key, or neither")
+    for key, ref in (
+        ("access_key", evidence.access_key_ref),
+        ("secret_key", evidence.secret_key_ref),
+    ):
+        if ref is not None:
+            resolve_secret(ref, ev.key(key), base)
+    ev.finish()
+
     gw = root.sub("gateway")
     listen = gw.text("listen", "127.0.0.1:8080")
     host, _, port = listen.rpartition(":")
@@ -359,6 +391,7 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         boundary=base / boundary if boundary else None,
         coordination_distance_m=coordination_m,
         neighbours=neighbours,
+        evidence=evidence,
     )
 
 
