@@ -68,7 +68,16 @@ def test_read_purged_locally_needs_date_site_camera(
     with pytest.raises(StorageError, match="not a site id"):
         hold_read(config, store, target, ids[2], "C-2", "u", "r", day=day, site="../x", camera="c")
     keys = hold_read(
-        config, store, target, ids[2], "C-2", "det.ray", "robbery", day=day, site="s1", camera="cam-01"
+        config,
+        store,
+        target,
+        ids[2],
+        "C-2",
+        "det.ray",
+        "robbery",
+        day=day,
+        site="s1",
+        camera="cam-01",
     )
     assert sorted(Path(k).name for k in keys) == [f"{ids[2]}.jpg", f"{ids[2]}.json"]
     assert target.get(keys[1]) == target.get(read_prefix(row) + ".json")
