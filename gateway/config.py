@@ -46,6 +46,7 @@ class Neighbour:
 
 
 SITE_STATUSES = ("planned", "installed", "retired")
+LOG_TARGETS = ("stderr", "file", "journald")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,18 @@ class HotlistSource:
     source: str
     path: Path
     format: str  # csv or ncic
+    max_bad_share: float = 0.05  # a file with a larger share of bad lines is refused whole
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the gateway keeps its own records (days); reads follow agency and storage retention."""
+
+    alerts_days: int = 30  # alert payloads (plate, place, time); default: agency retention
+    hits_days: int = 365  # hits with a disposition; an open hit is never purged
+    heartbeats_days: int = 90
+    access_log_plates_days: int = 30  # then the plate text in access-log rows is blanked
+    access_log_days: int = 1095  # then the access-log row itself goes
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,10 @@ class Config:
     neighbours: list[Neighbour] = field(default_factory=list)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     path: Path | None = None
+    logging_target: str = "stderr"  # stderr, file or journald
+    logging_file: Path | None = None  # with logging_target = "file"
+    retention: Retention = field(default_factory=Retention)
+    open_hit_hours: float = 12.0  # a hit without disposition older than this is flagged
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -358,8 +375,26 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         fmt = h.text("format", "csv")
         if fmt not in ("csv", "ncic"):
             raise ConfigError(f"{h.key('format')}: expected 'csv' or 'ncic', got {fmt!r}")
-        hotlists.append(HotlistSource(h.text("source"), base / h.text("path"), fmt))
+        hotlists.append(
+            HotlistSource(
+                h.text("source"), base / h.text("path"), fmt, h.number("max_bad_share", 0, 1, 0.05)
+            )
+        )
         h.finish()
+
+    ret = root.sub("retention")
+    retention_cfg = Retention(
+        ret.number("alerts_days", 1, 36500, retention, integer=True),
+        ret.number("hits_days", 1, 36500, 365, integer=True),
+        ret.number("heartbeats_days", 1, 36500, 90, integer=True),
+        ret.number("access_log_plates_days", 1, 36500, retention, integer=True),
+        ret.number("access_log_days", 1, 36500, 1095, integer=True),
+    )
+    ret.finish()
+
+    hits_table = root.sub("hits")
+    open_hit_hours = hits_table.number("open_alert_hours", 0.1, 8760, 12.0)
+    hits_table.finish()
 
     alerts = []
     for a in root.table_list("alerts"):
@@ -371,6 +406,16 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
             raise ConfigError(f"{a.key('url')}: a webhook needs an http:// or https:// URL")
         alerts.append(AlertTarget(kind, url))
         a.finish()
+    lg = root.sub("logging")
+    log_target = lg.text("target", "stderr")
+    if log_target not in LOG_TARGETS:
+        raise ConfigError(
+            f"logging.target: expected one of {', '.join(LOG_TARGETS)}, got {log_target!r}"
+        )
+    log_file = lg.text("file", None)
+    if log_target == "file" and log_file is None:
+        raise ConfigError('logging.file: required with target = "file"')
+    lg.finish()
     root.finish()
     return Config(
         agency=name,
@@ -392,6 +437,10 @@ def parse(doc: dict[str, Any], base: Path, strict: bool = True) -> Config:
         coordination_distance_m=coordination_m,
         neighbours=neighbours,
         evidence=evidence,
+        logging_target=log_target,
+        logging_file=base / log_file if log_file else None,
+        retention=retention_cfg,
+        open_hit_hours=open_hit_hours,
     )
 
 

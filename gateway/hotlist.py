@@ -161,9 +161,42 @@ def parse_date(raw: str) -> dt.date:
 class LineError:
     line: int
     reason: str
+    whole_file: bool = False  # the file cannot be read at all (a bad header)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+
+class ImportRefused(ValueError):
+    """A hot-list file refused whole; the message names the file and the reason."""
+
+    def __init__(self, message: str, errors: list[LineError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+def refusal(
+    name: str, good: int, errors: list[LineError], max_bad_share: float, previous: int
+) -> str | None:
+    """Why a parsed file must not replace its source's list, or None when it may.
+
+    A bad header, no valid line, or more than `max_bad_share` of the lines bad: any of these would
+    empty or gut a source at the next import, so the previous list stays active instead.
+    """
+    keep = f"the previous list ({previous} entries) stays active"
+    header = next((e for e in errors if e.whole_file), None)
+    if header is not None:
+        return f"refused {name}: bad header ({header.reason}); {keep}"
+    total = good + len(errors)
+    if good == 0:
+        return f"refused {name}: no valid line ({len(errors)} bad of {total}); {keep}"
+    share = len(errors) / total
+    if share > max_bad_share:
+        return (
+            f"refused {name}: {len(errors)} of {total} lines bad"
+            f" ({100 * share:.0f} % > {100 * max_bad_share:.0f} %); {keep}"
+        )
+    return None
 
 
 def parse(text: str, source: str, fmt: str) -> tuple[list[Entry], list[LineError]]:
@@ -186,7 +219,7 @@ def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, d
         reader = csv.DictReader(io.StringIO(text))
         missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
         if missing:
-            errors.append(LineError(1, f"header lacks {', '.join(missing)}"))
+            errors.append(LineError(1, f"header lacks {', '.join(missing)}", whole_file=True))
             return
         for row in reader:
             if None in row:

@@ -21,7 +21,7 @@ from cloud.durable import fsync_write
 from gateway import protocol
 from gateway.alerts import build_payload
 from gateway.config import Camera, Config
-from gateway.hotlist import Matcher
+from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
 from gateway.store import Store, sha256
@@ -73,7 +73,9 @@ class MatcherCache:
         with self.lock:
             if version != self.version:
                 db = self.store.connect()
-                rows = db.execute("SELECT id, plate, expires FROM hotlist")
+                rows = db.execute(
+                    "SELECT id, plate, expires FROM hotlist WHERE cancelled_at IS NULL"
+                )
                 self.matcher = Matcher(rows, self.max_substitutions)
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
@@ -193,14 +195,28 @@ class ReaderWorker(threading.Thread):
                 ),
             )
             for m in matches:
-                entry = db.execute("SELECT * FROM hotlist WHERE id=?", (m.entry_id,)).fetchone()
-                if entry is None:  # replaced by an import since the matcher was built
+                entry = db.execute(
+                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (m.entry_id,)
+                ).fetchone()
+                if entry is None:  # replaced or cancelled since the matcher was built
                     continue
-                entry_json = dict(entry)
+                entry_json = {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS, "added")}
+                # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (read_id, m.entry_id, json.dumps(entry_json), m.kind, m.matched_text, now),
+                    "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
+                    " created, plate, captured, camera, site) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        read_id,
+                        m.entry_id,
+                        json.dumps(entry_json),
+                        m.kind,
+                        m.matched_text,
+                        now,
+                        plate.text,
+                        event["captured"],
+                        camera.id,
+                        camera.site,
+                    ),
                 )
                 if not cur.rowcount:
                     continue

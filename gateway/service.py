@@ -9,7 +9,7 @@ from pathlib import Path
 from cloud.storage import open_target
 from gateway import hotlist
 from gateway.alerts import AlertDispatcher
-from gateway.config import Config
+from gateway.config import Config, HotlistSource
 from gateway.ingest import IngestServer
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
@@ -20,19 +20,43 @@ log = logging.getLogger("alpr.gateway")
 
 
 def import_hotlist(
-    store: Store, path: Path, source: str, fmt: str
+    store: Store, path: Path, source: str, fmt: str, max_bad_share: float = 0.05
 ) -> tuple[int, list[hotlist.LineError]]:
     """Import a file as the whole of `source`; bad lines are reported, good ones imported.
 
-    A file that cannot be read at all leaves the source's previous list active.
+    A file that cannot be read (OSError), or that `hotlist.refusal` rejects (ImportRefused: bad
+    header, no valid line, too many bad lines) leaves the source's previous list active.
     """
     text = path.read_text(encoding="utf-8-sig")
     errors: list[hotlist.LineError] = []
-    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors))
+
+    def accept(good: int, previous: int) -> None:
+        why = hotlist.refusal(str(path), good, errors, max_bad_share, previous)
+        if why is not None:
+            raise hotlist.ImportRefused(why, errors)
+
+    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors), accept)
     for e in errors:
         log.warning("hot list %s (%s) %s", source, path, e)
     log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
     return count, errors
+
+
+def load_configured_hotlists(store: Store, sources: list[HotlistSource]) -> None:
+    """Re-import every configured file (at each start); a refused or unreadable file is logged in
+    one line naming it and why, and its source's previous list stays active."""
+    for source in sources:
+        try:
+            import_hotlist(store, source.path, source.source, source.format, source.max_bad_share)
+        except hotlist.ImportRefused as exc:
+            log.error("hot list %s: %s", source.source, exc)
+        except OSError as exc:
+            log.error(
+                "hot list %s: cannot read %s (%s); the previous list stays active",
+                source.source,
+                source.path,
+                exc.strerror,
+            )
 
 
 class Gateway:
@@ -75,16 +99,7 @@ class Gateway:
         return str(host), int(port)
 
     def load_configured_hotlists(self) -> None:
-        for source in self.config.hotlists:
-            try:
-                import_hotlist(self.store, source.path, source.source, source.format)
-            except OSError as exc:
-                log.error(
-                    "hot list %s: cannot read %s (%s); the previous list stays active",
-                    source.source,
-                    source.path,
-                    exc.strerror,
-                )
+        load_configured_hotlists(self.store, self.config.hotlists)
 
     def start(self) -> None:
         self.load_configured_hotlists()

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +84,22 @@ CREATE TABLE IF NOT EXISTS hotlist (
     contact TEXT NOT NULL,
     instructions TEXT NOT NULL,
     expires TEXT NOT NULL,
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    cancelled_at REAL,            -- set by `alpr hotlist remove`: a cancelled entry never matches
+    cancelled_by TEXT,
+    cancel_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
+CREATE TABLE IF NOT EXISTS hotlist_history (
+    id INTEGER PRIMARY KEY,
+    entry_id INTEGER NOT NULL,    -- no foreign key: the history outlives the entry
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,         -- added, cancelled
+    reason TEXT NOT NULL,
+    entry TEXT NOT NULL           -- the entry as it was
+);
+CREATE INDEX IF NOT EXISTS hotlist_history_entry ON hotlist_history (entry_id, at);
 CREATE TABLE IF NOT EXISTS hits (
     id INTEGER PRIMARY KEY,
     read_id TEXT NOT NULL,        -- kept after the read itself is purged: the hit is the audit record
@@ -99,6 +112,10 @@ CREATE TABLE IF NOT EXISTS hits (
     disposition_note TEXT,
     disposition_user TEXT,
     disposition_at REAL,
+    plate TEXT,                   -- the hit's own copy of its read: an open hit outlives the read
+    captured REAL,
+    camera TEXT,
+    site TEXT,
     UNIQUE (read_id, entry_id)
 );
 CREATE TABLE IF NOT EXISTS alerts (
@@ -119,7 +136,8 @@ CREATE TABLE IF NOT EXISTS access_log (
     action TEXT NOT NULL,
     reason TEXT NOT NULL,
     query TEXT NOT NULL,
-    results INTEGER NOT NULL
+    results INTEGER NOT NULL,
+    plates_blanked INTEGER NOT NULL DEFAULT 0  -- 1 once the plate text was removed by retention
 );
 CREATE TABLE IF NOT EXISTS purge_log (
     id INTEGER PRIMARY KEY,
@@ -134,6 +152,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# Columns added since the first release, for stores created before them.
+MIGRATIONS = (
+    ("hotlist", "cancelled_at", "REAL"),
+    ("hotlist", "cancelled_by", "TEXT"),
+    ("hotlist", "cancel_reason", "TEXT"),
+    ("hits", "plate", "TEXT"),
+    ("hits", "captured", "REAL"),
+    ("hits", "camera", "TEXT"),
+    ("hits", "site", "TEXT"),
+    ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
+)
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
     " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -142,6 +171,10 @@ INSERT_ENTRY = (
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class RefusedError(ValueError):
+    """A request the store will not carry out; the message says why."""
 
 
 class Store:
@@ -154,6 +187,21 @@ class Store:
         self._local = threading.local()
         with self.connect() as db:
             db.executescript(SCHEMA)
+            self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Add the columns a store made by an older release lacks; copy each hit's read into it."""
+        added = False
+        for table, column, decl in MIGRATIONS:
+            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                added = added or table == "hits"
+        if added:
+            db.execute(
+                "UPDATE hits SET plate=r.text, captured=r.captured, camera=r.camera, site=r.site"
+                " FROM reads AS r WHERE r.id = hits.read_id AND hits.plate IS NULL"
+            )
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""
@@ -255,7 +303,15 @@ class Store:
     def log_access(
         self, user: str, action: str, reason: str, query: dict[str, Any], results: int
     ) -> None:
-        """Every look at reads or hits is recorded: who, when, why, what was asked."""
+        """Every look at reads or hits is recorded: who, when, why, what was asked.
+
+        A look without a name or a reason is refused (RefusedError), so none goes unrecorded.
+        """
+        if not user.strip():
+            raise RefusedError("access log: a user is required for every look at reads or hits")
+        if not reason.strip():
+            raise RefusedError("access log: a reason (case number) is required for every look")
+        user, reason = user.strip(), reason.strip()
         self.connect().execute(
             "INSERT INTO access_log (at, user, action, reason, query, results) VALUES (?,?,?,?,?,?)",
             (time.time(), user, action, reason, json.dumps(query), results),
@@ -267,15 +323,49 @@ class Store:
 
     # -- hot lists ------------------------------------------------------------------------------
 
-    def replace_hotlist(self, source: str, entries: Iterable[Any]) -> int:
-        """Swap in a source's entries in one transaction: readers see the old list or the new one."""
+    def replace_hotlist(
+        self,
+        source: str,
+        entries: Iterable[Any],
+        accept: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Swap in a source's entries in one transaction: readers see the old list or the new one.
+
+        `accept(good_entries, previous_entries)` runs before the commit; whatever it raises rolls the
+        import back, so a refused file leaves the previous list active. Cancelled entries stay, with
+        their history, and the file cannot bring one back: an entry with the same plate, state and
+        case number as a cancelled one of this source is skipped. Returns the entries now active.
+        """
         db = self.connect()
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM hotlist WHERE source=?", (source,))
-            cur = db.executemany(INSERT_ENTRY, (e.row(now) for e in entries))
-            count = cur.rowcount
+            previous = int(
+                db.execute(
+                    "SELECT count(*) FROM hotlist WHERE source=? AND cancelled_at IS NULL",
+                    (source,),
+                ).fetchone()[0]
+            )
+            cancelled = {
+                (r[0], r[1], r[2])
+                for r in db.execute(
+                    "SELECT plate, state, case_number FROM hotlist"
+                    " WHERE source=? AND cancelled_at IS NOT NULL",
+                    (source,),
+                )
+            }
+            good = [0]
+
+            def rows() -> Iterator[tuple[object, ...]]:
+                for e in entries:
+                    good[0] += 1
+                    if not cancelled or (e.plate, e.state, e.case_number) not in cancelled:
+                        yield e.row(now)
+
+            db.execute("DELETE FROM hotlist WHERE source=? AND cancelled_at IS NULL", (source,))
+            count = db.executemany(INSERT_ENTRY, rows()).rowcount
+            if accept is not None:
+                accept(good[0], previous)
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
@@ -283,13 +373,63 @@ class Store:
             raise
         return count
 
-    def add_hotlist_entry(self, e: Any) -> int:
+    def add_hotlist_entry(self, e: Any, user: str = "") -> int:
         db = self.connect()
         db.execute("BEGIN IMMEDIATE")
-        cur = db.execute(INSERT_ENTRY, e.row(time.time()))
-        self._bump_hotlist_version(db)
-        db.execute("COMMIT")
-        return int(cur.lastrowid or 0)
+        try:
+            cur = db.execute(INSERT_ENTRY, e.row(time.time()))
+            entry_id = int(cur.lastrowid or 0)
+            self._history(db, entry_id, user or "unknown", "added", e.reason)
+            self._bump_hotlist_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return entry_id
+
+    def cancel_hotlist_entry(self, entry_id: int, user: str, reason: str) -> sqlite3.Row:
+        """Cancel an entry for good: it never matches again, and the row and its history stay."""
+        if not user.strip() or not reason.strip():
+            raise RefusedError("cancelling an entry needs a user and a reason")
+        db = self.connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
+            if row is None:
+                raise RefusedError(f"no hot-list entry {entry_id}")
+            if row["cancelled_at"] is not None:
+                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["cancelled_at"]))
+                raise RefusedError(
+                    f"entry {entry_id} was already cancelled on {when}Z by {row['cancelled_by']}"
+                )
+            db.execute(
+                "UPDATE hotlist SET cancelled_at=?, cancelled_by=?, cancel_reason=? WHERE id=?",
+                (time.time(), user.strip(), reason.strip(), entry_id),
+            )
+            self._history(db, entry_id, user.strip(), "cancelled", reason.strip())
+            self._bump_hotlist_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return row
+
+    def _history(
+        self, db: sqlite3.Connection, entry_id: int, user: str, action: str, reason: str
+    ) -> None:
+        entry = db.execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
+        db.execute(
+            "INSERT INTO hotlist_history (entry_id, at, user, action, reason, entry)"
+            " VALUES (?,?,?,?,?,?)",
+            (entry_id, time.time(), user, action, reason, json.dumps(dict(entry or {}))),
+        )
+
+    def hotlist_history(self, entry_id: int) -> list[sqlite3.Row]:
+        return (
+            self.connect()
+            .execute("SELECT * FROM hotlist_history WHERE entry_id=? ORDER BY at, id", (entry_id,))
+            .fetchall()
+        )
 
     def _bump_hotlist_version(self, db: sqlite3.Connection) -> None:
         db.execute(
@@ -298,13 +438,15 @@ class Store:
         )
 
     def hotlist_rows(
-        self, expired: bool | None = None, today: str | None = None
+        self, expired: bool | None = None, today: str | None = None, cancelled: bool = False
     ) -> list[sqlite3.Row]:
-        """Entries; expired=True gives only the expired ones, False only the active ones."""
-        sql, args = "SELECT * FROM hotlist", []
+        """Entries not cancelled (or only the cancelled ones); expired=True gives only the expired
+        ones, False only the active ones."""
+        sql = "SELECT * FROM hotlist WHERE cancelled_at IS " + ("NOT NULL" if cancelled else "NULL")
+        args = []
         if expired is not None:
             day = today or time.strftime("%Y-%m-%d", time.gmtime())
-            sql += " WHERE expires < ?" if expired else " WHERE expires >= ?"
+            sql += " AND expires < ?" if expired else " AND expires >= ?"
             args.append(day)
         return self.connect().execute(sql + " ORDER BY id", args).fetchall()
 
@@ -312,4 +454,24 @@ class Store:
         row: sqlite3.Row | None = (
             self.connect().execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone()
         )
+        return row
+
+    def live_entry(self, entry: dict[str, Any]) -> sqlite3.Row | None:
+        """The entry a hit was made on, if still listed and not cancelled: by id, or, after a
+        re-import gave it a new id, by source, plate, state and case number."""
+        db = self.connect()
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (entry.get("id"),)
+        ).fetchone()
+        if row is None:
+            row = db.execute(
+                "SELECT * FROM hotlist WHERE cancelled_at IS NULL AND source=? AND plate=?"
+                " AND state IS ? AND case_number=? ORDER BY id LIMIT 1",
+                (
+                    entry.get("source"),
+                    entry.get("plate"),
+                    entry.get("state"),
+                    entry.get("case_number"),
+                ),
+            ).fetchone()
         return row

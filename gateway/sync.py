@@ -29,6 +29,7 @@ from typing import Any
 from cloud.bucket import LIFE_TAG, life_days
 from cloud.storage import FileTarget, StorageError, Target, read_key_prefix
 from gateway.config import Config
+from gateway.retention import purge_record, purge_records
 from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.sync")
@@ -68,20 +69,6 @@ class SyncStats:
     quarantined: int = 0
     failures: int = 0
     expired: int = 0  # past retention before they could be sent: purged locally, not uploaded
-
-
-def purge_record(store: Store, reason: str, rows: list[Any]) -> None:
-    """One purge_log line: how many, which time range, and a hash of the ids as proof of deletion."""
-    if not rows:
-        return
-    ids = sorted(r["id"] for r in rows)
-    digest = hashlib.sha256("\n".join(str(i) for i in ids).encode()).hexdigest()
-    captured = [r["captured"] for r in rows]
-    store.connect().execute(
-        "INSERT INTO purge_log (at, reason, count, oldest, newest, ids_sha256) VALUES (?,?,?,?,?,?)",
-        (time.time(), reason, len(ids), min(captured), max(captured), digest),
-    )
-    log.info("purged %d (%s), ids sha256 %s", len(ids), reason, digest[:16])
 
 
 class Syncer:
@@ -280,7 +267,8 @@ class Syncer:
         return self.purge_reads("past agency retention", "captured < ?", cut)
 
     def purge(self, now: float | None = None) -> int:
-        """Delete local copies: synced ones past local retention, and every one past agency retention."""
+        """Delete local copies: synced ones past local retention, and every one past agency retention;
+        then alert payloads, hits, heartbeats and access-log plates past their own retention."""
         now = now or time.time()
         db = self.store.connect()
         local_cut = now - self.config.storage.local_retention_days * 86400
@@ -301,7 +289,7 @@ class Syncer:
             self.delete_events([e["id"] for e in events])
             purge_record(self.store, "captures without a read, past local retention", events)
             purged += len(events)
-        return purged
+        return purged + purge_records(self.store, self.config.retention, now)
 
     def delete_events(self, ids: list[int]) -> None:
         db = self.store.connect()

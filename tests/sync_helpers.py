@@ -84,3 +84,34 @@ def local_files(store: Store, read_id: str) -> list[Path]:
         .fetchone()
     )
     return [store.root / row[0], store.root / row[1]] if row else []
+
+
+def make_hit(
+    store: Store,
+    read_id: str,
+    entry_id: int,
+    created: float | None = None,
+    disposition: str | None = None,
+) -> int:
+    """A hit on a read, as the reader pipeline records it (with its own copy of the read)."""
+    db = store.connect()
+    entry = dict(db.execute("SELECT * FROM hotlist WHERE id=?", (entry_id,)).fetchone())
+    read = db.execute("SELECT * FROM reads WHERE id=?", (read_id,)).fetchone()
+    cur = db.execute(
+        "INSERT INTO hits (read_id, entry_id, entry, match_kind, matched_text, created, plate,"
+        " captured, camera, site, disposition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            read_id,
+            entry_id,
+            json.dumps(entry),
+            "exact",
+            read["text"],
+            created or time.time(),
+            read["text"],
+            read["captured"],
+            read["camera"],
+            read["site"],
+            disposition,
+        ),
+    )
+    return int(cur.lastrowid or 0)

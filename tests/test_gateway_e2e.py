@@ -19,8 +19,11 @@ from typing import Any
 
 from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config
 
+from cloud.storage import FileTarget
 from gateway import protocol
+from gateway.config import load
 from gateway.store import Store, sha256
+from gateway.sync import Syncer
 from tools.field.camera_sim import CameraClient
 
 FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
@@ -129,6 +132,26 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
         assert hook.calls >= 2, "the first webhook failure was retried"
         hits = store.connect().execute("SELECT id, disposition FROM hits").fetchall()
         assert len(hits) == 1 and hits[0]["disposition"] is None
+        # the read goes with retention; the open hit stays listed, from its own copy of the read
+        config_obj = load(config)
+        purged = Syncer(config_obj, store, FileTarget(tmp_path / "store")).purge(
+            time.time() + 40 * 86400
+        )
+        assert purged and store.connect().execute("SELECT count(*) FROM reads").fetchone()[0] == 0
+        listed = subprocess.run(
+            [
+                *(sys.executable, "-m", "tools.cli", "hits", "list", "--open", "--json"),
+                *("--user", "sgt.ortiz", "--reason", "shift review", "--config", str(config)),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert listed.returncode == 0, listed.stderr
+        open_hits = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [(h["id"], h["text"], h["camera"], h["site"]) for h in open_hits] == [
+            (hits[0]["id"], "KXR482", "cam-01", "s1")
+        ]
+        assert open_hits[0]["captured"] == read["captured"]
         out = subprocess.run(
             [
                 sys.executable,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -99,15 +100,16 @@ def test_import_replaces_source_atomically(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "previous list stays active" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
-    # bad lines are named with their number; good ones replace the source
-    good.write_text(HEADER + row("DDD444") + row("bad plate!"))
+    # bad lines are named with their number; good ones replace the source (1 of 21 is under 5 %)
+    plates = [f"DDD{i:03d}" for i in range(20)]
+    good.write_text(HEADER + row(plates[0]) + row("bad plate!") + "".join(map(row, plates[1:])))
     out = subprocess.run(
         [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 1 and "line 3: plate" in out.stderr
-    assert {r["plate"] for r in store.hotlist_rows()} == {"DDD444"}
+    assert {r["plate"] for r in store.hotlist_rows()} == set(plates)
 
 
 def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
@@ -219,3 +221,136 @@ def test_wildcard_matching_equals_brute_force(entries: list[str], text: str) -> 
 def test_canonical_folds_each_class() -> None:
     for group in CONFUSION_CLASSES:
         assert len({canonical(c) for c in group}) == 1
+
+
+# -- files refused whole ------------------------------------------------------------------------
+
+
+def alpr(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=stdin,
+    )
+
+
+def test_refused_files_leave_the_previous_list(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        extra='[[hotlists]]\nsource = "lenient"\npath = "l.csv"\nmax_bad_share = 0.5\n',
+    )
+    store = Store(tmp_path / "data")
+    f = tmp_path / "list.csv"
+    plates = [f"AAA{i:03d}" for i in range(28)]
+    f.write_text(HEADER + "".join(map(row, plates)))
+    assert (
+        alpr("hotlist", "import", str(f), "--source", "state", "--config", str(cfg)).returncode == 0
+    )
+    before = {r["plate"] for r in store.hotlist_rows()}
+    assert before == set(plates)
+    refused = [
+        ("plate;state;category\n" + row("BBB111"), "bad header (header lacks"),
+        (HEADER + row("bad plate!") + row("CCC222", expires="soon"), "no valid line (2 bad of 2)"),
+        (HEADER, "no valid line (0 bad of 0)"),
+        # 12 of 40 lines bad: 30 %, over the 5 % default
+        (
+            HEADER + "".join(map(row, plates)) + row("bad plate!") * 12,
+            "12 of 40 lines bad (30 % > 5 %)",
+        ),
+    ]
+    for text, why in refused:
+        f.write_text(text)
+        out = alpr("hotlist", "import", str(f), "--source", "state", "--config", str(cfg))
+        assert out.returncode == 2, why
+        assert f"refused {f}: {why}" in out.stderr, out.stderr
+        assert "the previous list (28 entries) stays active" in out.stderr, why
+        assert {r["plate"] for r in store.hotlist_rows()} == before, why
+    # the share is per source: the configured one allows half the lines bad
+    out = alpr("hotlist", "import", str(f), "--source", "lenient", "--config", str(cfg))
+    assert out.returncode == 1 and "28 entries imported, 12 lines rejected" in out.stdout
+
+
+def test_gateway_start_refuses_a_bad_file_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.config import load
+    from gateway.service import load_configured_hotlists
+
+    f = tmp_path / "ncic.csv"
+    f.write_text(HEADER + row("KEEP01") + row("KEEP02"))
+    config = load(
+        write_config(tmp_path, extra='[[hotlists]]\nsource = "ncic"\npath = "ncic.csv"\n')
+    )
+    store = Store(config.data_dir)
+    load_configured_hotlists(store, config.hotlists)
+    assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
+    f.write_text("plate\n")  # a truncated export: only a header, and a bad one
+    with caplog.at_level("ERROR"):
+        load_configured_hotlists(store, config.hotlists)
+    assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(lines) == 1 and f"refused {f}: bad header" in lines[0]
+    assert "the previous list (2 entries) stays active" in lines[0]
+
+
+# -- cancelling entries -------------------------------------------------------------------------
+
+
+def test_remove_cancels_for_good_and_keeps_history(tmp_path: Path) -> None:
+    from gateway.pipeline import MatcherCache
+
+    cfg = str(write_config(tmp_path))
+    store = Store(tmp_path / "data")
+    f = tmp_path / "list.csv"
+    f.write_text(HEADER + row("IMP001") + row("IMP002"))
+    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    manual = [f"--{k.replace('_', '-')}={v}" for k, v in MANUAL.items()]
+    out = alpr("hotlist", "add", "MAN003", *manual, "--user", "sgt.ortiz", "--config", cfg)
+    assert out.returncode == 0, out.stderr
+    ids = {r["plate"]: r["id"] for r in store.hotlist_rows()}
+    matchers = MatcherCache(store, 1)
+    assert [m.entry_id for m in matchers.get().match("MAN003")] == [ids["MAN003"]]
+
+    # both flags are required
+    assert alpr("hotlist", "remove", str(ids["MAN003"]), "--config", cfg).returncode == 2
+    for plate in ("MAN003", "IMP001"):
+        out = alpr(
+            "hotlist",
+            "remove",
+            str(ids[plate]),
+            "--reason",
+            "recovered",
+            "--user",
+            "ofc.lee",
+            "--config",
+            cfg,
+        )
+        assert out.returncode == 0 and f"cancelled entry {ids[plate]}: {plate}" in out.stdout
+        assert matchers.get().match(plate) == []
+    out = alpr(
+        "hotlist", "remove", str(ids["MAN003"]), "--reason", "x", "--user", "y", "--config", cfg
+    )
+    assert out.returncode == 2 and "already cancelled" in out.stderr
+    assert (
+        alpr("hotlist", "remove", "999", "--reason", "x", "--user", "y", "--config", cfg).returncode
+        == 2
+    )
+
+    # a re-import of the same file does not bring the cancelled entry back
+    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    assert matchers.get().match("IMP001") == [] and matchers.get().match("IMP002")
+    assert {r["plate"] for r in store.hotlist_rows(cancelled=True)} == {"MAN003", "IMP001"}
+    listed = alpr("hotlist", "list", "--json", "--config", cfg).stdout
+    assert "IMP002" in listed and "IMP001" not in listed and "MAN003" not in listed
+
+    out = alpr("hotlist", "history", str(ids["MAN003"]), "--json", "--config", cfg)
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(e["action"], e["user"], e["reason"]) for e in events] == [
+        ("added", "sgt.ortiz", "r"),
+        ("cancelled", "ofc.lee", "recovered"),
+    ]
+    assert events[1]["entry"]["plate"] == "MAN003"
+    out = alpr("hotlist", "history", str(ids["IMP001"]), "--config", cfg)
+    assert "imported" in out.stdout and "cancelled  ofc.lee" in out.stdout

@@ -12,13 +12,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tools import bench, demo, read, train
-from tools.field import camera_sim, deploy, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, records
+from tools import bench, completion, demo, read, train
+from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
+from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
 from tools.train import evaluate
 
 COMMANDS = (
     # the gateway and its data
+    init_cmd,
+    service_cmd,
     demo,
     gateway_cmd,
     camera_sim,
@@ -32,12 +34,14 @@ COMMANDS = (
     provision,
     flash,
     deploy,
+    emulator,
     power,
     # the reader
     read,
     evaluate,
     bench,
     train,
+    completion,
 )
 
 
@@ -46,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alpr", description="fixed-alpr: licence plate reading for fixed camera sites"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the embedded demo config (data under build/demo) instead of a deployment's",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)

@@ -26,7 +26,7 @@ import cv2
 
 from gateway import config as cfg
 from gateway.service import Gateway
-from tools.common import DEFAULT_CONFIG
+from tools.common import DEFAULT_CONFIG, DEMO_DIR
 from tools.field.camera_sim import CameraClient
 from tools.ops.gateway_cmd import gateway_status
 from tools.scenes import make_scene
@@ -69,7 +69,7 @@ def running_gateway(workdir: Path, hotlist_csv: str) -> Iterator[tuple[Gateway, 
     sink = WebhookSink()
     sink_server = sink.serve()
     doc = tomllib.loads(DEFAULT_CONFIG.read_text())
-    doc["gateway"] = {"listen": "127.0.0.1:0", "data_dir": "gateway"}
+    doc["gateway"] = {**doc["gateway"], "listen": "127.0.0.1:0"}  # data where --demo looks
     doc["hotlists"] = [{"source": "demo", "path": "hotlist.csv", "format": "csv"}]
     doc["alerts"] = [
         {"kind": "webhook", "url": f"http://127.0.0.1:{sink_server.server_address[1]}/alerts"},
@@ -98,7 +98,7 @@ def hotlist_csv(plates: list[str]) -> str:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the whole gateway on generated scenes, end to end")
     p.add_argument("--events", type=int, default=12, help="captures to send")
-    p.add_argument("--out", type=Path, default=Path("build/demo"))
+    p.add_argument("--out", type=Path, default=DEMO_DIR)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=run)
 

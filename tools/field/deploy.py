@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.field import selftest
+
 log = logging.getLogger("alpr.deploy")
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -151,6 +153,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", required=True, help="/dev/ttyUSB0, COM3 or socket://HOST:PORT")
     p.add_argument("--site-config", type=Path, help="the camera's JSON from alpr provision")
     p.add_argument("--no-reset", action="store_true", help="leave the board at its REPL")
+    p.add_argument(
+        "--no-selftest",
+        action="store_true",
+        help="skip the board's self-test (camera, ADC, Wi-Fi, gateway, clock) after the reset",
+    )
     p.set_defaults(func=run)
 
 
@@ -161,4 +168,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"alpr deploy: {exc}", file=sys.stderr)
         return 1
     print(f"deployed to {args.port} in {seconds:.1f} s, hashes verified")
+    if args.no_reset or args.no_selftest:
+        return 0
+    try:
+        checks = selftest.run_selftest(mpremote, args.port)
+    except (DeployError, ValueError) as exc:
+        print(f"alpr deploy: self-test did not run: {exc}", file=sys.stderr)
+        return 1
+    print("self-test on the board:")
+    print(selftest.report(checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        print(f"alpr deploy: self-test failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0

@@ -41,9 +41,8 @@ def evidence_target_for(config: Config) -> Target:
 
 
 def custody_days(config: Config) -> int:
-    """How long custody records are locked: the access-log retention where configured."""
-    retention = getattr(config, "retention", None)
-    return int(getattr(retention, "access_log_days", evidence.CUSTODY_DAYS))
+    """How long custody records are locked: as long as the access log is kept (the audit period)."""
+    return config.retention.access_log_days
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,6 +14,7 @@ from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
+from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
 SILENT_AFTER_S = 3 * 3600  # cameras heartbeat hourly; three missed beats mean trouble
@@ -42,7 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    gateway = Gateway(load_config(args))
+    config = load_config(args)
+    configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
+    gateway = Gateway(config)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -53,11 +56,16 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def gateway_status(store: Store) -> dict[str, Any]:
+def gateway_status(
+    store: Store, open_hit_hours: float = 12.0, now: float | None = None
+) -> dict[str, Any]:
+    """Counts for `gateway status`; `hits_open_overdue`: hits still without a disposition after
+    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up."""
     db = store.connect()
+    overdue_before = (now or time.time()) - open_hit_hours * 3600
 
-    def one(sql: str) -> int:
-        return int(db.execute(sql).fetchone()[0])
+    def one(sql: str, *params: object) -> int:
+        return int(db.execute(sql, params).fetchone()[0])
 
     return {
         "events": one("SELECT count(*) FROM events"),
@@ -66,20 +74,28 @@ def gateway_status(store: Store) -> dict[str, Any]:
         "no_read": one("SELECT count(*) FROM events WHERE status='noread'"),
         "failed": one("SELECT count(*) FROM events WHERE status='failed'"),
         "hits_open": one("SELECT count(*) FROM hits WHERE disposition IS NULL"),
+        "hits_open_overdue": one(
+            "SELECT count(*) FROM hits WHERE disposition IS NULL AND created < ?", overdue_before
+        ),
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
-        "hotlist_entries": one("SELECT count(*) FROM hotlist"),
+        "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
     }
 
 
 def run_status(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
-    status = gateway_status(store)
+    config, store = open_store(args)
+    status = gateway_status(store, config.open_hit_hours)
     if args.json:
         print(json.dumps(status))
     else:
         for key, value in status.items():
             print(f"{key:<18} {value}")
+        if status["hits_open_overdue"]:
+            print(
+                f"WARNING: {status['hits_open_overdue']} hits open longer than"
+                f" {config.open_hit_hours:g} h: record a disposition (alpr hits disposition)"
+            )
     return 0
 
 

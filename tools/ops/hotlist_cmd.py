@@ -1,15 +1,19 @@
-"""`alpr hotlist import|add|list|lint`."""
+"""`alpr hotlist import|add|remove|history|list|lint`."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import sys
+import time
 from pathlib import Path
 
 from gateway import hotlist
+from gateway.config import Config
 from gateway.service import import_hotlist
+from gateway.store import RefusedError, Store
 from tools.common import add_config_arg, open_store
 
 
@@ -22,6 +26,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("file", type=Path)
     imp.add_argument("--source", required=True, help="e.g. ncic, state, local")
     imp.add_argument("--format", choices=["csv", "ncic"], default="csv")
+    imp.add_argument(
+        "--max-bad-share",
+        type=float,
+        help="refuse the file if a larger share of lines is bad "
+        "(default: the source's max_bad_share in the config, else 0.05)",
+    )
     imp.set_defaults(func=run_import)
 
     add = hsub.add_parser(
@@ -34,11 +44,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--category", required=True, choices=sorted(hotlist.CATEGORIES))
     for field in ("case-number", "reason", "requested-by", "contact", "instructions", "expires"):
         add.add_argument(f"--{field}", required=True)
+    add.add_argument("--user", default=getpass.getuser(), help="who adds it (kept in its history)")
     add.set_defaults(func=run_add)
+
+    rm = hsub.add_parser(
+        "remove", help="cancel an entry: it never matches again, its history stays"
+    )
+    add_config_arg(rm)
+    rm.add_argument("entry", type=int)
+    rm.add_argument("--reason", required=True, help="why it is cancelled (kept in its history)")
+    rm.add_argument("--user", required=True)
+    rm.set_defaults(func=run_remove)
+
+    hist = hsub.add_parser("history", help="who added and cancelled an entry, when and why")
+    add_config_arg(hist)
+    hist.add_argument("entry", type=int)
+    hist.add_argument("--json", action="store_true")
+    hist.set_defaults(func=run_history)
 
     ls = hsub.add_parser("list", help="active entries (or the expired ones)")
     add_config_arg(ls)
     ls.add_argument("--expired", action="store_true", help="only the expired entries")
+    ls.add_argument("--cancelled", action="store_true", help="only the cancelled entries")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_list)
 
@@ -47,15 +74,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lint.set_defaults(func=run_lint)
 
 
+def max_bad_share(config: Config, args: argparse.Namespace) -> float:
+    if args.max_bad_share is not None:
+        return float(args.max_bad_share)
+    for source in config.hotlists:
+        if source.source == args.source:
+            return source.max_bad_share
+    return 0.05
+
+
 def run_import(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    config, store = open_store(args)
     try:
-        count, errors = import_hotlist(store, args.file, args.source, args.format)
+        count, errors = import_hotlist(
+            store, args.file, args.source, args.format, max_bad_share(config, args)
+        )
     except OSError as exc:
         print(
             f"alpr hotlist import: cannot read {args.file}: {exc.strerror}; the previous list stays active",
             file=sys.stderr,
         )
+        return 2
+    except hotlist.ImportRefused as exc:
+        for e in exc.errors[:20]:
+            print(f"{args.file}: {e}", file=sys.stderr)
+        if len(exc.errors) > 20:
+            print(f"{args.file}: ... {len(exc.errors) - 20} more bad lines", file=sys.stderr)
+        print(f"alpr hotlist import: {exc}", file=sys.stderr)
         return 2
     for e in errors:
         print(f"{args.file}: {e}", file=sys.stderr)
@@ -74,7 +119,7 @@ def run_add(args: argparse.Namespace) -> int:
     if entry.expired():
         print(f"alpr hotlist add: expires: {entry.expires} is already past", file=sys.stderr)
         return 2
-    entry_id = store.add_hotlist_entry(entry)
+    entry_id = store.add_hotlist_entry(entry, args.user)
     print(
         f"added entry {entry_id}: {entry.plate} ({entry.category}, case {entry.case_number}), "
         f"expires {entry.expires}"
@@ -82,10 +127,60 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cancel_entry(store: Store, entry_id: int, user: str, reason: str, prog: str) -> int:
+    """Cancel one entry and say so; shared by `hotlist remove` and `hits disposition`."""
+    try:
+        row = store.cancel_hotlist_entry(entry_id, user, reason)
+    except RefusedError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"cancelled entry {entry_id}: {row['plate']} ({row['category']}, case {row['case_number']})"
+        f" by {user}: {reason}"
+    )
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    _, store = open_store(args)
+    return cancel_entry(store, args.entry, args.user, args.reason, "alpr hotlist remove")
+
+
+def run_history(args: argparse.Namespace) -> int:
+    _, store = open_store(args)
+    entry = store.hotlist_entry(args.entry)
+    events = [dict(r) for r in store.hotlist_history(args.entry)]
+    if entry is None and not events:
+        print(f"alpr hotlist history: no hot-list entry {args.entry}", file=sys.stderr)
+        return 2
+    if entry is not None and not any(e["action"] == "added" for e in events):
+        # imported entries carry no history row each (a list may hold a million): their import is it
+        events.insert(
+            0,
+            {
+                "entry_id": args.entry,
+                "at": entry["added"],
+                "user": f"import of source {entry['source']}",
+                "action": "imported",
+                "reason": entry["reason"],
+                "entry": json.dumps(dict(entry)),
+            },
+        )
+    for e in events:
+        if args.json:
+            print(json.dumps({**e, "entry": json.loads(e["entry"])}))
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+            print(f"{when}Z {e['action']:<10} {e['user']:<24} {e['reason']}")
+    return 0
+
+
 def run_list(args: argparse.Namespace) -> int:
     _, store = open_store(args)
     rows = store.hotlist_rows(
-        expired=args.expired, today=dt.datetime.now(dt.UTC).date().isoformat()
+        expired=None if args.cancelled else args.expired,
+        today=dt.datetime.now(dt.UTC).date().isoformat(),
+        cancelled=args.cancelled,
     )
     for r in rows:
         if args.json:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import json
 import sys
 import time
 from typing import Any
 
+from gateway.store import RefusedError, Store
 from tools.common import add_config_arg, open_store
+from tools.ops.hotlist_cmd import cancel_entry
 
 DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
 
@@ -31,8 +32,20 @@ def parse_time(text: str) -> float:
 
 
 def add_who(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--user", default=getpass.getuser(), help="who is looking (logged)")
-    p.add_argument("--reason", default="", help="case number or reason for the search (logged)")
+    p.add_argument("--user", required=True, help="who is looking (logged)")
+    p.add_argument("--reason", required=True, help="case number or reason for the search (logged)")
+
+
+def log_look(
+    store: Store, args: argparse.Namespace, action: str, query: dict[str, Any], results: int
+) -> bool:
+    """Record the look; False (and a message) when the store refuses it, and nothing is shown."""
+    try:
+        store.log_access(args.user, action, args.reason, query, results)
+    except RefusedError as exc:
+        print(f"alpr {action}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +74,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hd.add_argument("--status", required=True, choices=DISPOSITIONS)
     hd.add_argument("--note", required=True)
     hd.add_argument("--user", required=True)
-    hd.set_defaults(func=run_disposition)
+    choice = hd.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--cancel-entry",
+        dest="cancel_entry",
+        action="store_const",
+        const=True,
+        help="with no-longer-wanted: cancel the hot-list entry too",
+    )
+    choice.add_argument(
+        "--keep-entry",
+        dest="cancel_entry",
+        action="store_const",
+        const=False,
+        help="with no-longer-wanted: leave the hot-list entry active",
+    )
+    hd.set_defaults(func=run_disposition, cancel_entry=None)
 
 
 def read_json(row: Any) -> dict[str, Any]:
@@ -85,13 +113,9 @@ def run_reads(args: argparse.Namespace) -> int:
         .execute(sql + " ORDER BY captured DESC LIMIT ?", [*params, args.limit])
         .fetchall()
     )
-    store.log_access(
-        args.user,
-        "reads list",
-        args.reason,
-        {"plate": args.plate, "since": args.since, "limit": args.limit},
-        len(rows),
-    )
+    query = {"plate": args.plate, "since": args.since, "limit": args.limit}
+    if not log_look(store, args, "reads list", query, len(rows)):
+        return 2
     for row in rows:
         if args.json:
             print(json.dumps(read_json(row)))
@@ -105,14 +129,18 @@ def run_reads(args: argparse.Namespace) -> int:
 
 def run_hits(args: argparse.Namespace) -> int:
     _, store = open_store(args)
+    # a hit carries its own plate, time, camera and site: it is listed after its read is purged
     sql = (
-        "SELECT hits.*, reads.text, reads.camera, reads.captured, reads.confidence FROM hits"
-        " JOIN reads ON reads.id = hits.read_id"
+        "SELECT hits.*, coalesce(hits.plate, reads.text) AS text,"
+        " coalesce(hits.camera, reads.camera) AS camera, coalesce(hits.site, reads.site) AS site,"
+        " coalesce(hits.captured, reads.captured) AS captured, reads.confidence FROM hits"
+        " LEFT JOIN reads ON reads.id = hits.read_id"
     )
     if args.open:
         sql += " WHERE hits.disposition IS NULL"
     rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
-    store.log_access(args.user, "hits list", args.reason, {"open": args.open}, len(rows))
+    if not log_look(store, args, "hits list", {"open": args.open}, len(rows)):
+        return 2
     for row in rows:
         out = dict(row)
         out["entry"] = json.loads(out["entry"])
@@ -120,26 +148,65 @@ def run_hits(args: argparse.Namespace) -> int:
             print(json.dumps(out))
         else:
             e = out["entry"]
+            when = (
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["captured"]))
+                if row["captured"] is not None
+                else "?"
+            )
             print(
-                f"hit {row['id']:>5}  {row['text']:<9} {row['match_kind']:<9} {e['category']:<15} "
-                f"case {e['case_number']:<10} {row['camera']:<8} {row['disposition'] or 'OPEN'}"
+                f"hit {row['id']:>5}  {when}Z {row['text'] or '?':<9} {row['match_kind']:<9}"
+                f" {e['category']:<15} case {e['case_number']:<10} {row['camera'] or '?':<8}"
+                f" {row['disposition'] or 'OPEN'}"
             )
     return 0
 
 
+def ask_cancel(entry: Any) -> bool | None:
+    """On a terminal, ask whether to cancel the entry; None where nobody can answer."""
+    if not sys.stdin.isatty():
+        return None
+    answer = input(
+        f"Cancel hot-list entry {entry['id']} ({entry['plate']}, {entry['category']},"
+        f" case {entry['case_number']}) so that it never matches again? [y/N] "
+    )
+    return answer.strip().lower() in ("y", "yes")
+
+
 def run_disposition(args: argparse.Namespace) -> int:
     _, store = open_store(args)
+    prog = "alpr hits disposition"
     if not args.note.strip() or not args.user.strip():
-        print("alpr hits disposition: --note and --user must not be empty", file=sys.stderr)
+        print(f"{prog}: --note and --user must not be empty", file=sys.stderr)
         return 2
     db = store.connect()
-    cur = db.execute(
+    hit = db.execute("SELECT id, entry FROM hits WHERE id=?", (args.hit,)).fetchone()
+    if hit is None:
+        print(f"{prog}: no hit {args.hit}", file=sys.stderr)
+        return 2
+    entry = None
+    if args.status == "no-longer-wanted":
+        entry = store.live_entry(json.loads(hit["entry"]))
+        if entry is not None and args.cancel_entry is None:
+            args.cancel_entry = ask_cancel(entry)
+            if args.cancel_entry is None:
+                print(
+                    f"{prog}: hot-list entry {entry['id']} is still active: say --cancel-entry or"
+                    " --keep-entry (nothing recorded)",
+                    file=sys.stderr,
+                )
+                return 2
+    db.execute(
         "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=? WHERE id=?",
         (args.status, args.note.strip(), args.user.strip(), time.time(), args.hit),
     )
-    if not cur.rowcount:
-        print(f"alpr hits disposition: no hit {args.hit}", file=sys.stderr)
-        return 2
     store.log_access(args.user, "hits disposition", args.status, {"hit": args.hit}, 1)
     print(f"hit {args.hit}: {args.status} by {args.user}")
-    return 0
+    if entry is None:
+        if args.status == "no-longer-wanted":
+            print(f"hit {args.hit}: its hot-list entry is no longer active; nothing to cancel")
+        return 0
+    if not args.cancel_entry:
+        print(f"hot-list entry {entry['id']} stays active")
+        return 0
+    reason = f"hit {args.hit} no longer wanted: {args.note.strip()}"
+    return cancel_entry(store, int(entry["id"]), args.user.strip(), reason, prog)
