@@ -170,6 +170,14 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def filter_meaning(rule: dict[str, Any]) -> tuple[str, frozenset[tuple[str, str]]]:
+    """A lifecycle rule's filter as (prefix, tags): Ceph RGW returns `And` filters flattened."""
+    f = rule.get("Filter", {"Prefix": rule.get("Prefix", "")})
+    inner = f.get("And", f)
+    tags = [*inner.get("Tags", []), *([inner["Tag"]] if "Tag" in inner else [])]
+    return inner.get("Prefix", ""), frozenset((t["Key"], t["Value"]) for t in tags)
+
+
 @dataclass
 class BucketReport:
     done: list[str] = field(default_factory=list)
@@ -351,7 +359,7 @@ def check(
         if live is None:
             report.drift.append(f"lifecycle rule {rule_id} is missing")
             continue
-        if live.get("Filter") != rule["Filter"]:
+        if filter_meaning(live) != filter_meaning(rule):
             report.drift.append(
                 f"lifecycle rule {rule_id}: filter is {live.get('Filter')}, config says {rule['Filter']}"
             )

@@ -223,3 +223,20 @@ def test_export_refuses_a_key_that_would_escape(rgw: dict[str, str], tmp_path: P
         not (tmp_path / "escape.txt").exists() and not (tmp_path / "export" / "escape.txt").exists()
     )
     assert not any(out.rglob("*")) if out.exists() else True
+
+
+def test_hold_uploads_an_unsynced_read_that_the_gateway_then_skips(
+    rgw: dict[str, str], tmp_path: Path
+) -> None:
+    """Written by the evidence user, the read's objects stay readable to the gateway (by policy)."""
+    config, name = made_bucket(tmp_path, rgw, retention=30)
+    store = Store(config.data_dir)
+    read_id = make_read(store)
+    ev, gateway = role_target(rgw, "evidence", name), role_target(rgw, "gateway", name)
+    held = hold_read(config, store, ev, read_id, "C-6", "det.ray", "hit and run")
+    assert all(ev.legal_hold(k) for k in held)
+    stats = Syncer(config, store, gateway).sync_once()
+    assert (stats.synced, stats.skipped_existing, stats.failures) == (1, 2, 0)
+    prefix = read_prefix(store.connect().execute("SELECT * FROM reads").fetchone())
+    head = gateway.head(f"{prefix}.json")
+    assert head is not None and head.metadata["read-id"] == read_id

@@ -122,3 +122,29 @@ def test_export_paths_stay_inside_the_folder(tmp_path: Path) -> None:
     assert evidence.inside(out, "r/x.jpg") == out / "r" / "x.jpg"
     with pytest.raises(StorageError, match="case number"):
         evidence.export(FileTarget(tmp_path / "store"), "..", out, "clerk", "discovery")
+
+
+def test_evidence_commands_refuse_the_gateway_keys(tmp_path: Path) -> None:
+    """On a bucket whose policy names a gateway principal, evidence needs its own keys."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from gateway_helpers import write_config
+
+    os.environ["ALPR_TEST_GW_KEY"] = "k"
+    extra = (
+        '\n[storage]\ntarget = "s3://b"\nendpoint = "http://127.0.0.1:9"\n'
+        'access_key = "env:ALPR_TEST_GW_KEY"\nsecret_key = "env:ALPR_TEST_GW_KEY"\n'
+        'gateway_principal = "arn:aws:iam:::user/alpr-gateway"\n'
+    )
+    path = write_config(tmp_path, extra=extra)
+    cmd = [sys.executable, "-m", "tools.cli", "evidence", "hold", str(uuid.uuid4())]
+    out = subprocess.run(
+        [*cmd, "--case", "C-1", "--user", "u", "--reason", "r", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "[evidence] access_key and secret_key" in out.stderr, out.stderr
