@@ -17,20 +17,30 @@ from cloud.storage import FileTarget, S3Target, StorageError, Target, captured_a
 NONCURRENT_DAYS = 1
 ABORT_MULTIPART_DAYS = 1
 LIFE_TAG = "alpr-life"
-LIFE_RULES_MAX = 500  # AWS allows 1000 rules a bucket; a longer retention gets coarser steps
+LIFE_GROWTH = 1.6  # each remaining-life value with a rule is ~1.6 times the one before
 DAY_S = 86400.0
 
 
 def life_values(retention_days: int) -> list[int]:
-    """The remaining-life tag values that have a lifecycle rule (retention itself included)."""
-    step = max(1, math.ceil((retention_days - 1) / LIFE_RULES_MAX))
-    return sorted({*range(1, retention_days, step), retention_days})
+    """The remaining-life tag values that have a lifecycle rule: 1, 2, 3, 5, 8, 13, 21, ... and
+    the retention itself.
+
+    Few on purpose: Ceph RGW 16.2 lists the bucket once per rule on every lifecycle pass, so one
+    rule per day of retention multiplies that work by the retention (with a 10 s test "day",
+    31 rules already starved other buckets' lifecycle). A read sent promptly gets exactly the
+    retention; one sent late loses at most about a third of its remaining life, never outlives it.
+    """
+    values, v = [], 1
+    while v < retention_days:
+        values.append(v)
+        v = max(v + 1, round(v * LIFE_GROWTH))
+    return [*values, retention_days]
 
 
 def life_days(retention_days: int, captured: float, now: float) -> int | None:
     """Days an object uploaded now may live so that it is gone by capture + retention (+ under a
-    day): the remaining life rounded up, or down to the nearest value that has a rule; None when
-    the read is already past retention and must not be uploaded at all."""
+    day): the remaining life rounded up, then down to the nearest value that has a rule; None
+    when the read is already past retention and must not be uploaded at all."""
     remaining = retention_days - (now - captured) / DAY_S
     if remaining <= 0:
         return None
