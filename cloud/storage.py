@@ -324,6 +324,8 @@ class FileTarget:
         cutoff = (now or time.time()) - retention_days * 86400
         removed = 0
         for listed in list(self.list(prefix)):
+            if DT_RE.search(listed.key) and captured_at(listed.key, {}, 0.0) >= cutoff:
+                continue  # its dt= day starts after the cutoff: no need to read its metadata
             obj = self.head(listed.key) or listed
             if captured_at(obj.key, obj.metadata, obj.modified) < cutoff and not self.legal_hold(
                 obj.key
