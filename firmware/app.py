@@ -52,7 +52,6 @@ def wake(cause: str, t0: int) -> tuple:
     if mode == "critical":
         hw.save_state(st)
         return conf["critical_sleep_s"] * 1000, None  # no radio, no camera, no trigger
-    event = None
     if cause == "trigger" and mode == "ok":
         captured = hw.now()
         import cam
@@ -60,64 +59,102 @@ def wake(cause: str, t0: int) -> tuple:
         frames = cam.burst(conf, hw.feed)
         meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
                 "solar_v": solar}
-        event = (hw.next_seq(st), meta, frames)
-    wlan = hw.wifi_up(conf["wifi"]["ssid"], conf["wifi"].get("password", ""), conf["wifi_timeout_ms"])
-    hw.feed()
-    if event:
-        seq, meta, frames = event
-        meta["awake_ms"] = hw.since(t0)  # captures to POST: the figure the power budget uses
+        seq = hw.next_seq(st)
+        meta["awake_ms"] = hw.since(t0)  # wake to event on flash: the figure the power budget uses
         body = proto.encode_event(meta, frames)
         del frames  # the body is the only copy now
-        event = None
-        if not wlan or not deliver(conf, seq, body, st):
-            st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
-            print("app: queued event", seq)
+        # on flash before the radio starts: a reset or power cut from here on cannot lose it
+        st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
         del body
+        hw.feed()
+    wlan = hw.wifi_up(conf["wifi"]["ssid"], conf["wifi"]["password"], conf["wifi_timeout_ms"])
+    hw.feed()
     if wlan:
+        sync_clock(conf, st)
         flush(conf, st)
-        if cause != "trigger" or st.get("dropped") or mode == "low":
+        if cause != "trigger" or st.get("dropped") or st.get("rejected") or mode == "low":
             heartbeat(conf, st, battery, solar, hw.rssi(wlan), None)
     hw.wifi_down(wlan)
+    sleep_ms = conf["heartbeat_s"] * 1000
+    if evq.seqs() and mode == "ok":
+        st["fails"] = st.get("fails", 0) + 1
+        sleep_ms = retry_ms(conf["retry_s"], conf["heartbeat_s"], st["fails"])
+    else:
+        st["fails"] = 0
     st["awake_ms"] = hw.since(t0)
     hw.save_state(st)
-    return conf["heartbeat_s"] * 1000, conf["trigger"] if mode == "ok" else None
+    return sleep_ms, conf["trigger"] if mode == "ok" else None
+
+
+def retry_ms(first_s: int, most_s: int, fails: int) -> int:
+    """While events wait: retry_s doubled per failed wake up to heartbeat_s, then a random point in
+    its upper half, so that the cameras of a site whose gateway comes back do not all call at once."""
+    import random
+
+    d = min(most_s, first_s << min(fails - 1, 16)) * 1000
+    return int(d / 2 + random.random() * d / 2)
 
 
 def sync_clock(conf: dict, st: dict) -> None:
-    """NTP if configured, else the gateway's clock; kept in the RTC across deep sleep."""
-    if hw.clock_ok() and hw.now() - st.get("synced", 0) < 86400:
-        return
-    if not (conf.get("ntp") and hw.ntp(conf["ntp"])):
-        hw.set_clock(proto.gateway_time(conf))
-    st["synced"] = int(hw.now())
+    """NTP when the site config names a server (daily, or when the RTC lost power). Without it the
+    clock follows the gateway's signed answers (see send)."""
+    if conf.get("ntp") and (not hw.clock_ok() or hw.now() - st.get("synced", 0) >= 86400):
+        if hw.ntp(conf["ntp"]):
+            st["synced"] = int(hw.now())
 
 
-def deliver(conf: dict, seq: int, body: bytes, st: dict) -> bool:
-    """Send one event; True when it may leave the queue (PROTOCOL.md: 200/201, or a hopeless 4xx)."""
-    try:
-        sync_clock(conf, st)
-        status, answer = proto.post(conf, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE, int(hw.now()))
+def adopt_time(t: object, st: dict) -> bool:
+    """Set the RTC from a verified answer's time when it is off; True when it was."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or abs(t - hw.now()) <= 2:
+        return False
+    hw.set_clock(t)
+    st["synced"] = int(t)
+    return True
+
+
+def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str) -> tuple:
+    """A signed POST: (status, answer). The clock is taken only from an answer whose signature
+    verifies with our secret; a request refused as stale is sent once more with the new time."""
+    for _ in range(2):
+        status, answer, verified = proto.post(conf, path, body, seq, ctype, int(hw.now()))
         hw.feed()
+        if not (verified and adopt_time(answer.get("time"), st)):
+            break
+        if not (status == 401 and "stale" in str(answer.get("error"))):
+            break
+    return status, answer
+
+
+# Answers that resending the same bytes can never change (PROTOCOL.md). 401 and 403 are not here:
+# a secret or a camera entry the gateway does not have yet is fixed on the gateway, not by dropping.
+HOPELESS = (400, 409, 411, 413, 415, 422)
+
+
+def deliver(conf: dict, seq: int, body: bytes, st: dict) -> int:
+    """Send one event: 1 stored (200/201), -1 rejected for good, 0 keep it queued."""
+    try:
+        status, answer = send(conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE)
     except OSError as e:
         print("app: event", seq, "not sent:", repr(e))
-        return False
+        return 0
     if status in (200, 201):
-        return True
-    if status == 401 and "stale" in str(answer.get("error")):
-        st["synced"] = 0  # our clock is off: resync next time, keep the event
-        return False
-    print("app: event", seq, "rejected", status, answer)
-    if 400 <= status < 500 and status not in (409, 413):
+        return 1
+    print("app: event", seq, "answered", status, answer)
+    if status in HOPELESS:
         elog.record(RuntimeError("event %d rejected: %d %s" % (seq, status, answer)), int(hw.now()))
-        return True  # resending cannot succeed
-    return False
+        return -1
+    return 0
 
 
 def flush(conf: dict, st: dict) -> None:
-    """Send queued events oldest first; stop at the first that does not go."""
+    """Send queued events oldest first; each leaves the flash only once the gateway stored it or
+    refused it for good. Stop at the first that is to be kept."""
     for seq in evq.seqs():
-        if not deliver(conf, seq, evq.get(seq), st):
+        r = deliver(conf, seq, evq.get(seq), st)
+        if r == 0:
             return
+        if r < 0:
+            st["rejected"] = st.get("rejected", 0) + 1
         evq.remove(seq)
 
 
@@ -125,21 +162,17 @@ def heartbeat(conf: dict, st: dict, battery: float, solar: float, rssi: int, err
     beat = {
         "battery_v": battery, "solar_v": solar, "rssi": rssi, "firmware": VERSION,
         "free_flash": hw.free_flash(), "queued": len(evq.seqs()), "dropped": st.get("dropped", 0),
-        "error": error, "time": int(hw.now()), "boots": st.get("boots", 0),
+        "rejected": st.get("rejected", 0), "error": error, "time": int(hw.now()), "boots": st.get("boots", 0),
         "awake_ms_last": st.get("awake_ms", 0), "errors_logged": len(elog.entries()),
     }
     try:
-        sync_clock(conf, st)
-        beat["time"] = int(hw.now())
-        status, answer = proto.post(conf, proto.HEARTBEAT_PATH, json.dumps(beat).encode(), 0,
-                                    "application/json", beat["time"])
+        status, _ = send(conf, st, proto.HEARTBEAT_PATH, json.dumps(beat).encode(), 0,
+                         "application/json")
     except OSError as e:
         print("app: heartbeat not sent:", repr(e))
         return
     if status == 200:
-        st["dropped"] = 0  # reported: the gateway has the count now
-        if "time" in answer and abs(answer["time"] - hw.now()) > 2:
-            hw.set_clock(answer["time"])
+        st["dropped"] = st["rejected"] = 0  # reported: the gateway has the counts now
 
 
 def safe_mode(error: str, st: dict) -> tuple:

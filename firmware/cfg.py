@@ -16,6 +16,7 @@ DEFAULTS: dict = {
     "adc": {"battery_pin": 14, "battery_divider": 2.0, "solar_pin": 15, "solar_divider": 2.0},
     "thresholds": {"low_v": 3.45, "critical_v": 3.3},
     "heartbeat_s": 3600,
+    "retry_s": 60,  # first retry delay while events wait; doubles (with jitter) up to heartbeat_s
     "critical_sleep_s": 21600,
     "wifi_timeout_ms": 8000,
     "http_timeout_s": 8,
@@ -29,14 +30,23 @@ class ConfigError(ValueError):
     pass
 
 
-def _num(conf: dict, key: str, lo: float, hi: float) -> None:
-    v = conf[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise ConfigError("%s: must be a number from %s to %s, got %r" % (key, lo, hi, v))
+def _num(d: dict, key: str, lo: float, hi: float, integer: bool = True, name: str = "") -> None:
+    v = d[key]
+    kind = int if integer else (int, float)
+    if isinstance(v, bool) or not isinstance(v, kind) or not lo <= v <= hi:
+        raise ConfigError("%s: must be %s from %s to %s, got %r" % (
+            name + key, "an integer" if integer else "a number", lo, hi, v))
+
+
+def _str(d: dict, key: str, name: str = "", empty: bool = False) -> None:
+    v = d.get(key)
+    if not isinstance(v, str) or not (v or empty):
+        raise ConfigError("%s: must be a %sstring, got %r" % (name + key, "" if empty else "non-empty ", v))
 
 
 def check(conf: dict) -> dict:
-    """Fill defaults and validate; return the config."""
+    """Fill defaults and validate every value's type and range; return the config. A value of the
+    wrong type must stop here, as a ConfigError naming it, not as a TypeError deep in a wake."""
     if not isinstance(conf, dict):
         raise ConfigError("site config must be a JSON object")
     for key in ("camera", "gateway", "secret"):
@@ -47,32 +57,53 @@ def check(conf: dict) -> dict:
     wifi = conf.get("wifi")
     if not isinstance(wifi, dict) or not isinstance(wifi.get("ssid"), str) or not wifi["ssid"]:
         raise ConfigError("wifi.ssid: missing")
+    wifi.setdefault("password", "")
+    _str(wifi, "password", "wifi.", empty=True)
     for key in DEFAULTS:
         dflt = DEFAULTS[key]
         if key not in conf:
-            conf[key] = dflt
+            conf[key] = dict(dflt) if isinstance(dflt, dict) else dflt
         elif isinstance(dflt, dict):
             if not isinstance(conf[key], dict):
-                raise ConfigError("%s: must be an object" % key)
+                raise ConfigError("%s: must be an object, got %r" % (key, conf[key]))
             for sub in dflt:
                 conf[key].setdefault(sub, dflt[sub])
     _num(conf, "burst", 1, 16)
     _num(conf, "jpeg_quality", 4, 63)
     _num(conf, "heartbeat_s", 60, 86400)
+    _num(conf, "retry_s", 10, 86400)
     _num(conf, "critical_sleep_s", 600, 7 * 86400)
     _num(conf, "wifi_timeout_ms", 1000, 60000)
-    _num(conf, "http_timeout_s", 1, 60)
+    _num(conf, "http_timeout_s", 1, 60, False)
     _num(conf, "queue_max", 1, 500)
     _num(conf, "wdt_ms", 5000, 120000)
     if conf["frame_size"] not in FRAME_SIZES:
         raise ConfigError("frame_size: one of %s, got %r" % (", ".join(FRAME_SIZES), conf["frame_size"]))
-    if conf["trigger"]["pin"] not in RTC_PINS:
-        raise ConfigError("trigger.pin: %r is not an RTC-capable pin (deep sleep wake)" % conf["trigger"]["pin"])
-    if conf["trigger"]["kind"] not in TRIGGERS:
-        raise ConfigError("trigger.kind: one of %s" % ", ".join(TRIGGERS))
+    if conf["ntp"] is not None:
+        _str(conf, "ntp")
+    t = conf["trigger"]
+    _num(t, "pin", 0, 48, True, "trigger.")
+    if t["pin"] not in RTC_PINS:
+        raise ConfigError("trigger.pin: %r is not an RTC-capable pin (deep sleep wake)" % t["pin"])
+    _num(t, "level", 0, 1, True, "trigger.")
+    if t["kind"] not in TRIGGERS:
+        raise ConfigError("trigger.kind: one of %s, got %r" % (", ".join(TRIGGERS), t["kind"]))
+    a = conf["adc"]
+    for key in ("battery_pin", "solar_pin"):
+        _num(a, key, 0, 48, True, "adc.")
+    for key in ("battery_divider", "solar_divider"):
+        _num(a, key, 0.1, 100, False, "adc.")
     t = conf["thresholds"]
-    if not 2.5 <= t["critical_v"] < t["low_v"] <= 4.5:
+    _num(t, "low_v", 2.5, 4.5, False, "thresholds.")
+    _num(t, "critical_v", 2.5, 4.5, False, "thresholds.")
+    if not t["critical_v"] < t["low_v"]:
         raise ConfigError("thresholds: need 2.5 <= critical_v < low_v <= 4.5")
+    pins = conf.get("camera_pins")
+    if pins is not None:
+        if not isinstance(pins, dict):
+            raise ConfigError("camera_pins: must be an object, got %r" % pins)
+        for key in pins:
+            _num(pins, key, -1, 48, True, "camera_pins.")
     return conf
 
 
@@ -88,8 +119,10 @@ def load(path: str = PATH) -> dict:
         raise ConfigError("%s: not valid JSON" % path)
     try:
         return check(conf)
-    except KeyError as e:
-        raise ConfigError("%s: missing key %s" % (path, e))
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever check missed is still a config problem
+        raise ConfigError("%s: %s %s" % (path, type(e).__name__, e))
 
 
 def save_ident(conf: dict, path: str = IDENT) -> None:

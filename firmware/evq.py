@@ -28,6 +28,9 @@ def _path(seq: int, d: str) -> str:
 def put(seq: int, body: bytes, limit: int, d: str = DIR) -> int:
     """Queue an event; return how many older events were dropped to make room."""
     _ensure(d)
+    for n in os.listdir(d):
+        if n.endswith(".tmp"):
+            os.remove(d + "/" + n)  # half a body from a power cut: it was never queued
     dropped = 0
     queued = seqs(d)
     while len(queued) >= limit:

@@ -1,6 +1,7 @@
 # The hardware layer: the only module (with cam.py) that touches machine, esp32 and network.
 # State that must survive deep sleep lives in RTC memory, with the sequence counter also on flash.
 import json
+import os
 import time
 
 import machine
@@ -11,8 +12,9 @@ except ImportError:  # MicroPython: annotations are not evaluated
     pass
 
 EPOCH = 0 if time.gmtime(0)[0] == 1970 else 946684800  # esp32 counts from 2000, unix from 1970
-STATE = "state.json"
+STATE = ("state.json", "state.bak")  # two copies of the reservation, each replaced atomically
 SEQ_BLOCK = 16  # sequence numbers reserved on flash at a time: one flash write per 16 events
+SEQ_SKIP = 10000  # how far to jump when no copy can be read: a gap is harmless, a reuse is not
 
 _wdt = None
 
@@ -139,17 +141,43 @@ def load_state() -> dict:
             return st
     except ValueError:
         pass
-    reserved = 0
-    try:
-        with open(STATE) as f:
-            reserved = json.loads(f.read())["reserved"]
-    except (OSError, ValueError, KeyError):
-        pass
+    import evq
+
+    queued = evq.seqs()
+    reserved = reserved_on_flash(queued[-1] if queued else 0)
     return {"seq": reserved, "reserved": reserved, "dropped": 0, "synced": 0, "boots": 0}
+
+
+def reserved_on_flash(last_queued: int = 0) -> int:
+    """The highest reservation on flash; never below a number already used (PROTOCOL.md)."""
+    best, bad = 0, False
+    for path in STATE:
+        try:
+            with open(path) as f:
+                n = json.loads(f.read())["reserved"]
+            if isinstance(n, bool) or not isinstance(n, int):
+                raise ValueError
+            best = max(best, n)
+        except OSError:
+            pass  # never written: a new board
+        except (ValueError, KeyError, TypeError):
+            bad = True  # damaged on the flash itself (the writes are atomic)
+    if bad:
+        # the other copy is at most one reservation behind; with none readable, jump far ahead
+        best = best + SEQ_BLOCK + 1 if best else last_queued + SEQ_SKIP
+    return max(best, last_queued)
 
 
 def save_state(st: dict) -> None:
     machine.RTC().memory(json.dumps(st).encode())
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace a file so that a power cut leaves the old content or the new, never half of it."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
 
 
 def next_seq(st: dict) -> int:
@@ -157,8 +185,9 @@ def next_seq(st: dict) -> int:
     st["seq"] += 1
     if st["seq"] > st.get("reserved", 0):
         st["reserved"] = st["seq"] + SEQ_BLOCK
-        with open(STATE, "w") as f:
-            f.write(json.dumps({"reserved": st["reserved"]}))
+        text = json.dumps({"reserved": st["reserved"]})
+        for path in STATE:
+            write_atomic(path, text)
     save_state(st)
     return st["seq"]
 

@@ -39,6 +39,23 @@ def sign(secret: bytes, method: str, path: str, camera: str, ts: int, seq: int, 
     return _hex(hmac_sha256(secret, msg.encode()))
 
 
+def sign_response(secret: bytes, status: int, camera: str, seq: int, body: bytes) -> str:
+    """The gateway's signature of its answer (PROTOCOL.md), twin of gateway.protocol.sign_response."""
+    digest = _hex(hashlib.sha256(body).digest())
+    msg = "ALPR-RESPONSE\n%d\n%s\n%d\n%s" % (status, camera, seq, digest)
+    return _hex(hmac_sha256(secret, msg.encode()))
+
+
+def same(a: str, b: str) -> bool:
+    """Compare two hex digests in time that does not depend on where they differ."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= ord(a[i]) ^ ord(b[i])
+    return d == 0
+
+
 def encode_event(meta: dict, frames: list) -> bytes:
     """u32 length + JSON meta, then u32 length + JPEG for each frame (big-endian)."""
     meta["frames"] = len(frames)
@@ -64,7 +81,7 @@ def split_url(url: str) -> tuple:
 def request(
     url: str, method: str, path: str, body: bytes, headers: dict, timeout_s: float
 ) -> tuple:
-    """One request on its own connection: (status, body bytes, Date header or None)."""
+    """One request on its own connection: (status, body bytes, X-ALPR-Signature header or None)."""
     host, port = split_url(url)
     addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -75,10 +92,13 @@ def request(
             method, path, host, port, len(body))
         for k in headers:
             head += "%s: %s\r\n" % (k, headers[k])
-        s.sendall(head.encode() + b"\r\n")
-        view = memoryview(body)
-        for i in range(0, len(body), 4096):  # no second copy of a large body
-            s.sendall(view[i:i + 4096])
+        try:
+            s.sendall(head.encode() + b"\r\n")
+            view = memoryview(body)
+            for i in range(0, len(body), 4096):  # no second copy of a large body
+                s.sendall(view[i:i + 4096])
+        except OSError:
+            pass  # the gateway may have answered early and closed (a 413): its answer decides
         return _response(s)
     finally:
         s.close()
@@ -94,39 +114,37 @@ def _response(s: Any) -> tuple:
     head, rest = buf.split(b"\r\n\r\n", 1)
     lines = head.decode().split("\r\n")
     status = int(lines[0].split(" ")[1])
-    length, date = -1, None
+    length, sig = -1, None
     for line in lines[1:]:
         k, _, v = line.partition(":")
         k = k.strip().lower()
         if k == "content-length":
             length = int(v)
-        elif k == "date":
-            date = v.strip()
+        elif k == "x-alpr-signature":
+            sig = v.strip()
     while length < 0 or len(rest) < length:
         chunk = s.recv(1024)
         if not chunk:
             break
         rest += chunk
-    return status, rest if length < 0 else rest[:length], date
+    return status, rest if length < 0 else rest[:length], sig
 
 
 def post(conf: dict, path: str, body: bytes, seq: int, ctype: str, now: int) -> tuple:
-    """A signed POST: (status, parsed JSON answer or {})."""
+    """A signed POST: (status, parsed JSON answer or {}, True when the answer is signed by the
+    gateway with this camera's secret). Only a verified answer may set the clock."""
+    secret = conf["secret"].encode()
     headers = {
         "Content-Type": ctype,
         "X-ALPR-Camera": conf["camera"],
         "X-ALPR-Timestamp": str(now),
         "X-ALPR-Sequence": str(seq),
-        "X-ALPR-Signature": sign(conf["secret"].encode(), "POST", path, conf["camera"], now, seq, body),
+        "X-ALPR-Signature": sign(secret, "POST", path, conf["camera"], now, seq, body),
     }
-    status, data, _ = request(conf["gateway"], "POST", path, body, headers, conf["http_timeout_s"])
+    status, data, sig = request(conf["gateway"], "POST", path, body, headers, conf["http_timeout_s"])
+    verified = sig is not None and same(sig, sign_response(secret, status, conf["camera"], seq, data))
     try:
-        return status, json.loads(data) if data else {}
+        answer = json.loads(data) if data else {}
     except ValueError:
-        return status, {}
-
-
-def gateway_time(conf: dict) -> float:
-    """The gateway's clock from its unsigned health answer, for a camera whose RTC is unset."""
-    _, data, _ = request(conf["gateway"], "GET", HEALTH_PATH, b"", {}, conf["http_timeout_s"])
-    return float(json.loads(data)["time"])
+        answer = {}
+    return status, answer if isinstance(answer, dict) else {}, verified

@@ -6,6 +6,8 @@ delivery never blocks ingest or reading.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import random
@@ -15,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from gateway.config import AlertTarget
+from gateway.config import AlertTarget, resolve_secret
 from gateway.hotlist import ENTRY_FIELDS
 from gateway.store import Store
 
@@ -26,6 +28,30 @@ VERIFY_REMINDER = (
     "state system first."
 )
 MAX_BACKOFF_S = 300.0
+TIMESTAMP_HEADER = "X-ALPR-Timestamp"
+SIGNATURE_HEADER = "X-ALPR-Signature"
+
+
+def sign_webhook(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The X-ALPR-Signature value: `sha256=` and the HMAC-SHA256 of `"<timestamp>." + body`."""
+    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify_webhook(
+    secret: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    max_age_s: float = 300.0,
+    now: float | None = None,
+) -> bool:
+    """What a receiver checks: the signature over timestamp and body, and a recent timestamp."""
+    if not timestamp or not signature or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > max_age_s:
+        return False  # an old request replayed
+    return hmac.compare_digest(sign_webhook(secret, int(timestamp), body), signature)
 
 
 def build_payload(
@@ -78,7 +104,7 @@ class AlertDispatcher(threading.Thread):
             try:
                 if target is None:
                     raise RuntimeError(f"alert target {row['target']} no longer configured")
-                self.send(target, row["payload"])
+                self.send(target, row["payload"], f"alerts[{index}]")
             except Exception as exc:  # every failure is retried later; none may stop the thread
                 attempts = row["attempts"] + 1
                 wait = backoff(attempts, self.rng)
@@ -101,7 +127,8 @@ class AlertDispatcher(threading.Thread):
                 )
         return len(due)
 
-    def send(self, target: AlertTarget, payload: str) -> None:
+    def send(self, target: AlertTarget, payload: str, key: str = "alerts") -> None:
+        """Deliver one alert; a webhook request is signed (X-ALPR-Timestamp, X-ALPR-Signature)."""
         if target.kind == "log":
             p = json.loads(payload)
             log.warning(
@@ -116,11 +143,20 @@ class AlertDispatcher(threading.Thread):
                 p["reminder"],
             )
             return
+        if target.secret_ref is None:
+            raise RuntimeError(f"{key}: a webhook without a secret is never sent unsigned")
+        secret = resolve_secret(target.secret_ref, f"{key}.secret")  # read now: it may be rotated
+        body = payload.encode()
+        timestamp = int(time.time())
         request = urllib.request.Request(
             target.url,
-            data=payload.encode(),
+            data=body,
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: sign_webhook(secret, timestamp, body),
+            },
         )
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             if not 200 <= response.status < 300:

@@ -67,15 +67,27 @@ class IngestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
+    # (secret, camera, sequence) of the request being answered, once its signature verified
+    signer: tuple[bytes, str, int] | None = None
+
     def answer(self, status: int, body: dict[str, Any]) -> None:
+        signer, self.signer = self.signer, None
+        if signer is not None and status >= 400:
+            body = {**body, "time": time.time()}  # a stale camera sets its clock from this
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if signer is not None:
+            secret, camera, sequence = signer
+            self.send_header(
+                "X-ALPR-Signature", protocol.sign_response(secret, status, camera, sequence, data)
+            )
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        self.signer = None
         if self.path == "/v1/health":
             self.answer(
                 200, {"ok": True, "time": time.time(), "backlog": self.server.store.backlog()}
@@ -116,6 +128,7 @@ class IngestHandler(BaseHTTPRequestHandler):
         return 200, {"camera": camera, "captures": captures}
 
     def do_POST(self) -> None:
+        self.signer = None
         camera = self.headers.get("X-ALPR-Camera", "")
         try:
             if self.path == protocol.EVENT_PATH:
@@ -161,8 +174,6 @@ class IngestHandler(BaseHTTPRequestHandler):
             sequence = int(self.headers.get("X-ALPR-Sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
-        if abs(time.time() - timestamp) > cfg.clock_skew_s:
-            raise Rejection(401, f"stale timestamp ({int(time.time() - timestamp)} s off)")
         try:
             secret = self.server.secret(camera)
         except ConfigError as exc:
@@ -171,6 +182,11 @@ class IngestHandler(BaseHTTPRequestHandler):
         expected = protocol.sign(secret, method, self.path, camera, timestamp, sequence, body)
         if not hmac.compare_digest(expected, signature):
             raise Rejection(401, "bad signature")
+        # verified: every answer from here on is signed and carries the time, a stale refusal too,
+        # so that a camera whose clock lost power can set it from this answer
+        self.signer = (secret, camera, sequence)
+        if abs(time.time() - timestamp) > cfg.clock_skew_s:
+            raise Rejection(401, f"stale timestamp ({int(time.time() - timestamp)} s off)")
         if sequence < 0:
             raise Rejection(400, "negative sequence")
         return body, sequence
@@ -214,7 +230,7 @@ class IngestHandler(BaseHTTPRequestHandler):
             raise Rejection(400, "heartbeat is not JSON") from None
         if not isinstance(beat, dict):
             raise Rejection(400, "heartbeat must be a JSON object")
-        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped"):
+        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected"):
             value = beat.get(key)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from cloud.durable import fsync_write
-from gateway import protocol
+from gateway import protocol, site_status
 from gateway.alerts import build_payload
 from gateway.config import Camera, Config
 from gateway.hotlist import ENTRY_FIELDS, Matcher
@@ -99,6 +99,7 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
+        site_status.ensure(store)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -133,6 +134,7 @@ class ReaderWorker(threading.Thread):
         parsed = protocol.decode_event(self.store.event_body(event["path"]))
         found = best_read(self.reader, camera, parsed.frames)
         if found is None:
+            site_status.flag(db, self.config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
             return
         self.record(event, camera, found)
@@ -235,6 +237,7 @@ class ReaderWorker(threading.Thread):
                     m.entry_id,
                     camera.id,
                 )
+            site_status.flag(db, self.config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")
         except BaseException:

@@ -35,6 +35,15 @@ def sign(
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
+def sign_response(secret: bytes, status: int, camera: str, sequence: int, body: bytes) -> str:
+    """The signature of the gateway's answer to an authenticated camera request: cameras set their
+    clock from an answer only when it verifies, so that no one else on the network can set it."""
+    msg = "\n".join(
+        ["ALPR-RESPONSE", str(status), camera, str(sequence), hashlib.sha256(body).hexdigest()]
+    ).encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
 def signed_headers(
     secret: bytes,
     path: str,

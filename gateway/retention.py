@@ -106,7 +106,7 @@ def purge_records(store: Store, retention: Retention, now: float | None = None) 
         ).fetchall()
         if to_blank:
             db.executemany(
-                "UPDATE access_log SET query=?, plates_blanked=1 WHERE id=?",
+                "UPDATE access_log SET query=?, plates_blanked=1, nonce=NULL WHERE id=?",
                 [(blank_plates(r["query"]), r["id"]) for r in to_blank],
             )
             purge_record(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -137,7 +138,8 @@ CREATE TABLE IF NOT EXISTS access_log (
     reason TEXT NOT NULL,
     query TEXT NOT NULL,
     results INTEGER NOT NULL,
-    plates_blanked INTEGER NOT NULL DEFAULT 0  -- 1 once the plate text was removed by retention
+    plates_blanked INTEGER NOT NULL DEFAULT 0, -- 1 once the plate text was removed by retention
+    nonce TEXT                 -- salts the digest the audit record holds; erased with the plates
 );
 CREATE TABLE IF NOT EXISTS purge_log (
     id INTEGER PRIMARY KEY,
@@ -162,6 +164,7 @@ MIGRATIONS = (
     ("hits", "camera", "TEXT"),
     ("hits", "site", "TEXT"),
     ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
+    ("access_log", "nonce", "TEXT"),
 )
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
@@ -171,6 +174,11 @@ INSERT_ENTRY = (
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def detail_digest(nonce: str, query: str) -> str:
+    """What an audit record holds of the plate query it names (see `Store.add_query_detail`)."""
+    return sha256(f"{nonce}\n{query}".encode())
 
 
 class RefusedError(ValueError):
@@ -300,22 +308,29 @@ class Store:
             (camera, time.time(), json.dumps(body)),
         )
 
-    def log_access(
+    def add_query_detail(
         self, user: str, action: str, reason: str, query: dict[str, Any], results: int
-    ) -> None:
-        """Every look at reads or hits is recorded: who, when, why, what was asked.
+    ) -> tuple[int, str]:
+        """Keep the plate text of a search apart from the audit log, whose records never change,
+        so that retention can blank it after `access_log_plates_days`.
 
-        A look without a name or a reason is refused (RefusedError), so none goes unrecorded.
+        The audit record of the search names this row and holds `detail_digest` of it: SHA-256
+        over a random nonce and the query. While the plates are kept the row can be checked
+        against the chain; blanking erases the nonce too, so the digest then reveals nothing.
+        Returns (row id, digest). A search without a name or a reason is refused (RefusedError).
         """
         if not user.strip():
             raise RefusedError("access log: a user is required for every look at reads or hits")
         if not reason.strip():
             raise RefusedError("access log: a reason (case number) is required for every look")
-        user, reason = user.strip(), reason.strip()
-        self.connect().execute(
-            "INSERT INTO access_log (at, user, action, reason, query, results) VALUES (?,?,?,?,?,?)",
-            (time.time(), user, action, reason, json.dumps(query), results),
+        nonce = secrets.token_hex(16)
+        text = json.dumps(query, sort_keys=True)
+        cur = self.connect().execute(
+            "INSERT INTO access_log (at, user, action, reason, query, results, nonce)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (time.time(), user.strip(), action, reason.strip(), text, results, nonce),
         )
+        return int(cur.lastrowid or 0), detail_digest(nonce, text)
 
     def get_meta(self, key: str, default: str = "") -> str:
         row = self.connect().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -63,6 +63,9 @@ class Board:
     def wait_asleep(self, timeout: float = 30) -> dict[str, Any]:
         raise NotImplementedError
 
+    def current_ma(self, samples: int = 5) -> list[float]:
+        pytest.skip("only a bench meter measures current")
+
     def close(self) -> None:
         pass
 
@@ -117,6 +120,17 @@ class EmulatedBoard(Board):
             raise AssertionError(f"board still awake after {timeout} s:\n{self.console()}")
         return state
 
+    def state(self) -> dict[str, Any]:
+        return self.control(op="state")
+
+    def arm_power_cut(self, path: str, after: int) -> None:
+        """The next write to a flash file whose path contains `path` dies after `after` bytes."""
+        self.control(op="power_cut", path=path, after=after)
+
+    def power_cycle(self) -> None:
+        """Power off and on: RTC memory is lost, the flash stays."""
+        self.control(op="power_cycle")
+
     def console(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -131,7 +145,8 @@ class EmulatedBoard(Board):
 class RealBoard(Board):
     """A USB board on the bench. Hands: HWTEST_TRIGGER_CMD (pulse the trigger line),
     HWTEST_SUPPLY_CMD (set the bench supply, '{battery}' and '{solar}' filled in),
-    HWTEST_WIFI_CMD (turn the test access point '{state}': up or down)."""
+    HWTEST_WIFI_CMD (turn the test access point '{state}': up or down),
+    HWTEST_CURRENT_CMD (read the supply current: prints milliamps, e.g. a SCPI meter query)."""
 
     emulated = False
 
@@ -158,6 +173,17 @@ class RealBoard(Board):
 
     def set_wifi(self, state: str) -> None:
         self._hand("HWTEST_WIFI_CMD", state=state)
+
+    def current_ma(self, samples: int = 5) -> list[float]:
+        cmd = os.environ.get("HWTEST_CURRENT_CMD")
+        if not cmd:
+            pytest.skip("this bench has no HWTEST_CURRENT_CMD")
+        readings = []
+        for _ in range(samples):
+            out = subprocess.run(shlex.split(cmd), check=True, timeout=60, capture_output=True, text=True)
+            readings.append(float(out.stdout.strip()))
+            time.sleep(0.5)
+        return readings
 
     def wait_asleep(self, timeout: float = 30) -> dict[str, Any]:
         time.sleep(min(timeout, 15))  # no way to see it from here: the longest wake plus margin

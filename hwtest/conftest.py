@@ -147,11 +147,12 @@ def site_config(gateway: Gateway, tmp_path: Path, **overrides: Any) -> Path:
     """Provision cam-hw with `alpr provision` (once per gateway) and return its site config."""
     out = tmp_path / "cam-hw.site.json"
     if not out.exists():
+        password = tmp_path / "wifi.pass"
+        password.write_text(os.environ.get("HWTEST_PASSWORD", "bench-pass") + "\n")
         args = provision.build_args(
             ["--camera", "cam-hw", "--config", str(gateway.config), "--out", str(out),
              "--ssid", os.environ.get("HWTEST_SSID", "bench-ap"),
-             "--password", os.environ.get("HWTEST_PASSWORD", "bench-pass"),
-             "--heartbeat-s", "600"]
+             "--password-file", str(password), "--heartbeat-s", "600"]
         )
         provision.provision(args)
         gateway.stop()  # it read the config before cam-hw existed

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,20 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         raise
     yield {**info, "data_dir": str(data)}
     s3local.stop_s3_local(data)
+
+
+@pytest.fixture
+def make_team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Any]:
+    """`make_team(config_path)`: the standard logged-in users (tests/access_helpers.py) of that
+    config's gateway, tokens under tmp_path/tokens."""
+    from access_helpers import CHEAP_HASHER, standard_team
+
+    from gateway.access import users
+    from gateway.config import load
+
+    monkeypatch.setattr(users, "HASHER", CHEAP_HASHER)
+
+    def make(config: Path) -> Any:
+        return standard_team(load(config).data_dir, tmp_path / "tokens")
+
+    return make

@@ -18,8 +18,18 @@ from gateway.store import Store
 SECRET = "s3cret-cam-01"
 
 
+def write_secret(folder: Path, name: str, secret: str) -> str:
+    """A secret file only its owner reads; returns its reference for the config."""
+    path = folder / name
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return f"file:{name}"
+
+
 def write_config(tmp: Path, extra: str = "", port: int = 0, workers: int = 1) -> Path:
     path = tmp / "alpr.toml"
+    write_secret(tmp, "cam-01.key", SECRET)
+    write_secret(tmp, "cam-02.key", "other-secret")
     path.write_text(f"""
 [agency]
 name = "Test PD"
@@ -40,13 +50,13 @@ lon = -88.0
 id = "cam-01"
 site = "s1"
 heading = 90
-secret = "literal:{SECRET}"
+secret = "file:cam-01.key"
 
 [[cameras]]
 id = "cam-02"
 site = "s1"
 heading = 270
-secret = "literal:other-secret"
+secret = "file:cam-02.key"
 {extra}
 """)
     return path

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from access_helpers import Team
 from gateway_helpers import load_config, write_config
 
 from gateway.store import Store
@@ -24,8 +24,9 @@ def add_events(store: Store, camera: str, statuses: list[str], start_seq: int = 
         )
 
 
-def test_flags(tmp_path: Path) -> None:
+def test_flags(tmp_path: Path, make_team: Callable[[Path], Team]) -> None:
     config = load_config(tmp_path)
+    team = make_team(write_config(tmp_path))
     store = Store(config.data_dir)
     # cam-01: healthy history, then it stops reading (a blocked lens)
     add_events(store, "cam-01", ["read"] * 40 + ["noread"] * 25)
@@ -43,18 +44,7 @@ def test_flags(tmp_path: Path) -> None:
     assert set(health["cam-02"]["flags"]) == {"silent", "low battery"}
     assert health["cam-02"]["dropped"] == 4
 
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "cameras",
-            "status",
-            "--config",
-            str(write_config(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = team.run("cameras", "status", "--config", str(write_config(tmp_path)), user="tech")
+    assert out.returncode == 0, out.stderr
+    out = out.stdout
     assert "read rate collapsed" in out and "silent, low battery" in out

@@ -53,9 +53,27 @@ def test_post_reaches_a_real_gateway_once(ingest: tuple[dict[str, object], objec
     first = proto.post(conf, proto.EVENT_PATH, body, 7, proto.EVENT_TYPE, int(time.time()))
     again = proto.post(conf, proto.EVENT_PATH, body, 7, proto.EVENT_TYPE, int(time.time()))
     assert first[0] == 201 and again[0] == 200 and again[1] == first[1]
+    assert first[2] and again[2], "the gateway's answers verify with the camera's secret"
     bad = dict(conf, secret="wrong")
-    assert proto.post(bad, proto.EVENT_PATH, body, 8, proto.EVENT_TYPE, int(time.time()))[0] == 401
-    assert abs(proto.gateway_time(conf) - time.time()) < 5
+    status, _, verified = proto.post(bad, proto.EVENT_PATH, body, 8, proto.EVENT_TYPE, int(time.time()))
+    assert status == 401 and not verified  # not authenticated: not signed
+
+
+def test_stale_refusal_is_signed_and_carries_the_time(ingest: tuple[dict[str, object], object]) -> None:
+    """A camera whose RTC lost power can only set its clock from a signed stale refusal."""
+    conf, _ = ingest
+    status, answer, verified = proto.post(conf, proto.HEARTBEAT_PATH, b"{}", 0, "application/json", 946684800)
+    assert status == 401 and "stale" in answer["error"]
+    assert verified and abs(answer["time"] - time.time()) < 5
+
+
+@pytest.mark.parametrize("status,seq", [(200, 0), (201, 42), (401, 7)])
+def test_response_signature_matches_the_gateway(status: int, seq: int) -> None:
+    body = b'{"time": 1795330000.5}'
+    mine = proto.sign_response(b"k", status, "cam-01", seq, body)
+    assert mine == protocol.sign_response(b"k", status, "cam-01", seq, body)
+    assert proto.same(mine, mine) and not proto.same(mine, mine[:-1] + "0")
+    assert mine != proto.sign_response(b"k", status, "cam-01", seq + 1, body)
 
 
 def test_queue_is_bounded_and_drops_the_oldest(tmp_path: Path) -> None:
@@ -104,3 +122,90 @@ def test_config_defaults_and_errors(tmp_path: Path) -> None:
         cfg.load(str(tmp_path / "absent.json"))
     (tmp_path / "ok.json").write_text(json.dumps(good()))
     assert cfg.load(str(tmp_path / "ok.json"))["camera"] == "c"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"burst": "3"}, "burst: must be an integer"),
+        ({"burst": 2.5}, "burst: must be an integer"),
+        ({"heartbeat_s": True}, "heartbeat_s"),
+        ({"http_timeout_s": "8"}, "http_timeout_s: must be a number"),
+        ({"thresholds": {"low_v": "3.45"}}, "thresholds.low_v: must be a number"),
+        ({"thresholds": [3.3, 3.45]}, "thresholds: must be an object"),
+        ({"adc": {"battery_divider": "2"}}, "adc.battery_divider: must be a number"),
+        ({"adc": {"solar_pin": None}}, "adc.solar_pin: must be an integer"),
+        ({"trigger": {"pin": "13"}}, "trigger.pin: must be an integer"),
+        ({"trigger": {"level": "high"}}, "trigger.level"),
+        ({"trigger": {"kind": ["radar"]}}, "trigger.kind"),
+        ({"wifi": {"ssid": "ap", "password": 1234}}, "wifi.password: must be a string"),
+        ({"ntp": 5}, "ntp: must be a non-empty string"),
+        ({"camera_pins": {"pin_d0": "5"}}, "camera_pins.pin_d0: must be an integer"),
+        ({"retry_s": 1}, "retry_s"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_config_errors(
+    change: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    """A wrong type must be a ConfigError (safe mode, reported), never a TypeError in a wake."""
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.check({**good(), **change})
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps({**good(), **change}))
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.load(str(path))
+
+
+def test_provisioned_site_config_passes_the_firmware_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `alpr provision` writes is exactly what the firmware accepts, unchanged by defaults."""
+    from gateway_helpers import write_config
+
+    from tools.field import provision
+
+    monkeypatch.setenv("ALPR_WIFI_PASSWORD", "pd-wifi-pass")
+    config = write_config(tmp_path)
+    args = provision.build_args(
+        ["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net", "--burst", "5",
+         "--frame-size", "SVGA", "--trigger", "pir", "--trigger-pin", "33"]
+    )
+    _, site = provision.provision(args)
+    written = json.loads(site.read_text())
+    checked = cfg.load(str(site))
+    assert {k: checked[k] for k in written} == written
+    assert checked["wifi"]["password"] == "pd-wifi-pass" and checked["burst"] == 5
+
+
+def test_sequence_reservation_survives_a_damaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """state.json and state.bak: a torn or lost copy never sends the counter backwards."""
+    fake_machine = type(sys)("machine")
+    monkeypatch.setitem(sys.modules, "machine", fake_machine)
+    import importlib
+
+    hw = importlib.import_module("hw")
+    monkeypatch.chdir(tmp_path)
+    st = {"seq": 0, "reserved": 0}
+    monkeypatch.setattr(hw, "save_state", lambda st: None)
+    assert [hw.next_seq(st) for _ in range(20)][-1] == 20
+    reserved = st["reserved"]
+    assert reserved >= 20 and hw.reserved_on_flash() == reserved
+    assert not list(tmp_path.glob("*.tmp"))
+    (tmp_path / "state.json").write_text('{"reser')  # damaged on the flash
+    (tmp_path / "state.bak").write_text(json.dumps({"reserved": reserved - hw.SEQ_BLOCK - 1}))
+    assert hw.reserved_on_flash() >= reserved  # one copy a reservation behind, the other torn
+    (tmp_path / "state.bak").write_text("")
+    assert hw.reserved_on_flash(last_queued=30) >= 30 + hw.SEQ_BLOCK
+    (tmp_path / "state.json").unlink()
+    (tmp_path / "state.bak").unlink()
+    assert hw.reserved_on_flash(last_queued=12) == 12  # a new board, or one with only a queue
+
+
+def test_retry_delay_backs_off_with_jitter() -> None:
+    import app
+
+    for fails in range(1, 9):
+        cap = min(600, 60 * 2 ** (fails - 1)) * 1000
+        delays = {app.retry_ms(60, 600, fails) for _ in range(20)}
+        assert all(cap / 2 <= d <= cap for d in delays), (fails, delays)
+        assert len(delays) > 1, "no jitter"

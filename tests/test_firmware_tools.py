@@ -14,7 +14,10 @@ from gateway.config import load
 from tools.field import deploy, flash, provision
 
 
-def test_provision_registers_and_keeps_the_config_byte_for_byte(tmp_path: Path) -> None:
+def test_provision_registers_and_keeps_the_config_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALPR_WIFI_PASSWORD", "from-env")
     config = write_config(tmp_path)
     before = config.read_bytes()
     args = provision.build_args(["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net"])
@@ -28,9 +31,45 @@ def test_provision_registers_and_keeps_the_config_byte_for_byte(tmp_path: Path) 
     conf = json.loads(site.read_text())
     assert conf["secret"] == secret and conf["camera"] == "cam-09"
     assert conf["gateway"] == f"http://127.0.0.1:{loaded.listen_port}"
-    assert conf["wifi"]["ssid"] == "pd-net"
+    assert conf["wifi"] == {"ssid": "pd-net", "password": "from-env"}
     with pytest.raises(SystemExit, match="already"):
         provision.provision(args)
+
+
+def test_provision_takes_the_wifi_password_from_a_file_never_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password in argv is visible in `ps` to every user of the machine."""
+    config = write_config(tmp_path)
+    monkeypatch.delenv("ALPR_WIFI_PASSWORD", raising=False)
+    with pytest.raises(SystemExit):
+        provision.build_args(["--camera", "cam-09", "--config", str(config), "--password", "x"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    args = provision.build_args(["--camera", "cam-09", "--config", str(config)])
+    before = config.read_bytes()
+    with pytest.raises(SystemExit, match="--password-file or set ALPR_WIFI_PASSWORD"):
+        provision.provision(args)
+    assert config.read_bytes() == before and not (tmp_path / "cam-09.secret").exists()
+    secret_file = tmp_path / "wifi.pass"
+    secret_file.write_text("p@ss word\n")
+    monkeypatch.setenv("ALPR_WIFI_PASSWORD", "the file wins")
+    args = provision.build_args(
+        ["--camera", "cam-09", "--config", str(config), "--password-file", str(secret_file)]
+    )
+    _, site = provision.provision(args)
+    assert json.loads(site.read_text())["wifi"]["password"] == "p@ss word"
+
+
+def test_provision_prompts_for_the_password_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path)
+    monkeypatch.delenv("ALPR_WIFI_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "typed-secret")
+    args = provision.build_args(["--camera", "cam-09", "--config", str(config), "--ssid", "ap"])
+    _, site = provision.provision(args)
+    assert json.loads(site.read_text())["wifi"]["password"] == "typed-secret"
 
 
 def test_provision_refuses_an_unknown_site(tmp_path: Path) -> None:

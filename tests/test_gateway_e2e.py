@@ -13,14 +13,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config
+from access_helpers import Team
+from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
 
 from cloud.storage import FileTarget
 from gateway import protocol
+from gateway.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from gateway.config import load
 from gateway.store import Store, sha256
 from gateway.sync import Syncer
@@ -36,11 +39,13 @@ def free_port() -> int:
 
 
 class Webhook:
-    """A real HTTP receiver on loopback that fails its first request, to exercise the retry."""
+    """A real HTTP receiver on loopback that fails its first request, to exercise the retry, and
+    keeps only requests whose signature verifies."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: bytes) -> None:
         self.received: list[dict[str, Any]] = []
         self.calls = 0
+        self.unsigned = 0
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +55,11 @@ class Webhook:
             def do_POST(self) -> None:
                 hook.calls += 1
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if hook.calls == 1:
+                stamp, signature = self.headers[TIMESTAMP_HEADER], self.headers[SIGNATURE_HEADER]
+                if not verify_webhook(secret, stamp, signature, body):
+                    hook.unsigned += 1
+                    self.send_response(401)
+                elif hook.calls == 1:
                     self.send_response(503)
                 else:
                     hook.received.append(json.loads(body))
@@ -93,8 +102,9 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
     return False
 
 
-def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
-    hook = Webhook()
+def test_capture_to_alert_end_to_end(tmp_path: Path, make_team: Callable[[Path], Team]) -> None:
+    hook = Webhook(b"e2e-hook-secret")
+    write_secret(tmp_path, "hook.key", "e2e-hook-secret")
     port = free_port()
     hotlist = tmp_path / "hot.csv"
     hotlist.write_text(
@@ -104,9 +114,11 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
     )
     extra = (
         f'[[hotlists]]\nsource = "local"\npath = "hot.csv"\n\n'
-        f'[[alerts]]\nkind = "webhook"\nurl = "{hook.url}"\n\n[[alerts]]\nkind = "log"\n'
+        f'[[alerts]]\nkind = "webhook"\nurl = "{hook.url}"\nsecret = "file:hook.key"\n\n'
+        '[[alerts]]\nkind = "log"\n'
     )
     config = write_config(tmp_path, extra=extra, port=port)
+    team = make_team(config)
     proc = start_gateway(config, port)
     try:
         client = CameraClient(f"http://127.0.0.1:{port}", "cam-01", SECRET.encode())
@@ -130,6 +142,7 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
         assert "confirm" in alert["reminder"] and "NCIC" in alert["reminder"]
         assert alert["entry"]["case_number"] == "26-000123" and alert["match_kind"] == "exact"
         assert hook.calls >= 2, "the first webhook failure was retried"
+        assert hook.unsigned == 0, "every webhook request carried a valid signature"
         hits = store.connect().execute("SELECT id, disposition FROM hits").fetchall()
         assert len(hits) == 1 and hits[0]["disposition"] is None
         # the read goes with retention; the open hit stays listed, from its own copy of the read
@@ -138,13 +151,10 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
             time.time() + 40 * 86400
         )
         assert purged and store.connect().execute("SELECT count(*) FROM reads").fetchone()[0] == 0
-        listed = subprocess.run(
-            [
-                *(sys.executable, "-m", "tools.cli", "hits", "list", "--open", "--json"),
-                *("--user", "sgt.ortiz", "--reason", "shift review", "--config", str(config)),
-            ],
-            capture_output=True,
-            text=True,
+        listed = team.run(
+            *("hits", "list", "--open", "--json"),
+            *("--reason", "shift review", "--config", str(config)),
+            user="ofc",
         )
         assert listed.returncode == 0, listed.stderr
         open_hits = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -152,29 +162,16 @@ def test_capture_to_alert_end_to_end(tmp_path: Path) -> None:
             (hits[0]["id"], "KXR482", "cam-01", "s1")
         ]
         assert open_hits[0]["captured"] == read["captured"]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tools.cli",
-                "hits",
-                "disposition",
-                str(hits[0]["id"]),
-                "--status",
-                "confirmed",
-                "--note",
-                "plate and state verified, NCIC hit confirmed",
-                "--user",
-                "ofc.lee",
-                "--config",
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
+        out = team.run(
+            *("hits", "disposition", str(hits[0]["id"]), "--status", "confirmed"),
+            *("--note", "plate and state verified, NCIC hit confirmed", "--config", str(config)),
+            user="ofc",
         )
         assert out.returncode == 0, out.stderr
         row = store.connect().execute("SELECT disposition, disposition_user FROM hits").fetchone()
-        assert tuple(row) == ("confirmed", "ofc.lee")
+        assert tuple(row) == ("confirmed", "ofc")
+        looks = [(r["user"], r["action"]) for r in team.records(kinds=("inquiry", "change"))]
+        assert looks == [("ofc", "hits list"), ("ofc", "hits disposition")]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -6,10 +6,11 @@ import datetime as dt
 import fnmatch
 import json
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from access_helpers import Team
 from gateway_helpers import write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -71,15 +72,15 @@ def test_ncic_format() -> None:
     assert "unknown NCIC code" in errors[0].reason and "10 '|'-separated" in errors[1].reason
 
 
-def test_import_replaces_source_atomically(tmp_path: Path) -> None:
+def test_import_replaces_source_atomically(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     cfg = write_config(tmp_path)
+    team = make_team(cfg)
     good = tmp_path / "list.csv"
     good.write_text(HEADER + row("AAA111") + row("BBB222"))
-    cli = [sys.executable, "-m", "tools.cli", "hotlist"]
-    out = subprocess.run(
-        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    out = team.run(
+        "hotlist", "import", str(good), "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 0, out.stderr
     store = Store(tmp_path / "data")
@@ -93,26 +94,25 @@ def test_import_replaces_source_atomically(tmp_path: Path) -> None:
         store.replace_hotlist("state", broken)
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
     # an unreadable file leaves the previous list
-    out = subprocess.run(
-        [*cli, "import", str(tmp_path / "missing.csv"), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    missing = str(tmp_path / "missing.csv")
+    out = team.run(
+        "hotlist", "import", missing, "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 2 and "previous list stays active" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == {"AAA111", "BBB222"}
     # bad lines are named with their number; good ones replace the source (1 of 21 is under 5 %)
     plates = [f"DDD{i:03d}" for i in range(20)]
     good.write_text(HEADER + row(plates[0]) + row("bad plate!") + "".join(map(row, plates[1:])))
-    out = subprocess.run(
-        [*cli, "import", str(good), "--source", "state", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
+    out = team.run(
+        "hotlist", "import", str(good), "--source", "state", "--config", str(cfg), user="mgr"
     )
     assert out.returncode == 1 and "line 3: plate" in out.stderr
     assert {r["plate"] for r in store.hotlist_rows()} == set(plates)
 
 
-def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
+def test_expired_entries_never_match_and_are_listed(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     today = dt.date.today()
     m = Matcher([(1, "ABC123", today - dt.timedelta(days=1)), (2, "XYZ789", today)])
     assert m.match("ABC123") == []
@@ -120,38 +120,14 @@ def test_expired_entries_never_match_and_are_listed(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     f = tmp_path / "l.csv"
     f.write_text(HEADER + row("OLD111", expires=PAST) + row("NEW222"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "hotlist",
-            "import",
-            str(f),
-            "--source",
-            "local",
-            "--config",
-            str(cfg),
-        ],
-        check=True,
-        capture_output=True,
+    team = make_team(cfg)
+    imported = team.run(
+        "hotlist", "import", str(f), "--source", "local", "--config", str(cfg), user="mgr"
     )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "hotlist",
-            "list",
-            "--expired",
-            "--json",
-            "--config",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    assert imported.returncode == 0, imported.stderr
+    listed = team.run("hotlist", "list", "--expired", "--json", "--config", str(cfg), user="ofc")
+    assert listed.returncode == 0, listed.stderr
+    out = listed.stdout
     assert "OLD111" in out and "NEW222" not in out
 
 
@@ -226,22 +202,20 @@ def test_canonical_folds_each_class() -> None:
 # -- files refused whole ------------------------------------------------------------------------
 
 
-def alpr(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=stdin,
-    )
-
-
-def test_refused_files_leave_the_previous_list(tmp_path: Path) -> None:
+def test_refused_files_leave_the_previous_list(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     cfg = write_config(
         tmp_path,
         extra='[[hotlists]]\nsource = "lenient"\npath = "l.csv"\nmax_bad_share = 0.5\n',
     )
+    team = make_team(cfg)
     store = Store(tmp_path / "data")
+
+    def alpr(*args: str) -> subprocess.CompletedProcess[str]:
+        code, out, err = team.cli(*args, user="mgr")
+        return subprocess.CompletedProcess(args, code, out, err)
+
     f = tmp_path / "list.csv"
     plates = [f"AAA{i:03d}" for i in range(28)]
     f.write_text(HEADER + "".join(map(row, plates)))
@@ -298,59 +272,68 @@ def test_gateway_start_refuses_a_bad_file_and_says_why(
 # -- cancelling entries -------------------------------------------------------------------------
 
 
-def test_remove_cancels_for_good_and_keeps_history(tmp_path: Path) -> None:
+def test_remove_cancels_for_good_and_keeps_history(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     from gateway.pipeline import MatcherCache
 
     cfg = str(write_config(tmp_path))
+    team = make_team(Path(cfg))
+    team.add("sgt.ortiz", "manager")
     store = Store(tmp_path / "data")
+
+    def hot(*args: str, user: str = "mgr") -> tuple[int, str, str]:
+        return team.cli("hotlist", *args, "--config", cfg, user=user)
+
     f = tmp_path / "list.csv"
     f.write_text(HEADER + row("IMP001") + row("IMP002"))
-    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    assert hot("import", str(f), "--source", "state")[0] == 0
     manual = [f"--{k.replace('_', '-')}={v}" for k, v in MANUAL.items()]
-    out = alpr("hotlist", "add", "MAN003", *manual, "--user", "sgt.ortiz", "--config", cfg)
-    assert out.returncode == 0, out.stderr
+    code, _, err = hot("add", "MAN003", *manual, user="sgt.ortiz")
+    assert code == 0, err
     ids = {r["plate"]: r["id"] for r in store.hotlist_rows()}
     matchers = MatcherCache(store, 1)
     assert [m.entry_id for m in matchers.get().match("MAN003")] == [ids["MAN003"]]
 
-    # both flags are required
-    assert alpr("hotlist", "remove", str(ids["MAN003"]), "--config", cfg).returncode == 2
+    # the reason is required
+    assert hot("remove", str(ids["MAN003"]))[0] == 2
     for plate in ("MAN003", "IMP001"):
-        out = alpr(
-            "hotlist",
-            "remove",
-            str(ids[plate]),
-            "--reason",
-            "recovered",
-            "--user",
-            "ofc.lee",
-            "--config",
-            cfg,
-        )
-        assert out.returncode == 0 and f"cancelled entry {ids[plate]}: {plate}" in out.stdout
+        code, out, _ = hot("remove", str(ids[plate]), "--reason", "recovered")
+        assert code == 0 and f"cancelled entry {ids[plate]}: {plate}" in out
         assert matchers.get().match(plate) == []
-    out = alpr(
-        "hotlist", "remove", str(ids["MAN003"]), "--reason", "x", "--user", "y", "--config", cfg
-    )
-    assert out.returncode == 2 and "already cancelled" in out.stderr
-    assert (
-        alpr("hotlist", "remove", "999", "--reason", "x", "--user", "y", "--config", cfg).returncode
-        == 2
-    )
+    code, _, err = hot("remove", str(ids["MAN003"]), "--reason", "x")
+    assert code == 2 and "already cancelled" in err
+    assert hot("remove", "999", "--reason", "x")[0] == 2
 
     # a re-import of the same file does not bring the cancelled entry back
-    assert alpr("hotlist", "import", str(f), "--source", "state", "--config", cfg).returncode == 0
+    assert hot("import", str(f), "--source", "state")[0] == 0
     assert matchers.get().match("IMP001") == [] and matchers.get().match("IMP002")
     assert {r["plate"] for r in store.hotlist_rows(cancelled=True)} == {"MAN003", "IMP001"}
-    listed = alpr("hotlist", "list", "--json", "--config", cfg).stdout
+    listed = hot("list", "--json", user="ofc")[1]
     assert "IMP002" in listed and "IMP001" not in listed and "MAN003" not in listed
 
-    out = alpr("hotlist", "history", str(ids["MAN003"]), "--json", "--config", cfg)
-    events = [json.loads(line) for line in out.stdout.splitlines()]
+    code, out, _ = hot("history", str(ids["MAN003"]), "--json", user="inv")
+    events = [json.loads(line) for line in out.splitlines()]
     assert [(e["action"], e["user"], e["reason"]) for e in events] == [
         ("added", "sgt.ortiz", "r"),
-        ("cancelled", "ofc.lee", "recovered"),
+        ("cancelled", "mgr", "recovered"),
     ]
     assert events[1]["entry"]["plate"] == "MAN003"
-    out = alpr("hotlist", "history", str(ids["IMP001"]), "--config", cfg)
-    assert "imported" in out.stdout and "cancelled  ofc.lee" in out.stdout
+    out = hot("history", str(ids["IMP001"]), user="ofc")[1]
+    assert "imported" in out and "cancelled  mgr" in out
+
+    # each change and each look is in the audit log under the logged-in name, never the plate
+    records = team.records(kinds=("change", "view"))
+    assert [(r["user"], r["action"], r["result_count"]) for r in records] == [
+        ("mgr", "hotlist import", 2),
+        ("sgt.ortiz", "hotlist add", 1),
+        ("mgr", "hotlist cancel", 1),
+        ("mgr", "hotlist cancel", 1),
+        ("mgr", "hotlist import", 1),
+        ("ofc", "hotlist list", 1),
+        ("inv", "hotlist history", 2),
+        ("ofc", "hotlist history", 2),
+    ]
+    assert json.loads(records[1]["what"])["entry"] == ids["MAN003"]
+    assert records[2]["why"] == "recovered"
+    assert not any("MAN003" in r["what"] or "IMP00" in r["what"] for r in records)

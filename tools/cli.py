@@ -14,7 +14,20 @@ from collections.abc import Sequence
 
 from tools import bench, completion, demo, read, train
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
-from tools.ops import cloud_cmd, gateway_cmd, hotlist_cmd, init_cmd, records, service_cmd
+from tools.ops import (
+    audit_cmd,
+    cloud_cmd,
+    config_cmd,
+    deployments_cmd,
+    gateway_cmd,
+    hotlist_cmd,
+    init_cmd,
+    records,
+    report_cmd,
+    service_cmd,
+    share_cmd,
+    users_cmd,
+)
 from tools.train import evaluate
 
 COMMANDS = (
@@ -22,11 +35,19 @@ COMMANDS = (
     init_cmd,
     service_cmd,
     demo,
+    config_cmd,
     gateway_cmd,
     camera_sim,
     hotlist_cmd,
     records,
     cloud_cmd,
+    # who may reach the data, and the record of who did
+    users_cmd,
+    audit_cmd,
+    # releases to other agencies
+    share_cmd,
+    deployments_cmd,
+    report_cmd,
     # the chief and the technician
     sites,
     survey,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 from gateway import config as cfg
 from gateway.store import Store
 
-DEFAULT_CONFIG = Path(cfg.__file__).with_name("default.toml")
+DEFAULT_CONFIG = cfg.EMBEDDED
 DEMO_DIR = Path("build/demo")  # where `alpr demo` runs, relative to the working directory
 CONFIG_ENV = "ALPR_CONFIG"
 CONFIG_NAME = "alpr.toml"
@@ -54,7 +53,12 @@ def find_config(args: argparse.Namespace) -> Path:
 
 def demo_config() -> cfg.Config:
     """The embedded demo config, its data under build/demo where `alpr demo` leaves its results."""
-    return cfg.parse(tomllib.loads(DEFAULT_CONFIG.read_text()), DEMO_DIR.resolve())
+    return cfg.load_embedded(DEMO_DIR.resolve())
+
+
+def load_path(path: Path) -> cfg.Config:
+    """A config file; the embedded demo file named explicitly keeps its public literal secrets."""
+    return cfg.load(path, allow_literal=path.resolve() == DEFAULT_CONFIG.resolve())
 
 
 def load_config(args: argparse.Namespace) -> cfg.Config:
@@ -62,7 +66,7 @@ def load_config(args: argparse.Namespace) -> cfg.Config:
     try:
         if getattr(args, "demo", False):
             return demo_config()
-        return cfg.load(find_config(args))
+        return load_path(find_config(args))
     except ConfigNotFound as exc:
         print(f"alpr: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

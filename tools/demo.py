@@ -10,7 +10,9 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import random
+import secrets
 import shutil
 import threading
 import time
@@ -25,6 +27,9 @@ from typing import Any
 import cv2
 
 from gateway import config as cfg
+from gateway.access import sessions, settings, users
+from gateway.access.db import AccessDB
+from gateway.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from gateway.service import Gateway
 from tools.common import DEFAULT_CONFIG, DEMO_DIR
 from tools.field.camera_sim import CameraClient
@@ -35,11 +40,16 @@ from tools.train.plates import random_text
 log = logging.getLogger("alpr.demo")
 
 
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # public, like the embedded cameras' secrets
+
+
 @dataclass
 class WebhookSink:
-    """Receives alerts on loopback and notes when each arrived."""
+    """Receives alerts on loopback, verifies their signature, and notes when each arrived."""
 
+    secret: bytes = DEMO_WEBHOOK_SECRET.encode()
     arrivals: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    refused: int = 0
 
     def serve(self) -> ThreadingHTTPServer:
         sink = self
@@ -50,8 +60,14 @@ class WebhookSink:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                sink.arrivals.append((time.time(), json.loads(body)))
-                self.send_response(204)
+                stamp = self.headers.get(TIMESTAMP_HEADER)
+                signature = self.headers.get(SIGNATURE_HEADER)
+                if not verify_webhook(sink.secret, stamp, signature, body):
+                    sink.refused += 1
+                    self.send_response(401)
+                else:
+                    sink.arrivals.append((time.time(), json.loads(body)))
+                    self.send_response(204)
                 self.end_headers()
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -68,14 +84,18 @@ def running_gateway(workdir: Path, hotlist_csv: str) -> Iterator[tuple[Gateway, 
     (workdir / "hotlist.csv").write_text(hotlist_csv)
     sink = WebhookSink()
     sink_server = sink.serve()
-    doc = tomllib.loads(DEFAULT_CONFIG.read_text())
+    doc = tomllib.loads(DEFAULT_CONFIG.read_text())  # written by the demo: literal secrets allowed
     doc["gateway"] = {**doc["gateway"], "listen": "127.0.0.1:0"}  # data where --demo looks
     doc["hotlists"] = [{"source": "demo", "path": "hotlist.csv", "format": "csv"}]
     doc["alerts"] = [
-        {"kind": "webhook", "url": f"http://127.0.0.1:{sink_server.server_address[1]}/alerts"},
+        {
+            "kind": "webhook",
+            "url": f"http://127.0.0.1:{sink_server.server_address[1]}/alerts",
+            "secret": f"literal:{DEMO_WEBHOOK_SECRET}",
+        },
         {"kind": "log"},
     ]
-    gateway = Gateway(cfg.parse(doc, workdir))
+    gateway = Gateway(cfg.parse(doc, workdir, allow_literal=True))
     gateway.start()
     try:
         yield gateway, sink
@@ -93,6 +113,29 @@ def hotlist_csv(plates: list[str]) -> str:
             f"dispatch 555-0100,verify then call dispatch,{expires}"
         )
     return "\n".join(lines) + "\n"
+
+
+DEMO_USER = "demo"
+DEMO_ROLES = ["officer", "technician"]  # roles a password alone opens: no second factor to set up
+
+
+def demo_login(config: cfg.Config, workdir: Path) -> str:
+    """A trained demo user at every demo site, logged in: `alpr --demo ...` then acts as it.
+
+    Its password (random) and token stay in the demo's own folder, readable by their owner only."""
+    db = AccessDB(config.data_dir)
+    s = settings.load(db)
+    password = secrets.token_urlsafe(18)
+    sites = sorted({c.site for c in config.cameras.values()})
+    users.add(db, DEMO_USER, password, DEMO_ROLES, "alpr demo", "alpr demo", s, sites)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    users.train(db, DEMO_USER, today, None, "alpr demo", "alpr demo", s)
+    token, _ = sessions.login(db, DEMO_USER, password, None, "alpr demo", s)
+    for name, text in (("demo-password", password), ("token", token)):
+        fd = os.open(workdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+    return DEMO_USER
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -154,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
             .fetchone()[0]
         )
         summary = gateway_status(gateway.store)
+        who = demo_login(gateway.config, args.out)
         rows = (
             gateway.store.connect()
             .execute(
@@ -179,8 +223,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"hot-list hits      {summary['hits_open']} (of {len(wanted)} cars on the list)")
     print(
-        f"alerts delivered   {len(sink.arrivals)} to the webhook, each with the verify-first reminder"
+        f"alerts delivered   {len(sink.arrivals)} to the webhook, signed and verified, each with "
+        f"the verify-first reminder ({sink.refused} refused for a bad signature)"
     )
     print(f"store              {gateway.config.data_dir}")
     print(f"reads synced       {synced} to {gateway.target.url}")
+    print(
+        f"logged in as       {who} ({', '.join(DEMO_ROLES)}), token in {args.out / 'token'}:"
+        " try `alpr --demo hits list --reason demo`"
+    )
     return 0 if accepted == len(texts) else 1

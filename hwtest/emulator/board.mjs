@@ -24,7 +24,8 @@ const EXT0_WAKE = 2, EXT1_WAKE = 3, TIMER_WAKE = 4;
 const board = {
   files: {}, rtc: "", adc: {}, pins: {}, wifi: "up", rssi: -62, images: opt("--images", ""),
   imageIndex: 0, asleep: false, sleepMs: null, wakeCfg: {}, boots: 0, sleeps: 0, wdtResets: 0,
-  lastCause: null, lastWake: null, timeSet: null, awakeSince: 0, awakeMs: [],
+  lastCause: null, lastWake: null, timeSet: null, awakeSince: 0, awakeMs: [], cut: null, powerCuts: 0,
+  off: false, cutPath: null,
 };
 const logFile = opt("--log", "");
 const ring = new SharedArrayBuffer(8 + (1 << 20));
@@ -73,11 +74,11 @@ function boot(cause, wake = null, mode = "friendly") {
   if (worker) { const old = worker; worker = null; old.terminate(); }
   for (const s of sockets.values()) s.sock.destroy();
   sockets.clear();
-  board.asleep = false; board.boots += 1; board.lastCause = cause; board.lastWake = wake;
+  board.asleep = false; board.off = false; board.boots += 1; board.lastCause = cause; board.lastWake = wake;
   board.awakeSince = Date.now(); wdt = null;
   rpcBuf = new SharedArrayBuffer(8 + (8 << 20));
   const w = new Worker(join(here, "worker.mjs"), {
-    workerData: { ring, rpcBuf, files: board.files, mode, cause, wake, heapsize: 4 << 20 },
+    workerData: { ring, rpcBuf, files: board.files, mode, cause, wake, heapsize: 4 << 20, cut: board.cut },
   });
   worker = w;
   w.on("message", (m) => { if (worker === w) onMessage(m); });
@@ -113,6 +114,14 @@ function onMessage(m) {
   if (m.files) board.files = m.files;
   if ("end" in m) {
     const end = m.end;
+    if (end && end.op === "power_cut") {
+      // the board lost power mid-write: RTC memory is gone, nothing runs until power_cycle
+      const dead = worker; worker = null; if (dead) dead.terminate();
+      emit(`\r\nemulator: power cut while writing ${end.path}\r\n`);
+      board.rtc = ""; board.cut = null; board.powerCuts += 1; board.cutPath = end.path; wdt = null;
+      board.asleep = true; board.off = true; board.sleepMs = 0; board.wakeCfg = {};
+      return;
+    }
     worker = null;
     if (!end) { boot(HARD_RESET); return; } // main.py and the REPL returned: cannot happen on a board
     if (end.op === "deepsleep") {
@@ -211,6 +220,10 @@ async function control(req) {
       return state();
     case "trigger": return { woke: wakeUp(EXT0_WAKE) };
     case "timer": return { woke: wakeUp(TIMER_WAKE) };
+    case "power_cut":
+      // arm: the next write(s) to a flash file whose path contains req.path die after req.after bytes
+      board.cut = { path: req.path ?? "", after: req.after ?? 0 };
+      return state();
     case "power_cycle":
       board.rtc = ""; rawMode = false;
       if (req.erase) board.files = {};

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { ring, rpcBuf, files, mode, cause, wake, heapsize } = workerData;
+const { ring, rpcBuf, files, mode, cause, wake, heapsize, cut } = workerData;
 const ringHead = new Int32Array(ring, 0, 2); // [write index, read index], monotonically growing
 const ringData = new Uint8Array(ring, 8);
 const rpcCtl = new Int32Array(rpcBuf, 0, 2); // [state 0 idle / 1 answered, answer length]
@@ -56,6 +56,40 @@ for (const [path, data] of Object.entries(files)) {
   let dir = "";
   for (const p of parts) { dir += "/" + p; try { FS.mkdir(dir); } catch { /* exists */ } }
   if (data === null) { try { FS.mkdir(full); } catch { /* exists */ } } else FS.writeFile(full, data);
+}
+// Flash writes last as they happen, as on the chip: after each change (a written file closed, a
+// rename, a removal) the main thread gets the flash, so that a watchdog reset keeps what was written
+// before it.
+const onFlash = (p) => typeof p === "string" && (p.startsWith(FLASH + "/") || (!p.startsWith("/") && FS.cwd().startsWith(FLASH)));
+for (const name of ["rename", "unlink", "mkdir", "rmdir", "close"]) {
+  const orig = FS[name].bind(FS);
+  FS[name] = (...args) => {
+    const result = orig(...args);
+    const changed = name === "close" ? onFlash(args[0].path) && (args[0].flags & 3) !== 0 : onFlash(args[0]);
+    if (changed) parentPort.postMessage({ files: snapshot() });
+    return result;
+  };
+}
+
+// A power cut in the middle of a file write, armed by the test (control op "power_cut"): writes to
+// flash files whose path contains cut.path land byte for byte until cut.after bytes have been
+// written; then the flash is frozen as it is and the board dies mid-call, as on a brown-out.
+if (cut) {
+  const write = FS.write.bind(FS);
+  let left = cut.after;
+  FS.write = (stream, buffer, offset, length, position, canOwn) => {
+    const path = stream.path || "";
+    if (path.startsWith(FLASH + "/") && path.includes(cut.path)) {
+      if (length >= left) {
+        if (left > 0) write(stream, buffer, offset, left, position, false);
+        flushOut();
+        parentPort.postMessage({ files: snapshot(), end: { op: "power_cut", path: path.slice(FLASH.length) } });
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // until the main thread ends this worker
+      }
+      left -= length;
+    }
+    return write(stream, buffer, offset, length, position, canOwn);
+  };
 }
 FS.mkdir("/hw");
 for (const name of readdirSync(join(here, "fakes"))) {

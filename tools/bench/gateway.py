@@ -109,8 +109,11 @@ def bench_config(tmp: Path, cameras: int, port: int, extra: str = "") -> Path:
         '[[sites]]\nid = "s1"\nlat = 40.0\nlon = -88.0\n',
     ]
     for i in range(cameras):
+        key = tmp / f"cam-{i:02d}.key"
+        key.write_text(f"k{i}\n")
+        key.chmod(0o600)
         lines.append(
-            f'[[cameras]]\nid = "cam-{i:02d}"\nsite = "s1"\nheading = 0\nsecret = "literal:k{i}"\n'
+            f'[[cameras]]\nid = "cam-{i:02d}"\nsite = "s1"\nheading = 0\nsecret = "file:{key.name}"\n'
         )
     path = tmp / "alpr.toml"
     path.write_text("\n".join(lines) + extra)

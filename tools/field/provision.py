@@ -4,31 +4,44 @@ The secret is generated here, written next to the config (mode 0600) and referen
 `[[cameras]]` table appended to the config as text, so the chief's comments and layout stay byte
 for byte. The firmware's site config (JSON, also 0600: it holds the secret) goes to the board with
 `alpr deploy`.
+
+The Wi-Fi password never goes on the command line (where `ps` shows it to every user): it comes
+from `--password-file`, the environment (`ALPR_WIFI_PASSWORD`) or a prompt.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, load
 
 FRAME_SIZES = ("QVGA", "CIF", "HVGA", "VGA", "SVGA", "XGA", "HD", "SXGA", "UXGA")
+PASSWORD_ENV = "ALPR_WIFI_PASSWORD"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("provision", help="register a new camera: secret, config entry, site config")
+    # no abbreviations: `--password x` must not pass for `--password-file x`
+    p = sub.add_parser(
+        "provision", allow_abbrev=False,
+        help="register a new camera: secret, config entry, site config",
+    )
     p.add_argument("--camera", required=True, help="camera id, e.g. cam-03")
     p.add_argument("--config", required=True, type=Path, help="the gateway's deployment config")
     p.add_argument("--site", help="site id (default: the config's only site)")
     p.add_argument("--heading", type=float, default=0.0, help="degrees clockwise from north")
     p.add_argument("--gateway", help="gateway URL as the camera reaches it (default: listen)")
     p.add_argument("--ssid", default="SET-ME", help="site Wi-Fi SSID")
-    p.add_argument("--password", default="SET-ME", help="site Wi-Fi password")
+    p.add_argument(
+        "--password-file", type=Path,
+        help=f"file holding the site Wi-Fi password (else ${PASSWORD_ENV}, else a prompt)",
+    )
     p.add_argument("--out", type=Path, help="site config to write (default: CAMERA.site.json)")
     p.add_argument("--burst", type=int, default=3, help="frames per trigger (1-16)")
     p.add_argument("--frame-size", default="VGA", choices=FRAME_SIZES)
@@ -48,12 +61,31 @@ def write_private(path: Path, data: str) -> None:
         f.write(data)
 
 
-def site_config(args: argparse.Namespace, gateway: str, secret: str) -> dict[str, Any]:
+def wifi_password(args: argparse.Namespace) -> str:
+    """The site Wi-Fi password from --password-file, $ALPR_WIFI_PASSWORD or a prompt, in that order."""
+    if args.password_file is not None:
+        try:
+            lines = args.password_file.read_text().splitlines()
+        except OSError as exc:
+            raise SystemExit(f"alpr provision: cannot read --password-file: {exc}") from None
+        return lines[0] if lines else ""
+    if PASSWORD_ENV in os.environ:
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        raise SystemExit(
+            f"alpr provision: no Wi-Fi password: give --password-file or set {PASSWORD_ENV}"
+        )
+    return getpass.getpass(f"Wi-Fi password for {args.ssid}: ")
+
+
+def site_config(
+    args: argparse.Namespace, gateway: str, secret: str, password: str
+) -> dict[str, Any]:
     return {
         "camera": args.camera,
         "gateway": gateway,
         "secret": secret,
-        "wifi": {"ssid": args.ssid, "password": args.password},
+        "wifi": {"ssid": args.ssid, "password": password},
         "burst": args.burst,
         "frame_size": args.frame_size,
         "jpeg_quality": args.jpeg_quality,
@@ -100,6 +132,7 @@ def provision(args: argparse.Namespace) -> tuple[Path, Path]:
     for p in (secret_path, out):
         if p.exists():
             raise SystemExit(f"alpr provision: {p} exists; remove it or choose another camera id")
+    password = wifi_password(args)
     secret = secrets.token_hex(32)
     write_private(secret_path, secret + "\n")
     original = config_path.read_bytes()
@@ -117,7 +150,7 @@ def provision(args: argparse.Namespace) -> tuple[Path, Path]:
         raise SystemExit(
             f"alpr provision: the new entry does not validate, undone: {exc}"
         ) from None
-    write_private(out, json.dumps(site_config(args, gateway, secret), indent=2) + "\n")
+    write_private(out, json.dumps(site_config(args, gateway, secret, password), indent=2) + "\n")
     return secret_path, out
 
 

@@ -56,7 +56,7 @@ def projection(config: Config, boundary: list[geo.Point] | None) -> geo.Projecti
         return geo.Projection(
             sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring)
         )
-    sites = config.site_list or [Site("-", "", 0.0, 0.0)]
+    sites = config.site_list or [Site(id="-", lat=0.0, lon=0.0)]
     return geo.Projection(sites[0].lat, sites[0].lon)
 
 

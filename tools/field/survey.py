@@ -25,6 +25,7 @@ from gateway import protocol
 from gateway.config import ConfigError, load
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateReader, ReaderHints, expand
+from tools.ops import auth
 from tools.train.glyphs import segment
 
 # Siting rules: (measure, pass when ..., why). Sources in the README.
@@ -274,7 +275,10 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"alpr survey: camera {args.camera!r} is not in {args.config}")
     if args.gateway:
         assert config is not None
+        ctx = auth.authorize(args, "survey")  # stored captures: a technician, logged in
         raw = fetch_from_gateway(args.gateway, args.camera, config.secret(args.camera), args.limit)
+        what = {"camera": args.camera, "gateway": args.gateway, "limit": args.limit}
+        auth.record(ctx, "survey", "view", what, result_count=len(raw))
     else:
         files = sorted(
             f for f in args.images.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")

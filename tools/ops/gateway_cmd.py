@@ -1,4 +1,8 @@
-"""`alpr gateway serve|status` and `alpr cameras status`."""
+"""`alpr gateway serve|status` and `alpr cameras status`.
+
+The status commands need a login (`gateway.status`, `cameras.view`); they show counts and camera
+health, never a plate, so they leave no audit record. `serve` runs as the service account.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ import threading
 import time
 from typing import Any
 
+from gateway import site_status
 from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
-from tools.common import add_config_arg, load_config, open_store
+from tools.common import add_config_arg, load_config
+from tools.ops import auth
 from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
@@ -67,6 +73,7 @@ def gateway_status(
     def one(sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
 
+    flagged = site_status.counts(store)
     return {
         "events": one("SELECT count(*) FROM events"),
         "backlog": store.backlog(),
@@ -80,11 +87,13 @@ def gateway_status(
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
         "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
+        **{f"captures_site_{k}": v for k, v in flagged.items()},
     }
 
 
 def run_status(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "gateway.status")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     status = gateway_status(store, config.open_hit_hours)
     if args.json:
         print(json.dumps(status))
@@ -96,6 +105,12 @@ def run_status(args: argparse.Namespace) -> int:
                 f"WARNING: {status['hits_open_overdue']} hits open longer than"
                 f" {config.open_hit_hours:g} h: record a disposition (alpr hits disposition)"
             )
+        for state in site_status.FLAGGED:
+            if status[f"captures_site_{state}"]:
+                print(
+                    f"WARNING: {status[f'captures_site_{state}']} captures from cameras at {state}"
+                    " sites: check the site plan (alpr sites check) and the cameras there"
+                )
     return 0
 
 
@@ -164,7 +179,8 @@ def camera_health(config: Config, store: Store, now: float | None = None) -> lis
 
 
 def run_cameras_status(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "cameras.view")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     health = camera_health(config, store)
     if args.json:
         for h in health:

@@ -1,20 +1,26 @@
-"""`alpr hotlist import|add|remove|history|list|lint`."""
+"""`alpr hotlist import|add|remove|history|list|lint`, as the logged-in user.
+
+Changes need `hotlist.approve` (a manager: an entry is live at once), looks `hotlist.view`; each is
+a record in the audit log under the name from the login. The plate stays out of the record: the
+entry id names it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from gateway import hotlist
 from gateway.config import Config
 from gateway.service import import_hotlist
 from gateway.store import RefusedError, Store
-from tools.common import add_config_arg, open_store
+from tools.common import add_config_arg
+from tools.ops import auth
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +50,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--category", required=True, choices=sorted(hotlist.CATEGORIES))
     for field in ("case-number", "reason", "requested-by", "contact", "instructions", "expires"):
         add.add_argument(f"--{field}", required=True)
-    add.add_argument("--user", default=getpass.getuser(), help="who adds it (kept in its history)")
     add.set_defaults(func=run_add)
 
     rm = hsub.add_parser(
@@ -53,7 +58,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(rm)
     rm.add_argument("entry", type=int)
     rm.add_argument("--reason", required=True, help="why it is cancelled (kept in its history)")
-    rm.add_argument("--user", required=True)
     rm.set_defaults(func=run_remove)
 
     hist = hsub.add_parser("history", help="who added and cancelled an entry, when and why")
@@ -83,8 +87,14 @@ def max_bad_share(config: Config, args: argparse.Namespace) -> float:
     return 0.05
 
 
+def entry_facts(row: Any) -> dict[str, Any]:
+    """What the audit record says of an entry: everything that names it but its plate."""
+    return {k: str(row[k]) for k in ("source", "category", "case_number", "expires")}
+
+
 def run_import(args: argparse.Namespace) -> int:
-    config, store = open_store(args)
+    ctx = auth.authorize(args, "hotlist.approve")
+    config, store = ctx.config, Store(ctx.config.data_dir)
     try:
         count, errors = import_hotlist(
             store, args.file, args.source, args.format, max_bad_share(config, args)
@@ -102,6 +112,13 @@ def run_import(args: argparse.Namespace) -> int:
             print(f"{args.file}: ... {len(exc.errors) - 20} more bad lines", file=sys.stderr)
         print(f"alpr hotlist import: {exc}", file=sys.stderr)
         return 2
+    auth.record(
+        ctx,
+        "hotlist import",
+        "change",
+        {"source": args.source, "file": str(args.file), "format": args.format, "rejected": len(errors)},
+        result_count=count,
+    )
     for e in errors:
         print(f"{args.file}: {e}", file=sys.stderr)
     print(f"{args.source}: {count} entries imported, {len(errors)} lines rejected")
@@ -109,7 +126,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hotlist.approve")
+    store = Store(ctx.config.data_dir)
     fields = {k: getattr(args, k) for k in hotlist.ENTRY_FIELDS}
     try:
         entry = hotlist.make_entry(fields, args.source)
@@ -119,7 +137,10 @@ def run_add(args: argparse.Namespace) -> int:
     if entry.expired():
         print(f"alpr hotlist add: expires: {entry.expires} is already past", file=sys.stderr)
         return 2
-    entry_id = store.add_hotlist_entry(entry, args.user)
+    facts = entry_facts(entry._asdict())
+    entry_id = store.add_hotlist_entry(entry, ctx.user.name)
+    facts = {"entry": entry_id, **facts}
+    auth.record(ctx, "hotlist add", "change", facts, why=entry.reason, result_count=1)
     print(
         f"added entry {entry_id}: {entry.plate} ({entry.category}, case {entry.case_number}), "
         f"expires {entry.expires}"
@@ -127,27 +148,33 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cancel_entry(store: Store, entry_id: int, user: str, reason: str, prog: str) -> int:
-    """Cancel one entry and say so; shared by `hotlist remove` and `hits disposition`."""
+def cancel_entry(ctx: auth.Context, store: Store, entry_id: int, reason: str, prog: str) -> int:
+    """Cancel one entry, record it and say so; shared by `hotlist remove` and `hits disposition`.
+
+    The caller has checked `hotlist.approve`."""
     try:
-        row = store.cancel_hotlist_entry(entry_id, user, reason)
+        row = store.cancel_hotlist_entry(entry_id, ctx.user.name, reason)
     except RefusedError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    facts = {"entry": entry_id, **entry_facts(row)}
+    auth.record(ctx, "hotlist cancel", "change", facts, why=reason.strip(), result_count=1)
     print(
         f"cancelled entry {entry_id}: {row['plate']} ({row['category']}, case {row['case_number']})"
-        f" by {user}: {reason}"
+        f" by {ctx.user.name}: {reason}"
     )
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
-    return cancel_entry(store, args.entry, args.user, args.reason, "alpr hotlist remove")
+    ctx = auth.authorize(args, "hotlist.approve")
+    store = Store(ctx.config.data_dir)
+    return cancel_entry(ctx, store, args.entry, args.reason, "alpr hotlist remove")
 
 
 def run_history(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hotlist.view")
+    store = Store(ctx.config.data_dir)
     entry = store.hotlist_entry(args.entry)
     events = [dict(r) for r in store.hotlist_history(args.entry)]
     if entry is None and not events:
@@ -166,6 +193,7 @@ def run_history(args: argparse.Namespace) -> int:
                 "entry": json.dumps(dict(entry)),
             },
         )
+    auth.record(ctx, "hotlist history", "view", {"entry": args.entry}, result_count=len(events))
     for e in events:
         if args.json:
             print(json.dumps({**e, "entry": json.loads(e["entry"])}))
@@ -176,12 +204,15 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hotlist.view")
+    store = Store(ctx.config.data_dir)
     rows = store.hotlist_rows(
         expired=None if args.cancelled else args.expired,
         today=dt.datetime.now(dt.UTC).date().isoformat(),
         cancelled=args.cancelled,
     )
+    what = {"expired": args.expired, "cancelled": args.cancelled}
+    auth.record(ctx, "hotlist list", "view", what, result_count=len(rows))
     for r in rows:
         if args.json:
             print(json.dumps(dict(r)))
@@ -194,9 +225,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hotlist.view")
+    store = Store(ctx.config.data_dir)
     rows = store.hotlist_rows()
     pairs = hotlist.confusable_pairs((r["id"], r["plate"]) for r in rows)
+    auth.record(ctx, "hotlist lint", "view", {"pairs": len(pairs)}, result_count=len(rows))
     for ia, a, ib, b in pairs:
         print(f"entries {ia} {a} and {ib} {b} differ only by confusable characters")
     print(f"{len(rows)} entries, {len(pairs)} confusable pairs")

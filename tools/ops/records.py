@@ -1,4 +1,10 @@
-"""`alpr reads list` and `alpr hits list|disposition`. Every look is written to the access log."""
+"""`alpr reads list` and `alpr hits list|disposition`, as the logged-in user.
+
+Every look and every disposition is a record in the audit log (who, when, from where, what, why,
+how many results) before anything is shown. The plate text of a search stays out of the audit log,
+whose records never change: it goes to the store's access_log row that the record names, which
+retention blanks after `access_log_plates_days`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,11 @@ import sys
 import time
 from typing import Any
 
+from gateway.access.roles import RECENT_HOURS
+from gateway.retention import PLATE_KEYS
 from gateway.store import RefusedError, Store
-from tools.common import add_config_arg, open_store
+from tools.common import add_config_arg
+from tools.ops import auth
 from tools.ops.hotlist_cmd import cancel_entry
 
 DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
@@ -31,18 +40,30 @@ def parse_time(text: str) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def add_who(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--user", required=True, help="who is looking (logged)")
-    p.add_argument("--reason", required=True, help="case number or reason for the search (logged)")
+def add_reason(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reason", required=True, help="case number or reason for the search (audit log)"
+    )
 
 
-def log_look(
-    store: Store, args: argparse.Namespace, action: str, query: dict[str, Any], results: int
+def record_look(
+    ctx: auth.Context,
+    store: Store,
+    action: str,
+    reason: str,
+    query: dict[str, Any],
+    results: int,
 ) -> bool:
-    """Record the look; False (and a message) when the store refuses it, and nothing is shown."""
+    """Record the look; False (and a message) when it cannot be recorded, and nothing is shown."""
+    what = {k: v for k, v in query.items() if k not in PLATE_KEYS}
     try:
-        store.log_access(args.user, action, args.reason, query, results)
-    except RefusedError as exc:
+        if not reason.strip():
+            raise RefusedError("a reason (case number) is required for every look")
+        if any(query.get(k) is not None for k in PLATE_KEYS):
+            detail, digest = store.add_query_detail(ctx.user.name, action, reason, query, results)
+            what["plate_query"] = {"access_log": detail, "sha256": digest}
+        auth.record(ctx, action, "inquiry", what, why=reason, result_count=results)
+    except (RefusedError, ValueError) as exc:
         print(f"alpr {action}: {exc}", file=sys.stderr)
         return False
     return True
@@ -53,9 +74,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rsub = r.add_subparsers(dest="reads_command", required=True)
     ls = rsub.add_parser("list", help="list reads (access is logged)")
     add_config_arg(ls)
-    add_who(ls)
+    add_reason(ls)
     ls.add_argument("--plate", help="plate text; ? and * wildcards allowed")
-    ls.add_argument("--since", type=parse_time)
+    ls.add_argument(
+        "--since", type=parse_time, help="an officer sees the last 24 h at their own sites only"
+    )
     ls.add_argument("--limit", type=int, default=1000)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_reads)
@@ -64,7 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hsub = h.add_subparsers(dest="hits_command", required=True)
     hl = hsub.add_parser("list", help="list hits (access is logged)")
     add_config_arg(hl)
-    add_who(hl)
+    add_reason(hl)
     hl.add_argument("--open", action="store_true", help="only hits with no disposition yet")
     hl.add_argument("--json", action="store_true")
     hl.set_defaults(func=run_hits)
@@ -73,7 +96,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hd.add_argument("hit", type=int)
     hd.add_argument("--status", required=True, choices=DISPOSITIONS)
     hd.add_argument("--note", required=True)
-    hd.add_argument("--user", required=True)
     choice = hd.add_mutually_exclusive_group()
     choice.add_argument(
         "--cancel-entry",
@@ -100,21 +122,37 @@ def read_json(row: Any) -> dict[str, Any]:
 
 
 def run_reads(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    now = time.time()
+    ctx, scope = auth.reads_scope(args, now)
+    store = Store(ctx.config.data_dir)
+    since = args.since
+    if scope.since is not None and (since is None or since < scope.since):
+        if since is not None:
+            print(
+                f"alpr reads list: {ctx.user.name} may search the last {RECENT_HOURS} h only:"
+                " showing reads since then",
+                file=sys.stderr,
+            )
+        since = scope.since
     sql, params = "SELECT * FROM reads WHERE 1=1", []
     if args.plate:
         sql += " AND text GLOB ?"
         params.append(args.plate.upper())
-    if args.since is not None:
+    if since is not None:
         sql += " AND captured >= ?"
-        params.append(args.since)
+        params.append(since)
+    if scope.sites is not None:
+        sql += f" AND site IN ({','.join('?' * len(scope.sites))})"
+        params.extend(sorted(scope.sites))
     rows = (
         store.connect()
         .execute(sql + " ORDER BY captured DESC LIMIT ?", [*params, args.limit])
         .fetchall()
     )
-    query = {"plate": args.plate, "since": args.since, "limit": args.limit}
-    if not log_look(store, args, "reads list", query, len(rows)):
+    query: dict[str, Any] = {"plate": args.plate, "since": since, "limit": args.limit}
+    if scope.sites is not None:
+        query["sites"] = sorted(scope.sites)
+    if not record_look(ctx, store, "reads list", args.reason, query, len(rows)):
         return 2
     for row in rows:
         if args.json:
@@ -128,7 +166,8 @@ def run_reads(args: argparse.Namespace) -> int:
 
 
 def run_hits(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hits.view")
+    store = Store(ctx.config.data_dir)
     # a hit carries its own plate, time, camera and site: it is listed after its read is purged
     sql = (
         "SELECT hits.*, coalesce(hits.plate, reads.text) AS text,"
@@ -139,7 +178,7 @@ def run_hits(args: argparse.Namespace) -> int:
     if args.open:
         sql += " WHERE hits.disposition IS NULL"
     rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
-    if not log_look(store, args, "hits list", {"open": args.open}, len(rows)):
+    if not record_look(ctx, store, "hits list", args.reason, {"open": args.open}, len(rows)):
         return 2
     for row in rows:
         out = dict(row)
@@ -173,15 +212,23 @@ def ask_cancel(entry: Any) -> bool | None:
 
 
 def run_disposition(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
+    ctx = auth.authorize(args, "hits.disposition")
+    store = Store(ctx.config.data_dir)
+    user = ctx.user.name
     prog = "alpr hits disposition"
-    if not args.note.strip() or not args.user.strip():
-        print(f"{prog}: --note and --user must not be empty", file=sys.stderr)
+    if not args.note.strip():
+        print(f"{prog}: --note must not be empty", file=sys.stderr)
         return 2
     db = store.connect()
     hit = db.execute("SELECT id, entry FROM hits WHERE id=?", (args.hit,)).fetchone()
     if hit is None:
         print(f"{prog}: no hit {args.hit}", file=sys.stderr)
+        return 2
+    if args.cancel_entry is not None and args.status != "no-longer-wanted":
+        print(
+            f"{prog}: --cancel-entry and --keep-entry go only with --status no-longer-wanted",
+            file=sys.stderr,
+        )
         return 2
     entry = None
     if args.status == "no-longer-wanted":
@@ -195,12 +242,21 @@ def run_disposition(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
+    if args.cancel_entry:
+        auth.authorize(args, "hotlist.approve")  # cancelling the entry is a hot-list change
+    auth.record(
+        ctx,
+        "hits disposition",
+        "change",
+        {"hit": args.hit, "status": args.status, "cancel_entry": bool(args.cancel_entry)},
+        why=args.status,
+        result_count=1,
+    )
     db.execute(
         "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=? WHERE id=?",
-        (args.status, args.note.strip(), args.user.strip(), time.time(), args.hit),
+        (args.status, args.note.strip(), user, time.time(), args.hit),
     )
-    store.log_access(args.user, "hits disposition", args.status, {"hit": args.hit}, 1)
-    print(f"hit {args.hit}: {args.status} by {args.user}")
+    print(f"hit {args.hit}: {args.status} by {user}")
     if entry is None:
         if args.status == "no-longer-wanted":
             print(f"hit {args.hit}: its hot-list entry is no longer active; nothing to cancel")
@@ -209,4 +265,4 @@ def run_disposition(args: argparse.Namespace) -> int:
         print(f"hot-list entry {entry['id']} stays active")
         return 0
     reason = f"hit {args.hit} no longer wanted: {args.note.strip()}"
-    return cancel_entry(store, int(entry["id"]), args.user.strip(), reason, prog)
+    return cancel_entry(ctx, store, int(entry["id"]), reason, prog)

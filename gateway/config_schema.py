@@ -1,0 +1,424 @@
+"""The config file's shape as pydantic models: one model per TOML table, unknown keys refused.
+
+`ConfigFile.model_json_schema()` is the reference of every key (`alpr config schema`). Values that
+need the file's folder (paths, `file:` secrets) read it from the validation context.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from gateway.config_types import (
+    Between,
+    DateText,
+    ExistingFile,
+    RelPath,
+    SecretRef,
+    Text,
+    base_of,
+    context,
+    resolve_secret,
+)
+
+SITE_STATUSES = ("planned", "installed", "retired")
+LOG_TARGETS = ("stderr", "file", "journald")
+
+
+class Table(BaseModel):
+    """A TOML table: strict types (no "40" for 40), unknown keys refused, fields documented."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
+    )
+
+
+class Neighbour(Table):
+    """A neighbouring agency to coordinate with when a site is near the boundary."""
+
+    name: Text
+    contact: Text
+    boundary: RelPath | None = None
+    """Its jurisdiction, a GeoJSON polygon file (relative to the config)."""
+
+
+class Agency(Table):
+    name: Text
+    """The agency's name, as it appears on reads and reports."""
+    retention_days: Annotated[int, Between(1, 3650)] = 30
+    """Reads are deleted after this many days, synced or not."""
+    boundary: RelPath | None = None
+    """The jurisdiction, a GeoJSON polygon file (relative to the config)."""
+    coordination_distance_m: Annotated[float, Between(0, 100_000)] = 1000.0
+    """Sites closer than this to the boundary are listed with the neighbour to coordinate with."""
+    neighbours: list[Neighbour] = []
+
+
+class Credentials(Table):
+    """An access key pair given as secret references (env:NAME or file:PATH), both or neither."""
+
+    access_key_ref: SecretRef | None = Field(None, alias="access_key")
+    """env:NAME or file:PATH; with neither key the SDK's own chain is used."""
+    secret_key_ref: SecretRef | None = Field(None, alias="secret_key")
+    """env:NAME or file:PATH."""
+    table: ClassVar[str] = ""  # its name in the file, for errors
+    _base: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self, info: ValidationInfo) -> Credentials:
+        if (self.access_key_ref is None) != (self.secret_key_ref is None):
+            raise ValueError("give both access_key and secret_key, or neither")
+        self._base = base_of(info)
+        return self
+
+    @property
+    def base(self) -> Path:
+        """The config file's folder: relative paths in this table start here."""
+        return self._base
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(access, secret); (None, None) lets the SDK use its own chain (environment, profile)."""
+        if not self.access_key_ref or not self.secret_key_ref:
+            return None, None
+        access = resolve_secret(self.access_key_ref, f"{self.table}.access_key", self._base)
+        secret = resolve_secret(self.secret_key_ref, f"{self.table}.secret_key", self._base)
+        return access.decode(), secret.decode()
+
+
+class StorageConfig(Credentials):
+    """Where reads are synced, and how long the gateway keeps its own copies."""
+
+    table: ClassVar[str] = "storage"
+    target: Text = "file://var/store"
+    """file://PATH (relative to the config) or s3://BUCKET."""
+    endpoint: Text | None = None
+    """For a server other than AWS, such as Ceph RGW."""
+    region: Text = "us-east-1"
+    local_retention_days: Annotated[int, Between(0, 3650)] = 7
+    """Synced copies are kept on the gateway this long."""
+    queue_limit_mb: Annotated[int, Between(1, 10_000_000)] = 2048
+    """Unsynced data kept on disk at most."""
+    gateway_principal: Text | None = None
+    """The gateway's identity for the bucket policy, e.g. arn:aws:iam:::user/alpr-gateway."""
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if not value.startswith(("file://", "s3://")):
+            raise ValueError(f"expected file://PATH or s3://BUCKET, got {value!r}")
+        return value
+
+
+class EvidenceConfig(Credentials):
+    """Who holds, releases and exports evidence copies (a key pair other than the gateway's)."""
+
+    table: ClassVar[str] = "evidence"
+    principal: Text | None = None
+    """The evidence user's ARN, for the bucket policy."""
+
+
+class GatewaySection(Table):
+    """The gateway's HTTP service and its workers."""
+
+    listen: Text = "127.0.0.1:8080"
+    """HOST:PORT to accept camera requests on."""
+    data_dir: RelPath = Field(Path("var/gateway"), validate_default=True)
+    """The read store (SQLite and files), relative to the config."""
+    max_body_bytes: Annotated[int, Between(10_000, 100_000_000)] = 8_000_000
+    clock_skew_s: Annotated[int, Between(5, 3600)] = 300
+    """A camera request whose timestamp is further off than this is refused."""
+    reader_workers: Annotated[int, Between(1, 64)] = 1
+    tls_cert: ExistingFile | None = None
+    """PEM certificate chain (relative to the config); give tls_key with it."""
+    tls_key: ExistingFile | None = None
+    """PEM private key (relative to the config); give tls_cert with it."""
+    header_timeout_s: Annotated[float, Between(1, 600)] = 10.0
+    """A client must send its request headers within this time."""
+    request_timeout_s: Annotated[float, Between(1, 3600)] = 30.0
+    """Deadline for a whole request, headers and body."""
+    keepalive_timeout_s: Annotated[float, Between(0, 600)] = 5.0
+    """An idle kept-alive connection is closed after this time."""
+    max_connections: Annotated[int, Between(1, 10_000)] = 64
+    """Connections served at once; more wait or are refused."""
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        if self.header_timeout_s > self.request_timeout_s:
+            raise ValueError("header_timeout_s must not exceed request_timeout_s")
+        return self
+
+
+class Matching(Table):
+    max_substitutions: Annotated[int, Between(0, 3)] = 1
+    """Confusable characters tolerated in a match (0/O/D/Q, 1/I/L/T, 2/Z ...)."""
+
+
+class Hits(Table):
+    open_alert_hours: Annotated[float, Between(0.1, 8760)] = 12.0
+    """A hit without a disposition older than this is flagged."""
+
+
+class LoggingSection(Table):
+    """Where the service writes its log."""
+
+    target: Literal["stderr", "file", "journald"] = "stderr"
+    file: RelPath | None = Field(None, validate_default=True)
+    """The log file (relative to the config), with target = "file"."""
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, file: Path | None, info: ValidationInfo) -> Path | None:
+        if info.data.get("target") == "file" and file is None:
+            raise ValueError('required with target = "file"')
+        return file
+
+
+Days = Annotated[int, Between(1, 36_500)]
+
+
+class RetentionSection(Table):
+    """How long the gateway keeps its records, in days."""
+
+    alerts_days: Days | None = None
+    """Delivered alerts; default: agency.retention_days."""
+    hits_days: Days = 365
+    """Hits with a disposition; a hit without one is never purged."""
+    heartbeats_days: Days = 90
+    access_log_plates_days: Days | None = None
+    """After this the plate text in access-log rows is blanked, the row stays; default:
+    agency.retention_days."""
+    access_log_days: Days = 1095
+
+
+def _lanes(value: object) -> object:
+    """`lanes = 2` names them "lane 1", "lane 2"; a list keeps its names."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(f"lane {i + 1}" for i in range(value))
+    return tuple(value) if isinstance(value, list) else value
+
+
+LANES_SCHEMA = {
+    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "integer", "minimum": 0}]
+}
+
+
+class Site(Table):
+    """A place where cameras stand, as the chief approved it (the site plan)."""
+
+    id: Text
+    name: Text = ""
+    lat: Annotated[float, Between(-90, 90)]
+    lon: Annotated[float, Between(-180, 180)]
+    heading: Annotated[float, Between(0, 360)] | None = None
+    """Degrees clockwise from north; default: taken from its cameras."""
+    lanes: Annotated[tuple[str, ...], BeforeValidator(_lanes), WithJsonSchema(LANES_SCHEMA)] = ()
+    """Lane names, or how many lanes."""
+    purpose: Text = ""
+    approved_by: Text = ""
+    approved_on: DateText = ""
+    status: Literal["planned", "installed", "retired"] = "planned"
+    view_range_m: Annotated[float, Between(1, 500)] = 35.0
+    view_angle_deg: Annotated[float, Between(1, 179)] = 40.0
+
+
+class Hints(Table):
+    """Reader hints from the site survey."""
+
+    roi: list[int] | None = None
+    """[x, y, width, height] in pixels: where plates appear."""
+    plate_width: Annotated[int, Between(10, 2000)] | None = None
+    """Typical plate width in pixels."""
+
+    @field_validator("roi")
+    @classmethod
+    def _roi(cls, roi: list[int] | None) -> list[int] | None:
+        if roi is not None and (len(roi) != 4 or any(v < 0 for v in roi)):
+            raise ValueError(f"expected [x, y, width, height] in pixels, got {roi!r}")
+        if roi is not None and (roi[2] == 0 or roi[3] == 0):
+            raise ValueError("width and height must be positive")
+        return roi
+
+
+class CameraEntry(Table):
+    id: Text
+    site: Text
+    """The id of a site in [[sites]]."""
+    lat: Annotated[float, Between(-90, 90)] | None = None
+    """Default: the site's."""
+    lon: Annotated[float, Between(-180, 180)] | None = None
+    """Default: the site's."""
+    heading: Annotated[float, Between(0, 360)]
+    """Degrees clockwise from north, the direction the camera looks."""
+    secret: SecretRef
+    """The camera's HMAC key: env:NAME or file:PATH, never the key itself."""
+    hints: Hints = Hints()
+
+
+class HotlistSource(Table):
+    source: Text
+    path: RelPath
+    format: Literal["csv", "ncic"] = "csv"
+    max_bad_share: Annotated[float, Between(0, 1)] = 0.05
+    """A file with a larger share of bad lines is refused whole."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AlertTarget(Table):
+    kind: Literal["webhook", "log"]
+    url: str = Field("", validate_default=True)
+    """https:// (http:// only on loopback); webhooks only."""
+    secret_ref: SecretRef | None = Field(None, alias="secret", validate_default=True)
+    """The HMAC key that signs each webhook request: env:NAME or file:PATH."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") != "webhook":
+            if url:
+                raise ValueError("only for kind = 'webhook'")
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("a webhook needs an https:// URL")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError("http:// is allowed only on loopback; use https://")
+        return url
+
+    @field_validator("secret_ref")
+    @classmethod
+    def _secret(cls, ref: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == "webhook" and ref is None:
+            raise ValueError("a webhook needs a secret (env:NAME or file:PATH) to sign requests")
+        if kind == "log" and ref is not None:
+            raise ValueError("only for kind = 'webhook'")
+        return ref
+
+
+class SharingAgency(Table):
+    """An agency ALPR data may be released to; without a signed MOU only the chief may approve."""
+
+    name: Text
+    mou_signed: DateText | None = None
+    """The date the memorandum of understanding was signed; leave it out when there is none."""
+    contact: Text = ""
+    """Who at that agency receives releases (name, phone, address)."""
+
+
+class SharingSection(Table):
+    """Release of data to other agencies (`alpr share`)."""
+
+    agencies: list[SharingAgency] = []
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique(cls, agencies: list[SharingAgency]) -> list[SharingAgency]:
+        seen: set[str] = set()
+        for a in agencies:
+            key = a.name.strip().casefold()
+            if key in seen:
+                raise ValueError(f"agency {a.name!r} is listed twice")
+            seen.add(key)
+        return agencies
+
+
+class PolicySection(Table):
+    """The agency's use policy, as published in the transparency report."""
+
+    allowed_uses: list[Text] = []
+    """What ALPR data may be used for."""
+    prohibited_uses: list[Text] = []
+    """What it must never be used for."""
+
+
+SECTIONS = (
+    "agency",
+    "storage",
+    "gateway",
+    "matching",
+    "hits",
+    "retention",
+    "evidence",
+    "logging",
+    "sharing",
+    "policy",
+)
+
+
+class ConfigFile(Table):
+    """The gateway's deployment config (TOML)."""
+
+    agency: Agency
+    # Sections left out are validated from {} like any other, so that their relative paths
+    # resolve against this config's folder rather than the folder the process started in.
+    storage: StorageConfig = Field(default_factory=dict, validate_default=True)
+    gateway: GatewaySection = Field(default_factory=dict, validate_default=True)
+    matching: Matching = Field(default_factory=dict, validate_default=True)
+    hits: Hits = Field(default_factory=dict, validate_default=True)
+    retention: RetentionSection = Field(default_factory=dict, validate_default=True)
+    evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
+    logging: LoggingSection = Field(default_factory=dict, validate_default=True)
+    sharing: SharingSection = Field(default_factory=dict, validate_default=True)
+    policy: PolicySection = Field(default_factory=dict, validate_default=True)
+    sites: list[Site] = []
+    cameras: list[CameraEntry] = []
+    hotlists: list[HotlistSource] = []
+    alerts: list[AlertTarget] = []
+    """Default: one alert to the log."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tables_present(cls, data: Any) -> Any:
+        """Absent tables validate as empty ones, so their paths and defaults get the context."""
+        if isinstance(data, dict):
+            return {**{k: {} for k in SECTIONS if k != "agency"}, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _references(self, info: ValidationInfo) -> ConfigFile:
+        """Ids unique, every camera at a known site: messages carry their own key path."""
+        seen: set[str] = set()
+        for i, site in enumerate(self.sites):
+            if site.id in seen and context(info).get("strict", True):
+                raise ValueError(f"sites[{i}].id: duplicate site id {site.id!r}")
+            seen.add(site.id)
+        cameras: set[str] = set()
+        for i, cam in enumerate(self.cameras):
+            if cam.site not in seen:
+                raise ValueError(f"cameras[{i}].site: unknown site {cam.site!r}")
+            if cam.id in cameras:
+                raise ValueError(f"cameras[{i}].id: duplicate camera id {cam.id!r}")
+            cameras.add(cam.id)
+        return self
