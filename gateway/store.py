@@ -23,6 +23,7 @@ from typing import Any
 from cloud.durable import fsync_write
 from gateway import migrations
 from gateway.backup import backup
+from gateway.wakeup import Wakeup
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -189,6 +190,8 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "gateway.db"
         self._local = threading.local()
+        self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
+        self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         migrations.prepare(self.connect(), self.root, SCHEMA)
 
     def backup(self, dest: Path) -> Path:
@@ -263,6 +266,7 @@ class Store:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self.new_events.notify()
         return response
 
     def event_body(self, path: str) -> bytes:

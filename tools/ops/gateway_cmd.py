@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(rs)
     rs.add_argument("file", type=Path, help="a file written by `alpr gateway backup`")
     rs.set_defaults(func=run_restore)
+    spec = gsub.add_parser(
+        "openapi", help="print the HTTP API's OpenAPI spec (as checked in: gateway/openapi.json)"
+    )
+    spec.set_defaults(func=run_openapi)
 
     c = sub.add_parser("cameras", help="camera health")
     csub = c.add_subparsers(dest="cameras_command", required=True)
@@ -115,6 +119,13 @@ def run_restore(args: argparse.Namespace) -> int:
         f"restored {args.file} (schema version {found}) into {store.db_path}: {store_counts(store.connect())}"
     )
     print("event files are not in the backup: copy the data folder's spool/ back if it was lost")
+    return 0
+
+
+def run_openapi(args: argparse.Namespace) -> int:
+    from gateway.web.app import openapi_text
+
+    print(openapi_text(), end="")
     return 0
 
 
