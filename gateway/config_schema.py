@@ -6,6 +6,7 @@ need the file's folder (paths, `file:` secrets) read it from the validation cont
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -156,6 +157,9 @@ class GatewaySection(Table):
     """An idle kept-alive connection is closed after this time."""
     max_connections: Annotated[int, Between(1, 10_000)] = 64
     """Connections served at once; more wait or are refused."""
+    rotation_grace_hours: Annotated[float, Between(0, 8760)] = 72.0
+    """After `alpr provision --rotate`, a camera's previous secret is still accepted this long,
+    until the camera's first request signed with the new one."""
 
     @field_validator("listen")
     @classmethod
@@ -277,7 +281,27 @@ class CameraEntry(Table):
     """Degrees clockwise from north, the direction the camera looks."""
     secret: SecretRef
     """The camera's HMAC key: env:NAME or file:PATH, never the key itself."""
+    previous_secret: SecretRef | None = None
+    """The key the board held before `alpr provision --rotate`: accepted for
+    gateway.rotation_grace_hours after rotated_at, until the camera first uses `secret`."""
+    rotated_at: dt.datetime | None = None
+    """When the secret was rotated, with its offset (e.g. 2026-11-29T19:42:00Z); with
+    previous_secret."""
     hints: Hints = Hints()
+    """Reader hints from the site survey (`alpr survey`)."""
+
+    @field_validator("rotated_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("give the time with its offset, e.g. 2026-11-29T19:42:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _rotation(self) -> CameraEntry:
+        if (self.previous_secret is None) != (self.rotated_at is None):
+            raise ValueError("give previous_secret and rotated_at together, or neither")
+        return self
 
 
 class HotlistSource(Table):
