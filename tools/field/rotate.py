@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import re
 import secrets
@@ -124,9 +125,9 @@ def rotate(args: argparse.Namespace) -> tuple[Path, Path]:
     except ConfigError as exc:
         raise SystemExit(f"alpr provision: {exc}") from None
     now = dt.datetime.now(dt.UTC)
-    secret_path = folder / f"{camera}-{now:%Y%m%dT%H%M%SZ}.secret"
-    if secret_path.exists():
-        raise SystemExit(f"alpr provision: {secret_path} exists; try again in a second")
+    secret_path = next(
+        p for n in itertools.count(2) if not (p := folder / f"{camera}.{n}.secret").exists()
+    )
     original = config_path.read_bytes().decode()
     text = edited(original, camera, f"file:{secret_path.name}", now)
     secret = secrets.token_hex(32)
