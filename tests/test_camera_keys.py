@@ -24,7 +24,7 @@ def rotated_config(tmp_path: Path, grace: float = 72.0) -> Path:
     write_secret(tmp_path, "cam-01-new.key", NEW)
     text = config.read_text()
     text = text.replace(
-        'reader_workers = 1\n', f"reader_workers = 1\nrotation_grace_hours = {grace}\n"
+        "reader_workers = 1\n", f"reader_workers = 1\nrotation_grace_hours = {grace}\n"
     )
     text = text.replace(
         'secret = "file:cam-01.key"',
@@ -44,7 +44,10 @@ def test_both_keys_until_the_new_one_is_used_then_only_the_new(tmp_path: Path) -
     assert config.cameras["cam-01"].rotated_at == ROTATED_TS
     store = Store(config.data_dir)
     keys = CameraKeys(config, store, clock=lambda: ROTATED_TS + 3600)
-    assert keys.keys_for("cam-01") == [("secret", NEW.encode()), ("previous_secret", SECRET.encode())]
+    assert keys.keys_for("cam-01") == [
+        ("secret", NEW.encode()),
+        ("previous_secret", SECRET.encode()),
+    ]
     keys.note_used("cam-01", "previous_secret")  # the board still on its old key: nothing ends
     assert names(keys) == ["secret", "previous_secret"]
     assert names(keys, "cam-02") == ["secret"]  # a camera never rotated has its one key

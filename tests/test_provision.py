@@ -54,7 +54,9 @@ def test_on_a_terminal_the_guess_is_proposed_and_confirmed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path)
-    config.write_text(config.read_text().replace('listen = "127.0.0.1:0"', 'listen = "0.0.0.0:8080"'))
+    config.write_text(
+        config.read_text().replace('listen = "127.0.0.1:0"', 'listen = "0.0.0.0:8080"')
+    )
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr(provision, "default_route_address", lambda: "10.20.30.40")
     prompts: list[str] = []
@@ -83,18 +85,24 @@ def test_the_heading_is_required_and_in_range(tmp_path: Path) -> None:
     a = provision.build_args(args(config, "--gateway-url", "http://10.0.0.2:8080"))
     with pytest.raises(SystemExit, match="give --heading DEG"):
         provision.provision(a)
-    a = provision.build_args(args(config, "--gateway-url", "http://10.0.0.2:8080", "--heading", "361"))
+    a = provision.build_args(
+        args(config, "--gateway-url", "http://10.0.0.2:8080", "--heading", "361")
+    )
     with pytest.raises(SystemExit, match="--heading 361 is out of range 0 to 360"):
         provision.provision(a)
     assert config.read_bytes() == before and not (tmp_path / "cam-09.secret").exists()
-    a = provision.build_args(args(config, "--gateway-url", "http://10.0.0.2:8080", "--heading", "0"))
+    a = provision.build_args(
+        args(config, "--gateway-url", "http://10.0.0.2:8080", "--heading", "0")
+    )
     provision.provision(a)
     assert load(config).cameras["cam-09"].heading == 0
 
 
 def provisioned(tmp_path: Path) -> tuple[Path, Path]:
     config = write_config(tmp_path)
-    a = provision.build_args(args(config, "--heading", "90", "--gateway-url", "http://10.0.0.2:8080"))
+    a = provision.build_args(
+        args(config, "--heading", "90", "--gateway-url", "http://10.0.0.2:8080")
+    )
     _, site = provision.provision(a)
     return config, site
 
@@ -120,9 +128,12 @@ def test_rotate_writes_a_new_key_and_keeps_the_old_one_for_the_grace(tmp_path: P
     assert abs((loaded.cameras["cam-09"].rotated_at or 0) - time.time()) < 60
     # only cam-09's table changed: three lines where its secret line was
     text = config.read_text()
-    assert text.replace(
-        f'secret = "file:{secret_path.name}"\nprevious_secret = "file:cam-09.secret"\n', ""
-    ).split("rotated_at = ")[0] == before.split('secret = "file:cam-09.secret"\n')[0]
+    assert (
+        text.replace(
+            f'secret = "file:{secret_path.name}"\nprevious_secret = "file:cam-09.secret"\n', ""
+        ).split("rotated_at = ")[0]
+        == before.split('secret = "file:cam-09.secret"\n')[0]
+    )
     assert tomllib.loads(text)["cameras"][0]["secret"] == "file:cam-01.key"
     keys = CameraKeys(loaded, Store(loaded.data_dir))
     assert [k for _, k in keys.keys_for("cam-09")] == [new.encode(), old_site["secret"].encode()]
@@ -166,7 +177,9 @@ def test_without_a_pid_file_it_says_to_restart_the_gateway(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path)
-    a = provision.build_args(args(config, "--heading", "90", "--gateway-url", "http://10.0.0.2:8080"))
+    a = provision.build_args(
+        args(config, "--heading", "90", "--gateway-url", "http://10.0.0.2:8080")
+    )
     assert provision.run(a) == 0
     out = capsys.readouterr().out
     assert "gateway http://10.0.0.2:8080" in out

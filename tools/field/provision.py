@@ -39,30 +39,37 @@ BATTERY_DIVIDER, SOLAR_DIVIDER = 2.0, 3.0
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # no abbreviations: `--password x` must not pass for `--password-file x`
     p = sub.add_parser(
-        "provision", allow_abbrev=False,
+        "provision",
+        allow_abbrev=False,
         help="register a new camera (secret, config entry, site config) or rotate its secret",
     )
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--camera", help="id of the new camera, e.g. cam-03")
     who.add_argument(
-        "--rotate", metavar="CAM",
+        "--rotate",
+        metavar="CAM",
         help="give a registered camera a new secret; the old one is accepted until the camera "
         "first uses the new one, or gateway.rotation_grace_hours",
     )
     p.add_argument("--config", required=True, type=Path, help="the gateway's deployment config")
     p.add_argument("--site", help="site id (default: the config's only site)")
     p.add_argument(
-        "--heading", type=float,
+        "--heading",
+        type=float,
         help="degrees clockwise from north the camera looks, 0-360 (required for a new camera)",
     )
     p.add_argument(
-        "--gateway-url", "--gateway", dest="gateway_url", metavar="URL",
+        "--gateway-url",
+        "--gateway",
+        dest="gateway_url",
+        metavar="URL",
         help="http://HOST:PORT as the camera reaches the gateway (else proposed and confirmed "
         "on a terminal)",
     )
     p.add_argument("--ssid", default="SET-ME", help="site Wi-Fi SSID")
     p.add_argument(
-        "--password-file", type=Path,
+        "--password-file",
+        type=Path,
         help=f"file holding the site Wi-Fi password (else ${PASSWORD_ENV}, else a prompt)",
     )
     p.add_argument("--out", type=Path, help="site config to write (default: CAMERA.site.json)")
@@ -75,7 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--low-v", type=float, default=3.45, help="below: heartbeats only")
     p.add_argument("--critical-v", type=float, default=3.3, help="below: long sleep")
     p.add_argument(
-        "--solar-divider", type=float, default=SOLAR_DIVIDER,
+        "--solar-divider",
+        type=float,
+        default=SOLAR_DIVIDER,
         help="solar input divider ratio (3.0: 200k/100k, for a 6 V panel)",
     )
     p.set_defaults(func=run)
@@ -172,8 +181,10 @@ def gateway_url(args: argparse.Namespace, config: Config) -> str:
             f"the camera reaches the gateway at ({why}{hint})"
         )
     print(why, file=sys.stderr)
-    prompt = f"gateway URL as the camera reaches it [{guess}]: " if guess else (
-        "gateway URL as the camera reaches it (http://HOST:PORT): "
+    prompt = (
+        f"gateway URL as the camera reaches it [{guess}]: "
+        if guess
+        else ("gateway URL as the camera reaches it (http://HOST:PORT): ")
     )
     answer = input(prompt).strip()
     if not answer and guess is None:
@@ -224,8 +235,10 @@ def site_config(
         "jpeg_quality": args.jpeg_quality,
         "trigger": {"pin": args.trigger_pin, "level": 1, "kind": args.trigger},
         "adc": {
-            "battery_pin": 14, "battery_divider": BATTERY_DIVIDER,
-            "solar_pin": 15, "solar_divider": args.solar_divider,
+            "battery_pin": 14,
+            "battery_divider": BATTERY_DIVIDER,
+            "solar_pin": 15,
+            "solar_divider": args.solar_divider,
         },
         "thresholds": {"low_v": args.low_v, "critical_v": args.critical_v},
         "heartbeat_s": args.heartbeat_s,

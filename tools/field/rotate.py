@@ -39,7 +39,7 @@ def camera_block(lines: list[str], camera: str) -> tuple[int, int]:
                 return start, i
             start = i if re.match(r"^\s*\[\[\s*cameras\s*\]\]", line) else None
     raise SystemExit(
-        f"alpr provision: cannot find a [[cameras]] table with id = \"{camera}\" written as "
+        f'alpr provision: cannot find a [[cameras]] table with id = "{camera}" written as '
         "its own lines in the config; rotate this camera's secret by hand"
     )
 
@@ -63,7 +63,7 @@ def edited(text: str, camera: str, new_ref: str, when: dt.datetime) -> str:
             ]
             return "".join(lines[:start] + block + lines[end:])
     raise SystemExit(
-        f"alpr provision: the table of {camera} has no `secret = \"...\"` line; "
+        f'alpr provision: the table of {camera} has no `secret = "..."` line; '
         "rotate this camera's secret by hand"
     )
 
@@ -135,7 +135,10 @@ def rotate(args: argparse.Namespace) -> tuple[Path, Path]:
     config_path.write_bytes(text.encode())
     try:
         updated = load(config_path)
-        if updated.secret(camera) != secret.encode() or updated.previous_secret(camera) != old_secret:
+        if (
+            updated.secret(camera) != secret.encode()
+            or updated.previous_secret(camera) != old_secret
+        ):
             raise ConfigError(f"cameras.{camera}: the edit did not take (unusual layout?)")
     except ConfigError as exc:
         config_path.write_bytes(original.encode())
