@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from gateway_helpers import SECRET, serve_ingest, write_config, write_secret
 from gateway.camera_keys import CameraKeys, has_used
 from gateway.config import ConfigError, load
 from gateway.store import Store
+from tools.field import provision
 from tools.field.camera_sim import CameraClient
 
 NEW = "n3w-secret-cam-01"
@@ -83,26 +84,34 @@ def test_rotation_keys_are_validated_together(tmp_path: Path) -> None:
         load(path)
 
 
-def test_old_key_refused_after_the_first_new_key_request_over_http(tmp_path: Path) -> None:
-    """End to end on loopback: the old key works, the new key works, then the old key is 401."""
-    path = rotated_config(tmp_path)
-    # rotated an hour ago: inside the grace window
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
-    path.write_text(path.read_text().replace(ROTATED, now))
-    config = load(path)
-    with serve_ingest(config) as (url, store):
-        old = CameraClient(url, "cam-01", SECRET.encode())
-        new = CameraClient(url, "cam-01", NEW.encode())
-        status, body = old.send_heartbeat({"battery_v": 3.9})
-        assert status == 200, body
-        status, body = old.send_heartbeat({"battery_v": 3.9})
-        assert status == 200, body  # still the old key: the grace goes on
-        status, body = new.send_heartbeat({"battery_v": 3.8})
-        assert status == 200, body
+def test_old_key_refused_after_the_first_new_key_request_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on loopback, after `alpr provision --rotate`: the old key works, the new key
+    works, and after the first new-key request the old key gets 401."""
+    monkeypatch.setenv("ALPR_WIFI_PASSWORD", "pd-pass")
+    path = write_config(tmp_path)
+    url_args = ["--gateway-url", "http://127.0.0.1:8080"]
+    provision.provision(
+        provision.build_args(
+            ["--camera", "cam-09", "--config", str(path), "--heading", "90", *url_args]
+        )
+    )
+    old_key = (tmp_path / "cam-09.secret").read_text().strip().encode()
+    secret_path, site = provision.provision(
+        provision.build_args(["--rotate", "cam-09", "--config", str(path)])
+    )
+    new_key = secret_path.read_text().strip().encode()
+    assert json.loads(site.read_text())["secret"].encode() == new_key
+    with serve_ingest(load(path)) as (url, store):
+        old = CameraClient(url, "cam-09", old_key)
+        new = CameraClient(url, "cam-09", new_key)
+        for client, expected in ((old, 200), (old, 200), (new, 200), (old, 401), (new, 200)):
+            status, body = client.send_heartbeat({"battery_v": 3.9})
+            assert status == expected, body
+        assert body == {"time": body["time"]}
         status, body = old.send_heartbeat({"battery_v": 3.9})
         assert status == 401 and body["error"] == "bad signature"
-        status, body = new.send_heartbeat({"battery_v": 3.8})
-        assert status == 200, body
         old.close()
         new.close()
         beats = store.connect().execute("SELECT COUNT(*) FROM heartbeats").fetchone()[0]
