@@ -18,6 +18,7 @@ VERIFY_REMINDER = (
     "state system first."
 )
 NO_CONSOLE = "not configured"
+STATE_DIFFERS = "state differs"
 
 
 def hit_link(console_url: str | None, hit_id: int) -> str | None:
@@ -32,13 +33,20 @@ def build_payload(
     read: dict[str, Any],
     entry: dict[str, Any],
     console_url: str | None = None,
+    state_differs: bool = False,
 ) -> dict[str, Any]:
-    """What an officer receives: the reminder first, then the read and the entry's instructions."""
+    """What an officer receives: the reminder first, then the read and the entry's instructions.
+
+    When the reader named another state than the entry's, the alert still goes out, marked
+    `state differs` (the state guess can be wrong; the officer checks the plate).
+    """
     return {
         "reminder": VERIFY_REMINDER,
         "hit": hit_id,
         "console": hit_link(console_url, hit_id),
         "match_kind": kind,
+        "state_differs": state_differs,
+        "notes": [STATE_DIFFERS] if state_differs else [],
         "matched_text": matched_text,
         "read": read,
         "entry": {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS)},
@@ -71,8 +79,9 @@ def summary(payload: dict[str, Any]) -> str:
     entry, read = payload["entry"], payload["read"]
     return (
         f"ALERT hit {payload['hit']}: {entry['category']} {entry['plate']} "
-        f"({payload['match_kind']} match of {payload['matched_text']}) case {entry['case_number']} "
-        f"at camera {read.get('camera', '?')}"
+        f"({payload['match_kind']} match of {payload['matched_text']}"
+        f"{', ' + STATE_DIFFERS if payload.get('state_differs') else ''}) "
+        f"case {entry['case_number']} at camera {read.get('camera', '?')}"
     )
 
 
@@ -85,7 +94,8 @@ def text(payload: dict[str, Any]) -> str:
         payload["reminder"],
         "",
         f"ALPR hit {payload['hit']}: {category} {entry['plate']}{state}",
-        f"read {read.get('text', '?')} ({payload['match_kind']} match of {payload['matched_text']})",
+        f"read {read.get('text', '?')} ({payload['match_kind']} match of {payload['matched_text']})"
+        + (f", {STATE_DIFFERS}: read {read.get('state') or '?'}" if payload.get("state_differs") else ""),
         f"camera {read.get('camera', '?')} at site {read.get('site', '?')}, "
         f"{_when(read.get('captured'))}",
         f"location {read.get('lat', '?')}, {read.get('lon', '?')} heading {read.get('heading', '?')}",

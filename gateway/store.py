@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.durable import fsync_write
+from gateway.wakeup import Wakeup
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -59,6 +60,8 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    state TEXT,                         -- the reader's state of issuance, NULL when unsure
+    state_confidence REAL,
     sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
@@ -109,6 +112,7 @@ CREATE TABLE IF NOT EXISTS hits (
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
     matched_text TEXT NOT NULL,
     created REAL NOT NULL,
+    state_differs INTEGER NOT NULL DEFAULT 0,  -- the read names another state than the entry
     disposition TEXT,             -- NULL while open
     disposition_note TEXT,
     disposition_user TEXT,
@@ -165,6 +169,9 @@ MIGRATIONS = (
     ("hits", "site", "TEXT"),
     ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
     ("access_log", "nonce", "TEXT"),
+    ("reads", "state", "TEXT"),
+    ("reads", "state_confidence", "REAL"),
+    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
 )
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
@@ -193,6 +200,8 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "gateway.db"
         self._local = threading.local()
+        self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
+        self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         with self.connect() as db:
             db.executescript(SCHEMA)
             self._migrate(db)
@@ -279,6 +288,7 @@ class Store:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self.new_events.notify()
         return response
 
     def event_body(self, path: str) -> bytes:
