@@ -212,3 +212,14 @@ def test_a_running_gateway_is_told_to_reload(tmp_path: Path) -> None:
     # the process is gone now: a stale pid file is named, and the restart advised
     message = provision.tell_gateway(config, "knows cam-09")
     assert "names no running process" in message and "systemctl restart alpr-gateway" in message
+
+
+def test_rotate_can_point_the_camera_at_a_new_gateway_address(tmp_path: Path) -> None:
+    """Moving the gateway: the deployed site config keeps its Wi-Fi, gets the new URL and key."""
+    config, site = provisioned(tmp_path)
+    deployed = json.loads(site.read_text())
+    a = ["--rotate", "cam-09", "--config", str(config), "--gateway-url", "http://10.9.9.9:8080"]
+    secret_path, _ = provision.provision(provision.build_args(a))
+    after = json.loads(site.read_text())
+    new = secret_path.read_text().strip()
+    assert after == {**deployed, "gateway": "http://10.9.9.9:8080", "secret": new}
