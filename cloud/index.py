@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cloud.storage import S3Target, StorageError, StoredObject, Target
+from cloud.storage import S3Target, StorageError, StoredObject, Target, read_key_prefix
 
 log = logging.getLogger("alpr.index")
 
@@ -66,7 +66,7 @@ def partition_prefix(day: str, site: str | None = None) -> str:
 
 def read_keys(day: str, site: str, camera: str, read_id: str) -> tuple[str, str]:
     """The best frame's key, and the metadata's key, which holds the plate crop (`plate_jpeg`)."""
-    base = f"reads/dt={day}/site={site}/camera={camera}/{read_id}"
+    base = read_key_prefix(day, site, camera, read_id)
     return f"{base}.jpg", f"{base}.json"
 
 
