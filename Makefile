@@ -5,11 +5,13 @@ STAMP  := $(VENV)/.installed-dev
 FONTS  := /usr/share/fonts/truetype/opendin/OSP-DIN.ttf /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
+MQTT   := mosquitto
 
-.PHONY: demo test lint typecheck pytest fonts ceph clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java clean
 
-# Debian packages, installed only when missing: plate fonts (demo and tests), and Ceph for the real
-# S3 server that the tests start with tools/s3-local.
+# Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
+# S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
+# channel tests.
 apt = apt-get install -y -q --no-install-recommends $(1) >/dev/null || \
       (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null)
 
@@ -19,6 +21,15 @@ fonts:
 
 ceph:
 	@command -v radosgw >/dev/null || { echo "installing $(CEPH)"; $(call apt,$(CEPH)); }
+
+mosquitto:
+	@PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { echo "installing $(MQTT)"; $(call apt,$(MQTT)); }
+
+# Java for the Spark test, which runs the search over the same Parquet files as DuckDB (Debian 12
+# ships OpenJDK 17, Debian 13 OpenJDK 21: pyspark 4 runs on either).
+java:
+	@command -v java >/dev/null || { echo "installing a Java runtime"; \
+	  $(call apt,openjdk-17-jre-headless) || $(call apt,openjdk-21-jre-headless); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,7 +53,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph $(STAMP) node-deps
+pytest: fonts ceph mosquitto java $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

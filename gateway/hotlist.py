@@ -7,6 +7,7 @@ of a million entries fits; the full entry is read from the store when a hit is m
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -270,6 +271,9 @@ class Match:
     plate: str
     kind: str  # exact, alternate, confusion, wildcard
     matched_text: str
+    # The read names a state and the entry another one. The hit still stands (the state guess can
+    # be wrong, and plates move between states); the officer is told to check it.
+    state_differs: bool = False
 
 
 def wildcard_regex(plate: str) -> re.Pattern[str]:
@@ -284,12 +288,17 @@ class Matcher:
     """Exact, wildcard and confusion-tolerant matching of reads against the active entries."""
 
     def __init__(
-        self, entries: Iterable[tuple[int, str, dt.date | str]], max_substitutions: int = 1
+        self,
+        entries: Iterable[
+            tuple[int, str, dt.date | str] | tuple[int, str, dt.date | str, str | None]
+        ],
+        max_substitutions: int = 1,
     ) -> None:
-        """`entries` are (id, plate, expiry as a date or ISO string); a million load in seconds."""
+        """`entries` are (id, plate, expiry as a date or ISO string[, state]); a million load in seconds."""
         self.max_substitutions = max_substitutions
         self.ids = array("q")
         self.plates: list[str] = []
+        self.states: dict[int, str] = {}  # only entries that name a state
         self.expires = array("l")
         self.by_canon: dict[str, int | list[int]] = {}  # a list only where plates share a key
         self.wild_by_chunk: dict[str, list[int]] = {}
@@ -298,7 +307,10 @@ class Matcher:
         ordinals: dict[dt.date | str, int] = {}  # few distinct expiry dates: convert each once
         add_id, add_plate, add_expiry = self.ids.append, self.plates.append, self.expires.append
         by_canon = self.by_canon
-        for i, (entry_id, plate, expires) in enumerate(entries):
+        for i, entry in enumerate(entries):
+            entry_id, plate, expires = entry[0], entry[1], entry[2]
+            if len(entry) > 3 and entry[3]:
+                self.states[i] = str(entry[3]).upper()
             day = ordinals.get(expires)
             if day is None:
                 date = expires if isinstance(expires, dt.date) else dt.date.fromisoformat(expires)
@@ -323,9 +335,17 @@ class Matcher:
         return len(self.plates)
 
     def match(
-        self, text: str, alternates: Iterable[str] = (), today: dt.date | None = None
+        self,
+        text: str,
+        alternates: Iterable[str] = (),
+        today: dt.date | None = None,
+        state: str | None = None,
     ) -> list[Match]:
-        """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard."""
+        """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard.
+
+        `state` is the reader's guess of the state of issuance (None when unsure); a match with an
+        entry of another state is kept and marked `state_differs`.
+        """
         day = (today or dt.datetime.now(dt.UTC).date()).toordinal()
         found: dict[int, Match] = {}
         candidates = [(text, "exact"), *((a, "alternate") for a in alternates if a != text)]
@@ -351,6 +371,11 @@ class Matcher:
                     ):
                         found[i] = Match(self.ids[i], self.plates[i], "wildcard", read_text)
         order = {"exact": 0, "alternate": 1, "confusion": 2, "wildcard": 3}
+        if state and self.states:
+            for i, m in found.items():
+                known = self.states.get(i)
+                if known is not None and known != state.upper():
+                    found[i] = dataclasses.replace(m, state_differs=True)
         return sorted(found.values(), key=lambda m: order[m.kind])
 
     def _wild_candidates(self, text: str) -> Iterator[int]:

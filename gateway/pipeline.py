@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from cloud.durable import fsync_write
 from gateway import protocol, site_status
-from gateway.alerts import build_payload
+from gateway.alert_message import build_payload
+from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
 from gateway.hotlist import ENTRY_FIELDS, Matcher
 from gateway.reader.images import ImageError, decode
@@ -28,6 +30,7 @@ from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.pipeline")
 READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")
+IDLE_LOOK_S = 1.0  # with nothing pending, look again this often (events queued by another process)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class MatcherCache:
             if version != self.version:
                 db = self.store.connect()
                 rows = db.execute(
-                    "SELECT id, plate, expires FROM hotlist WHERE cancelled_at IS NULL"
+                    "SELECT id, plate, expires, state FROM hotlist WHERE cancelled_at IS NULL"
                 )
                 self.matcher = Matcher(rows, self.max_substitutions)
                 self.version = version
@@ -99,19 +102,24 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
+        # (event id, seconds) of the latest events read, for `alpr bench pipeline`
+        self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
         site_status.ensure(store)
 
     def run(self) -> None:
         while not self.stop.is_set():
+            seen = self.store.new_events.generation()
             with self.claim_lock:
                 rows = self.store.claim_pending(1, self.claimed)
                 if rows:
                     self.claimed.add(rows[0]["id"])
-            if not rows:
-                self.stop.wait(0.05)
+            if not rows:  # woken by the ingest's commit, not by polling
+                self.store.new_events.wait(seen, IDLE_LOOK_S)
                 continue
             try:
+                started = time.perf_counter()
                 self.process(rows[0])
+                self.durations.append((rows[0]["id"], time.perf_counter() - started))
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
@@ -151,7 +159,9 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / frame_rel, found.frame)
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
-        matches = self.matchers.get().match(plate.text, [t for t, _ in plate.alternates])
+        matches = self.matchers.get().match(
+            plate.text, [t for t, _ in plate.alternates], state=plate.state
+        )
         now = time.time()
         read = {
             "id": read_id,
@@ -166,14 +176,17 @@ class ReaderWorker(threading.Thread):
             "confidence": plate.confidence,
             "alternates": plate.alternates,
             "box": list(plate.box),
+            "state": plate.state,
+            "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
+        alerted = False
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
                 "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
                 " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, bytes,"
-                " read_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " read_at, state, state_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     read_id,
                     event["id"],
@@ -194,6 +207,8 @@ class ReaderWorker(threading.Thread):
                     sha256(found.crop),
                     len(found.frame) + len(found.crop),
                     now,
+                    plate.state,
+                    plate.state_confidence,
                 ),
             )
             for m in matches:
@@ -206,7 +221,8 @@ class ReaderWorker(threading.Thread):
                 # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
                     "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
-                    " created, plate, captured, camera, site) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " created, plate, captured, camera, site, state_differs)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         read_id,
                         m.entry_id,
@@ -218,24 +234,31 @@ class ReaderWorker(threading.Thread):
                         event["captured"],
                         camera.id,
                         camera.site,
+                        int(m.state_differs),
                     ),
                 )
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
-                payload = build_payload(hit_id, m.kind, m.matched_text, read, entry_json)
-                for i, target in enumerate(self.config.alerts):
-                    db.execute(
-                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-                    )
+                payload = build_payload(
+                    hit_id,
+                    m.kind,
+                    m.matched_text,
+                    read,
+                    entry_json,
+                    self.config.console_url,
+                    m.state_differs,
+                )
+                queue_alerts(db, hit_id, payload, self.config.alerts, now)
+                alerted = alerted or bool(self.config.alerts)
                 log.warning(
-                    "HIT %s plate=%s kind=%s entry=%s camera=%s",
+                    "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
                     plate.text,
                     m.kind,
                     m.entry_id,
                     camera.id,
+                    f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
             site_status.flag(db, self.config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
@@ -243,3 +266,5 @@ class ReaderWorker(threading.Thread):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if alerted:
+            self.store.new_alerts.notify()

@@ -17,6 +17,7 @@ from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
 from tools.bench import firmware as firmware_bench
 from tools.bench import gateway as bench_gateway
+from tools.bench import search as bench_search
 from tools.train.data import data_dir
 
 
@@ -67,13 +68,24 @@ def bench_reader(args: argparse.Namespace) -> dict[str, Any]:
     jpegs, origin = photos_1280x720(args.images, args.n)
     frames = [decode(j) for j in jpegs]
     crops, crop_origin = plate_crops(args.n)
+    # side by side on the same photos: the budget is end to end <= 4x the JPEG decode alone
+    jpeg_decode = timings(decode, jpegs)
+    end_to_end = timings(lambda j: reader.read(decode(j)), jpegs)
     return {
         "threads": args.threads,
         "photos": origin,
+        "jpeg_decode_1280x720": jpeg_decode,
         "photo_read": timings(reader.read, frames),
-        "photo_decode_and_read": timings(lambda j: reader.read(decode(j)), jpegs),
+        "photo_decode_and_read": end_to_end,
+        "end_to_end_over_decode": round(end_to_end["median_ms"] / jpeg_decode["median_ms"], 2),
         "crops": crop_origin,
         "ocr_per_crop": timings(reader.ocr.read, crops),
+        "crop_read_with_state": timings(reader.read_crop_plates, crops),
+        "models_mb": round(
+            sum(p.stat().st_size for p in (reader.config.ocr_model, reader.config.localiser_model))
+            / 2**20,
+            3,
+        ),
     }
 
 
@@ -84,6 +96,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pipeline": bench_gateway.bench_pipeline,
     "sync": bench_gateway.bench_sync,
     "firmware": firmware_bench.bench_firmware,
+    "search": bench_search.bench_search,
 }
 
 
@@ -94,7 +107,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--n", type=int, default=100, help="items to time")
     p.add_argument("--images", type=Path, help="folder of photos (default: development photos)")
     p.add_argument("--entries", type=int, default=1_000_000, help="hotlist: entries to load")
-    p.add_argument("--reads", type=int, default=100_000, help="hotlist: reads to match")
+    p.add_argument(
+        "--reads", type=int, default=100_000, help="hotlist: reads to match; search: in the index"
+    )
+    p.add_argument("--n-search", type=int, default=5, help="search: timed runs of each search")
     p.add_argument("--events", type=int, default=2000, help="ingest: events to send")
     p.add_argument("--events-pipeline", type=int, default=40, help="pipeline: captures to send")
     p.add_argument("--rate", type=float, default=2.0, help="pipeline: captures per second")

@@ -129,6 +129,24 @@ kind = "log"
 # kind = "webhook"
 # url = "https://dispatch.example/alpr"  # https, except on loopback
 # secret = "file:secrets/webhook.key"    # signs each alert (X-ALPR-Signature)
+
+# [[alerts]]
+# kind = "mqtt"                          # <prefix>/<site>/<camera>/hit, <prefix>/<camera>/health
+# host = "broker.county.example"
+# tls = true
+# username = "alpr-gateway"
+# password = "file:secrets/mqtt.key"
+
+# [[alerts]]
+# kind = "email"                         # SMTP with STARTTLS
+# host = "smtp.county.example"
+# from = "alpr@county.example"
+# to = ["watch-commander@county.example"]
+# [alerts.recipients]
+# amber = ["dispatch@county.example"]
+
+# [console]
+# url = "https://alpr.county.example"    # alerts link to <url>/hits/<id>
 """
 
 
@@ -207,5 +225,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {config}, boundary.geojson, hotlists/local.csv and secrets/cam-01.key (0600)")
     print("next: edit the agency, site and boundary, then")
     print(f"  alpr sites check --config {config}")
-    print(f"  alpr provision --camera cam-02 --config {config} ...   # more cameras")
+    print(
+        f"  alpr provision --camera cam-02 --config {config} --heading DEG"
+        " --gateway-url http://HOST:PORT ...   # more cameras"
+    )
     return 0

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from gateway import corrections
 from gateway.access.roles import RECENT_HOURS
 from gateway.retention import PLATE_KEYS
 from gateway.store import RefusedError, Store
@@ -82,6 +83,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--limit", type=int, default=1000)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_reads)
+    rc = rsub.add_parser(
+        "correct",
+        help="record the true text of a misread, as the logged-in user (its crop joins the"
+        " corrections set)",
+    )
+    add_config_arg(rc)
+    rc.add_argument("read", help="read id")
+    rc.add_argument("--text", required=True, help="the plate as it really is")
+    rc.set_defaults(func=run_correct)
 
     h = sub.add_parser("hits", help="hot-list hits and their dispositions")
     hsub = h.add_subparsers(dest="hits_command", required=True)
@@ -96,6 +106,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hd.add_argument("hit", type=int)
     hd.add_argument("--status", required=True, choices=DISPOSITIONS)
     hd.add_argument("--note", required=True)
+    hd.add_argument(
+        "--text", help="misread: the plate as it really is (the crop joins the corrections set)"
+    )
     choice = hd.add_mutually_exclusive_group()
     choice.add_argument(
         "--cancel-entry",
@@ -121,6 +134,12 @@ def read_json(row: Any) -> dict[str, Any]:
     return out
 
 
+def plate_pattern(text: str) -> str:
+    """A plate as reads store it: capitals, no spaces, dashes or dots ("abc-123" finds ABC123).
+    The ? and * wildcards stay."""
+    return "".join(c for c in text.upper() if c.isalnum() or c in "?*")
+
+
 def run_reads(args: argparse.Namespace) -> int:
     now = time.time()
     ctx, scope = auth.reads_scope(args, now)
@@ -135,9 +154,10 @@ def run_reads(args: argparse.Namespace) -> int:
             )
         since = scope.since
     sql, params = "SELECT * FROM reads WHERE 1=1", []
-    if args.plate:
+    plate = plate_pattern(args.plate) if args.plate else None
+    if plate:
         sql += " AND text GLOB ?"
-        params.append(args.plate.upper())
+        params.append(plate)
     if since is not None:
         sql += " AND captured >= ?"
         params.append(since)
@@ -149,11 +169,14 @@ def run_reads(args: argparse.Namespace) -> int:
         .execute(sql + " ORDER BY captured DESC LIMIT ?", [*params, args.limit])
         .fetchall()
     )
-    query: dict[str, Any] = {"plate": args.plate, "since": since, "limit": args.limit}
+    query: dict[str, Any] = {"plate": plate, "since": since, "limit": args.limit}
     if scope.sites is not None:
         query["sites"] = sorted(scope.sites)
     if not record_look(ctx, store, "reads list", args.reason, query, len(rows)):
         return 2
+    if not rows:  # on stderr: --json output stays valid (no lines, an empty list)
+        asked = f" plate {plate}" if plate else ""
+        print(f"no reads match{asked}" + (" since then" if since else ""), file=sys.stderr)
     for row in rows:
         if args.json:
             print(json.dumps(read_json(row)))
@@ -180,6 +203,8 @@ def run_hits(args: argparse.Namespace) -> int:
     rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
     if not record_look(ctx, store, "hits list", args.reason, {"open": args.open}, len(rows)):
         return 2
+    if not rows:
+        print("no open hits" if args.open else "no hits", file=sys.stderr)
     for row in rows:
         out = dict(row)
         out["entry"] = json.loads(out["entry"])
@@ -196,7 +221,24 @@ def run_hits(args: argparse.Namespace) -> int:
                 f"hit {row['id']:>5}  {when}Z {row['text'] or '?':<9} {row['match_kind']:<9}"
                 f" {e['category']:<15} case {e['case_number']:<10} {row['camera'] or '?':<8}"
                 f" {row['disposition'] or 'OPEN'}"
+                + ("  (state differs)" if row["state_differs"] else "")
             )
+    return 0
+
+
+def run_correct(args: argparse.Namespace) -> int:
+    """A correction is a change to the training data: the same role as a disposition."""
+    ctx = auth.authorize(args, "hits.disposition")
+    store = Store(ctx.config.data_dir)
+    user = ctx.user.name
+    try:
+        corrections.check_text(args.text)
+        auth.record(ctx, "reads correct", "change", {"read": args.read}, why="misread")
+        path = corrections.add(store, args.read, args.text, user)
+    except corrections.CorrectionError as exc:
+        print(f"alpr reads correct: {exc}", file=sys.stderr)
+        return 2
+    print(f"read {args.read}: corrected to {args.text.upper()} by {user} ({path})")
     return 0
 
 
@@ -220,9 +262,12 @@ def run_disposition(args: argparse.Namespace) -> int:
         print(f"{prog}: --note must not be empty", file=sys.stderr)
         return 2
     db = store.connect()
-    hit = db.execute("SELECT id, entry FROM hits WHERE id=?", (args.hit,)).fetchone()
+    hit = db.execute("SELECT id, entry, read_id FROM hits WHERE id=?", (args.hit,)).fetchone()
     if hit is None:
         print(f"{prog}: no hit {args.hit}", file=sys.stderr)
+        return 2
+    if args.text and args.status != "misread":
+        print(f"{prog}: --text is only for --status misread", file=sys.stderr)
         return 2
     if args.cancel_entry is not None and args.status != "no-longer-wanted":
         print(
@@ -252,11 +297,19 @@ def run_disposition(args: argparse.Namespace) -> int:
         why=args.status,
         result_count=1,
     )
+    if args.text:  # stored before the disposition is written, so a bad text changes nothing
+        try:
+            corrections.add(store, hit["read_id"], args.text, user)
+        except corrections.CorrectionError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
     db.execute(
         "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=? WHERE id=?",
         (args.status, args.note.strip(), user, time.time(), args.hit),
     )
     print(f"hit {args.hit}: {args.status} by {user}")
+    if args.status == "misread" and not args.text:
+        print("  (give --text with the true plate to add the crop to the corrections set)")
     if entry is None:
         if args.status == "no-longer-wanted":
             print(f"hit {args.hit}: its hot-list entry is no longer active; nothing to cancel")
