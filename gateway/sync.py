@@ -334,7 +334,9 @@ class SyncWorker(threading.Thread):
             except Exception:  # the thread must survive anything; the next pass retries
                 log.exception("sync pass failed")
                 stats = SyncStats(failures=1)
-            failures = failures + 1 if stats.failures else 0
+            # back off only while nothing gets through: a pass that synced reads despite a few
+            # failures goes on at once, or a flaky link would slow the queue to a batch in 5 min
+            failures = failures + 1 if stats.failures and not stats.synced else 0
             if failures:
                 self.stop.wait(self.rng.uniform(0.5, 1.0) * min(300.0, 2.0**failures))
             elif not stats.synced:

@@ -56,14 +56,21 @@ def _run(
         target = S3Target(bucket_name, s3_client(proxy.url, *keys), f"s3://{bucket_name}")
         stop = threading.Event()
         worker = SyncWorker(Syncer(config, store, target), stop, idle_s=0.2, purge_every_s=1e9)
-        plan.on = True
+        # steady state first: one read synced without faults (the first pass also compacts the
+        # search index, which a running gateway does once an hour)
+        queue_reads(store, 1, seed=999)
         worker.start()
+        warm_until = time.monotonic() + drain_s
+        while _queued(store) and time.monotonic() < warm_until:
+            time.sleep(0.05)
         waves = max(1, int(fault_s / 0.5))
+        plan.on = True
         for w in range(waves):  # reads keep arriving while the faults are on
             queue_reads(store, n // waves + (w < n % waves), seed=w)
             time.sleep(fault_s / waves)
         plan.on = False
         faults_off = time.monotonic()
+        queued_at_end = _queued(store)
         deadline = faults_off + drain_s
         while _queued(store) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -75,6 +82,7 @@ def _run(
     notes = f"{rate:.0%} of S3 requests faulted for {fault_s:.0f} s: " + ", ".join(
         f"{k} {plan.injected[k]}" for k in FAULTS
     )
+    notes += f"; {queued_at_end} of {n} reads still queued when the faults stopped"
     if not drained:
         notes += f"; queue NOT drained after {drain_s:.0f} s"
     return Row(
@@ -85,7 +93,13 @@ def _run(
         duplicated=check["duplicated"],
         recovery_s=round(recovery, 1),
         notes=notes,
-        detail={**check, "requests": plan.requests, "injected": dict(plan.injected), "reads": n},
+        detail={
+            **check,
+            "queued_when_faults_stopped": queued_at_end,
+            "requests": plan.requests,
+            "injected": dict(plan.injected),
+            "reads": n,
+        },
     )
 
 
