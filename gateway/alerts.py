@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from gateway.config import AlertTarget, resolve_secret
-from gateway.hotlist import ENTRY_FIELDS
+from gateway.hotlist import ALERT_FIELDS
 from gateway.store import Store
 
 log = logging.getLogger("alpr.alerts")
@@ -55,16 +55,22 @@ def verify_webhook(
 
 
 def build_payload(
-    hit_id: int, kind: str, matched_text: str, read: dict[str, Any], entry: dict[str, Any]
+    hit_id: int,
+    kind: str,
+    matched_text: str,
+    read: dict[str, Any],
+    entry: dict[str, Any],
+    reminder: str = VERIFY_REMINDER,
 ) -> dict[str, Any]:
-    """What an officer receives: the reminder first, then the read and the entry's instructions."""
+    """What an officer receives: the reminder first (config `[hits] reminder`), then the read, the
+    entry's instructions and its vehicle and subject descriptions."""
     return {
-        "reminder": VERIFY_REMINDER,
+        "reminder": reminder,
         "hit": hit_id,
         "match_kind": kind,
         "matched_text": matched_text,
         "read": read,
-        "entry": {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS)},
+        "entry": {k: entry.get(k) for k in ("id", "source", *ALERT_FIELDS)},
     }
 
 
@@ -131,11 +137,19 @@ class AlertDispatcher(threading.Thread):
         """Deliver one alert; a webhook request is signed (X-ALPR-Timestamp, X-ALPR-Signature)."""
         if target.kind == "log":
             p = json.loads(payload)
+            if p.get("type", "hit") != "hit":  # a notice: stale list, overdue hit
+                log.warning("ALERT %s: %s", p["type"], p["message"])
+                return
+            e = p["entry"]
+            vehicle = " ".join(
+                filter(None, (e.get(k) for k in ("vehicle_colour", "vehicle_make", "vehicle_type")))
+            )
             log.warning(
-                "ALERT hit %s: %s %s (%s match of %s) case %s at camera %s. %s",
+                "ALERT hit %s: %s %s %s(%s match of %s) case %s at camera %s. %s",
                 p["hit"],
-                p["entry"]["category"],
-                p["entry"]["plate"],
+                e["category"],
+                e["plate"],
+                f"[{vehicle}] " if vehicle else "",
                 p["match_kind"],
                 p["matched_text"],
                 p["entry"]["case_number"],

@@ -29,6 +29,7 @@ from gateway.config_schema import (
     StorageConfig,
 )
 from gateway.config_types import SECRET_KEYS, ConfigError, resolve_secret
+from gateway.hotlist import Format, all_categories
 from gateway.reader.reader import ReaderHints
 
 __all__ = [
@@ -109,6 +110,18 @@ class Config:
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
+    categories: dict[str, str] = field(default_factory=all_categories)  # fixed and [hotlist] ones
+    profiles: dict[str, Format] = field(default_factory=dict)  # [hotlist.profiles], by name
+
+    def hotlist_format(self, name: str) -> Format:
+        """csv, ncic or a configured import profile; ConfigError for any other name."""
+        if name in ("csv", "ncic"):
+            return name
+        if name not in self.profiles:
+            known = ", ".join(["csv", "ncic", *self.profiles])
+            raise ConfigError(f"hot-list format {name!r} is not one of {known}")
+        return self.profiles[name]
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -223,6 +236,9 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
             access_log_days=ret.access_log_days,
         ),
         evidence=file.evidence,
+        alert_reminder=file.hits.reminder,
+        categories=all_categories(file.hotlist.categories),
+        profiles={k: v.profile(k) for k, v in file.hotlist.profiles.items()},
     )
 
 

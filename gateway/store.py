@@ -88,9 +88,35 @@ CREATE TABLE IF NOT EXISTS hotlist (
     added REAL NOT NULL,
     cancelled_at REAL,            -- set by `alpr hotlist remove`: a cancelled entry never matches
     cancelled_by TEXT,
-    cancel_reason TEXT
+    cancel_reason TEXT,
+    status TEXT NOT NULL DEFAULT 'approved',  -- requested, approved, rejected: only approved match
+    entered_by TEXT,              -- who typed it in (the logged-in user), or the import
+    approved_by TEXT,             -- the manager who approved it, or its source
+    approved_at REAL,
+    request_ref TEXT,             -- the written request's reference (manual entries)
+    reject_reason TEXT,
+    vehicle_colour TEXT,
+    vehicle_make TEXT,
+    vehicle_type TEXT,
+    subject TEXT,                 -- the person sought, as described
+    notes TEXT,
+    sites TEXT,                   -- comma-separated site ids: alerts only there (with the circle)
+    lat REAL,                     -- with lon and radius_m: alerts only within the circle
+    lon REAL,
+    radius_m REAL
 );
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
+CREATE TABLE IF NOT EXISTS hotlist_sources (
+    source TEXT PRIMARY KEY,      -- an imported list, approved once as a whole by a manager
+    approved_by TEXT,
+    approved_at REAL,
+    approval_note TEXT,
+    imported_at REAL,             -- the last import that replaced the list
+    entries INTEGER,
+    last_attempt REAL,            -- the last import tried (scheduled refreshes), even refused
+    last_error TEXT,
+    stale_alerted_at REAL         -- the import time a stale-list alert was raised for
+);
 CREATE TABLE IF NOT EXISTS hotlist_history (
     id INTEGER PRIMARY KEY,
     entry_id INTEGER NOT NULL,    -- no foreign key: the history outlives the entry
@@ -119,9 +145,52 @@ CREATE TABLE IF NOT EXISTS hits (
     site TEXT,
     UNIQUE (read_id, entry_id)
 );
+CREATE TABLE IF NOT EXISTS hit_events (
+    id INTEGER PRIMARY KEY,
+    hit_id INTEGER NOT NULL,      -- no foreign key: retention removes the hit first, then these
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL,           -- verification, disposition, outcome, overdue-alert
+    status TEXT NOT NULL,         -- the result, disposition or outcome summary
+    system TEXT,                  -- verification: NCIC or the state system checked
+    checked_at REAL,              -- verification: when the check was made
+    note TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'  -- JSON: the outcome's fields
+);
+CREATE INDEX IF NOT EXISTS hit_events_hit ON hit_events (hit_id, id);
+-- the history is append-only: a row is never changed, and removed only after its hit is purged
+CREATE TRIGGER IF NOT EXISTS hit_events_no_update BEFORE UPDATE ON hit_events BEGIN
+    SELECT RAISE(ABORT, 'hit_events is append-only: record a new event instead');
+END;
+CREATE TRIGGER IF NOT EXISTS hit_events_no_delete BEFORE DELETE ON hit_events
+WHEN EXISTS (SELECT 1 FROM hits WHERE id = OLD.hit_id) BEGIN
+    SELECT RAISE(ABORT, 'hit_events is append-only: history goes only with its purged hit');
+END;
+CREATE TRIGGER IF NOT EXISTS hit_events_verified_first BEFORE INSERT ON hit_events
+WHEN NEW.kind = 'disposition' AND NOT EXISTS (
+    SELECT 1 FROM hit_events WHERE hit_id = NEW.hit_id AND kind = 'verification'
+) BEGIN
+    SELECT RAISE(ABORT, 'a hit is closed only after a verification record');
+END;
+-- hits.disposition is the latest disposition event, kept for queries; set only through the history
+CREATE TRIGGER IF NOT EXISTS hit_events_current AFTER INSERT ON hit_events
+WHEN NEW.kind = 'disposition' BEGIN
+    UPDATE hits SET disposition = NEW.status, disposition_note = NEW.note,
+        disposition_user = NEW.user, disposition_at = NEW.at WHERE id = NEW.hit_id;
+END;
+CREATE TRIGGER IF NOT EXISTS hits_disposition_from_history
+BEFORE UPDATE OF disposition, disposition_note, disposition_user, disposition_at ON hits
+WHEN NOT EXISTS (
+    SELECT 1 FROM hit_events WHERE id = (
+        SELECT max(id) FROM hit_events WHERE hit_id = NEW.id AND kind = 'disposition'
+    ) AND status IS NEW.disposition AND note IS NEW.disposition_note
+      AND user IS NEW.disposition_user AND at IS NEW.disposition_at
+) BEGIN
+    SELECT RAISE(ABORT, 'a disposition is recorded in hit_events, never rewritten in hits');
+END;
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
-    hit_id INTEGER NOT NULL REFERENCES hits (id),
+    hit_id INTEGER REFERENCES hits (id),  -- NULL for notices: a stale hot list
     target TEXT NOT NULL,
     payload TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -165,10 +234,27 @@ MIGRATIONS = (
     ("hits", "site", "TEXT"),
     ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
     ("access_log", "nonce", "TEXT"),
+    ("hotlist", "status", "TEXT NOT NULL DEFAULT 'approved'"),
+    ("hotlist", "entered_by", "TEXT"),
+    ("hotlist", "approved_by", "TEXT"),
+    ("hotlist", "approved_at", "REAL"),
+    ("hotlist", "request_ref", "TEXT"),
+    ("hotlist", "reject_reason", "TEXT"),
+    ("hotlist", "vehicle_colour", "TEXT"),
+    ("hotlist", "vehicle_make", "TEXT"),
+    ("hotlist", "vehicle_type", "TEXT"),
+    ("hotlist", "subject", "TEXT"),
+    ("hotlist", "notes", "TEXT"),
+    ("hotlist", "sites", "TEXT"),
+    ("hotlist", "lat", "REAL"),
+    ("hotlist", "lon", "REAL"),
+    ("hotlist", "radius_m", "REAL"),
 )
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
-    " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " instructions, expires, added, status, entered_by, approved_by, request_ref, vehicle_colour,"
+    " vehicle_make, vehicle_type, subject, notes, sites, lat, lon, radius_m)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -209,6 +295,14 @@ class Store:
             db.execute(
                 "UPDATE hits SET plate=r.text, captured=r.captured, camera=r.camera, site=r.site"
                 " FROM reads AS r WHERE r.id = hits.read_id AND hits.plate IS NULL"
+            )
+        hit_id = [r for r in db.execute("PRAGMA table_info(alerts)") if r[1] == "hit_id"]
+        if hit_id and hit_id[0][3]:  # NOT NULL before notices (stale lists) shared the outbox
+            db.executescript(
+                "BEGIN IMMEDIATE; ALTER TABLE alerts RENAME TO alerts_old;"
+                + SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS alerts") :].split(";")[0]
+                + "; INSERT INTO alerts SELECT * FROM alerts_old; DROP TABLE alerts_old;"
+                " CREATE INDEX IF NOT EXISTS alerts_due ON alerts (delivered_at, next_at); COMMIT;"
             )
 
     def connect(self) -> sqlite3.Connection:
@@ -349,7 +443,9 @@ class Store:
         `accept(good_entries, previous_entries)` runs before the commit; whatever it raises rolls the
         import back, so a refused file leaves the previous list active. Cancelled entries stay, with
         their history, and the file cannot bring one back: an entry with the same plate, state and
-        case number as a cancelled one of this source is skipped. Returns the entries now active.
+        case number as a cancelled one of this source is skipped. The entries are approved when a
+        manager approved the source (`approve_source`), else requested: they match only once it is
+        approved. Returns the entries now active.
         """
         db = self.connect()
         now = time.time()
@@ -369,18 +465,29 @@ class Store:
                     (source,),
                 )
             }
+            approval = db.execute(
+                "SELECT approved_by FROM hotlist_sources WHERE source=?", (source,)
+            ).fetchone()
+            approver = approval[0] if approval else None
+            status = "approved" if approver else "requested"
             good = [0]
 
             def rows() -> Iterator[tuple[object, ...]]:
                 for e in entries:
                     good[0] += 1
                     if not cancelled or (e.plate, e.state, e.case_number) not in cancelled:
-                        yield e.row(now)
+                        yield e.row(now, status, f"import:{source}", approver)
 
             db.execute("DELETE FROM hotlist WHERE source=? AND cancelled_at IS NULL", (source,))
             count = db.executemany(INSERT_ENTRY, rows()).rowcount
             if accept is not None:
                 accept(good[0], previous)
+            db.execute(
+                "INSERT INTO hotlist_sources (source, imported_at, entries) VALUES (?,?,?)"
+                " ON CONFLICT(source) DO UPDATE SET imported_at=excluded.imported_at,"
+                " entries=excluded.entries",
+                (source, now, count),
+            )
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
@@ -388,13 +495,18 @@ class Store:
             raise
         return count
 
-    def add_hotlist_entry(self, e: Any, user: str = "") -> int:
+    def add_hotlist_entry(
+        self, e: Any, user: str = "", request_ref: str = "", status: str = "requested"
+    ) -> int:
+        """A manual entry, requested by `user` under a written request; it matches only once a
+        manager approves it (`gateway.review.review_entry`)."""
         db = self.connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            cur = db.execute(INSERT_ENTRY, e.row(time.time()))
+            who = user or "unknown"
+            cur = db.execute(INSERT_ENTRY, e.row(time.time(), status, who, None, request_ref))
             entry_id = int(cur.lastrowid or 0)
-            self._history(db, entry_id, user or "unknown", "added", e.reason)
+            self._history(db, entry_id, who, status, e.reason)
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
