@@ -29,7 +29,8 @@ PASSWORD_ENV = "ALPR_WIFI_PASSWORD"
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # no abbreviations: `--password x` must not pass for `--password-file x`
     p = sub.add_parser(
-        "provision", allow_abbrev=False,
+        "provision",
+        allow_abbrev=False,
         help="register a new camera: secret, config entry, site config",
     )
     p.add_argument("--camera", required=True, help="camera id, e.g. cam-03")
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gateway", help="gateway URL as the camera reaches it (default: listen)")
     p.add_argument("--ssid", default="SET-ME", help="site Wi-Fi SSID")
     p.add_argument(
-        "--password-file", type=Path,
+        "--password-file",
+        type=Path,
         help=f"file holding the site Wi-Fi password (else ${PASSWORD_ENV}, else a prompt)",
     )
     p.add_argument("--out", type=Path, help="site config to write (default: CAMERA.site.json)")
