@@ -92,7 +92,9 @@ def esp_image(tmp_path: Path, chip: str) -> Path:
     return path
 
 
-def test_esptool_reads_and_merges_images_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_esptool_reads_and_merges_images_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from esptool import cmds
 
     app = esp_image(tmp_path, "esp32")

@@ -149,7 +149,9 @@ def test_categories_and_reminder_come_from_the_config(
     tmp_path: Path, make_team: Callable[[Path], Team]
 ) -> None:
     reminder = "Confirm with MULES before any action."
-    extra = f'[hotlist]\ncategories = ["blue-alert", "silver-alert"]\n[hits]\nreminder = "{reminder}"\n'
+    extra = (
+        f'[hotlist]\ncategories = ["blue-alert", "silver-alert"]\n[hits]\nreminder = "{reminder}"\n'
+    )
     config = write_config(tmp_path, extra=extra)
     team = make_team(config)
     loaded = load(config)

@@ -210,20 +210,23 @@ def run_export(args: argparse.Namespace) -> int:
         )
         .fetchall()
     )
-    query = {"from": args.start, "to": args.end, "file": str(args.csv)}
-    if not record_look(ctx, store, "hits export", args.reason, query, len(hits)):
-        return 2
-    try:
-        with args.csv.open("x", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            for hit in hits:
-                writer.writerow(export_row(store, hit))
+    try:  # a new file only: an export never overwrites an earlier one
+        f = args.csv.open("x", newline="")
     except FileExistsError:
         print(f"alpr hits export: {args.csv} exists; give a new file", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"alpr hits export: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
         return 2
+    with f:
+        query = {"from": args.start, "to": args.end, "file": str(args.csv)}
+        if not record_look(ctx, store, "hits export", args.reason, query, len(hits)):
+            f.close()
+            args.csv.unlink()
+            return 2
+        writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        for hit in hits:
+            writer.writerow(export_row(store, hit))
     print(f"{len(hits)} hits written to {args.csv}")
     return 0
