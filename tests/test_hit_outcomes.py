@@ -116,7 +116,7 @@ def test_disposition_history_cannot_be_rewritten(
 def test_outcome_fields_and_export_for_the_records_system(
     hits_env: tuple[Path, Team, Store, list[int]], tmp_path: Path
 ) -> None:
-    config, team, store, hits = hits_env
+    config, team, _store, hits = hits_env
 
     def hits_cli(*args: str, user: str = "ofc") -> tuple[int, str, str]:
         return team.cli("hits", *args, "--config", str(config), user=user)

@@ -69,7 +69,7 @@ def setup(
 def test_an_unapproved_entry_never_alerts(
     setup: tuple[Path, Team, Store, Callable[..., tuple[int, str, str]]],
 ) -> None:
-    config, team, store, hot = setup
+    _config, team, store, hot = setup
     matchers = MatcherCache(store, 1)
     code, out, err = hot(*add_args("REQ111"))
     assert code == 0 and "alerts once a manager approves it" in out, err
@@ -122,7 +122,7 @@ def test_an_unapproved_entry_never_alerts(
 def test_a_scoped_entry_alerts_only_at_its_sites(
     setup: tuple[Path, Team, Store, Callable[..., tuple[int, str, str]]],
 ) -> None:
-    config, team, store, hot = setup
+    _config, _team, store, hot = setup
     assert hot(*add_args("SIT111", site="s2"))[0] == 0
     assert hot(*add_args("RAD222", near="40.0,-88.0", **{"radius-m": "500"}))[0] == 0
     assert hot(*add_args("ALL333"))[0] == 0
@@ -156,7 +156,7 @@ def test_categories_and_reminder_come_from_the_config(
     team = make_team(config)
     loaded = load(config)
     assert loaded.alert_reminder == reminder and "silver-alert" in loaded.categories
-    code, out, err = team.cli(
+    code, _out, err = team.cli(
         "hotlist",
         *add_args("BLU111", category="silver-alert", subject="man, 80, grey coat"),
         *("--vehicle-colour", "blue", "--vehicle-make", "Buick", "--vehicle-type", "sedan"),
@@ -174,7 +174,7 @@ def test_categories_and_reminder_come_from_the_config(
 
     entry = dict(Store(loaded.data_dir).hotlist_rows()[0])
     payload = build_payload(1, "exact", "BLU111", {"camera": "cam-01"}, entry, reminder)
-    assert list(payload)[0] == "reminder" and payload["reminder"] == reminder
+    assert next(iter(payload)) == "reminder" and payload["reminder"] == reminder
     shown = payload["entry"]
     assert (shown["vehicle_colour"], shown["vehicle_make"], shown["vehicle_type"]) == (
         "blue",
