@@ -5,11 +5,13 @@ STAMP  := $(VENV)/.installed-dev
 FONTS  := /usr/share/fonts/truetype/opendin/OSP-DIN.ttf /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
+MQTT   := mosquitto
 
-.PHONY: demo test lint typecheck pytest fonts ceph clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto clean
 
-# Debian packages, installed only when missing: plate fonts (demo and tests), and Ceph for the real
-# S3 server that the tests start with tools/s3-local.
+# Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
+# S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
+# channel tests.
 apt = apt-get install -y -q --no-install-recommends $(1) >/dev/null || \
       (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null)
 
@@ -19,6 +21,9 @@ fonts:
 
 ceph:
 	@command -v radosgw >/dev/null || { echo "installing $(CEPH)"; $(call apt,$(CEPH)); }
+
+mosquitto:
+	@PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { echo "installing $(MQTT)"; $(call apt,$(MQTT)); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,7 +47,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph $(STAMP) node-deps
+pytest: fonts ceph mosquitto $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

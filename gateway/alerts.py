@@ -1,177 +1,283 @@
-"""Alert delivery: an outbox in the store, sent by one thread with retries and backoff.
+"""Alert delivery: an outbox in the store, one row per (alert, target), sent with retries and backoff.
 
 Hits are written to the outbox in the same transaction as the read, so an alert is never lost and
-delivery never blocks ingest or reading.
+delivery never blocks ingest or reading. Each target has its own thread and its own backoff: a dead
+broker or mail server waits alone while the other targets deliver, and a row once delivered to a
+target is never sent to it again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
-from gateway.config import AlertTarget, resolve_secret
-from gateway.hotlist import ALERT_FIELDS
+from gateway.alert_message import VERIFY_REMINDER, build_payload
+from gateway.channels import Channel, open_channel
+from gateway.channels.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign_webhook,
+    verify_webhook,
+)
+from gateway.config import AlertTarget
 from gateway.store import Store
 
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "VERIFY_REMINDER",
+    "AlertDispatcher",
+    "TargetWorker",
+    "backoff",
+    "build_payload",
+    "queue_alerts",
+    "sign_webhook",
+    "verify_webhook",
+]
+
 log = logging.getLogger("alpr.alerts")
-VERIFY_REMINDER = (
-    "An ALPR alert alone is not grounds for a stop or any enforcement action. Visually confirm that "
-    "the plate characters and the state match, and confirm the current status through NCIC or the "
-    "state system first."
-)
 MAX_BACKOFF_S = 300.0
-TIMESTAMP_HEADER = "X-ALPR-Timestamp"
-SIGNATURE_HEADER = "X-ALPR-Signature"
+POLL_S = 0.1
+BATCH = 20
 
 
-def sign_webhook(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The X-ALPR-Signature value: `sha256=` and the HMAC-SHA256 of `"<timestamp>." + body`."""
-    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
+def queue_alerts(
+    db: sqlite3.Connection,
+    hit_id: int | None,
+    payload: dict[str, Any],
+    targets: list[AlertTarget],
+    now: float,
+) -> None:
+    """One outbox row per target, in the caller's transaction (the one that records the hit);
+    hit_id None for a notice (a stale hot list)."""
+    body = json.dumps(payload)
+    for i, target in enumerate(targets):
+        db.execute(
+            "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
+            (hit_id, f"{i}:{target.kind}", body, now),
+        )
 
 
-def verify_webhook(
-    secret: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    max_age_s: float = 300.0,
-    now: float | None = None,
-) -> bool:
-    """What a receiver checks: the signature over timestamp and body, and a recent timestamp."""
-    if not timestamp or not signature or not timestamp.isdigit():
-        return False
-    if abs((time.time() if now is None else now) - int(timestamp)) > max_age_s:
-        return False  # an old request replayed
-    return hmac.compare_digest(sign_webhook(secret, int(timestamp), body), signature)
+def backoff(attempts: int, rng: random.Random, base_s: float = 1.0) -> float:
+    """Exponential backoff with jitter (half to full of the step), capped."""
+    return rng.uniform(0.5, 1.0) * min(MAX_BACKOFF_S, base_s * 2.0**attempts)
 
 
-def build_payload(
-    hit_id: int,
-    kind: str,
-    matched_text: str,
-    read: dict[str, Any],
-    entry: dict[str, Any],
-    reminder: str = VERIFY_REMINDER,
-) -> dict[str, Any]:
-    """What an officer receives: the reminder first (config `[hits] reminder`), then the read, the
-    entry's instructions and its vehicle and subject descriptions."""
-    return {
-        "reminder": reminder,
-        "hit": hit_id,
-        "match_kind": kind,
-        "matched_text": matched_text,
-        "read": read,
-        "entry": {k: entry.get(k) for k in ("id", "source", *ALERT_FIELDS)},
-    }
+class TargetWorker(threading.Thread):
+    """Delivers the outbox rows of one target, and (MQTT) the cameras' heartbeats as they arrive.
 
+    A failed row is retried after its own backoff; the target as a whole also pauses after each
+    failure, growing with consecutive failures, so a dead server is not hammered row by row.
+    """
 
-def backoff(attempts: int, rng: random.Random) -> float:
-    """Exponential backoff with full jitter, capped."""
-    return rng.uniform(0.5, 1.0) * min(MAX_BACKOFF_S, 2.0**attempts)
+    def __init__(
+        self,
+        store: Store,
+        index: int,
+        target: AlertTarget,
+        stop: threading.Event,
+        timeout_s: float,
+        base_s: float,
+    ) -> None:
+        super().__init__(name=f"alerts-{index}-{target.kind}", daemon=True)
+        self.store, self.index, self.target, self.stop = store, index, target, stop
+        self.key = f"alerts[{index}]"
+        self.prefix = f"{index}:"
+        self.base_s = base_s
+        self.channel: Channel = open_channel(target, self.key, timeout_s)
+        self.rng = random.Random()
+        self.failures = 0  # in a row, for the target's pause
+        self.paused_until = 0.0
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                wait = self.paused_until - time.time()
+                if wait > 0:
+                    self.stop.wait(min(wait, 1.0))
+                elif not self.step():
+                    self.stop.wait(POLL_S)
+        finally:
+            self.channel.close()
+
+    def step(self) -> int:
+        """Deliver what is due; returns how many deliveries were tried."""
+        try:
+            tried = self.deliver_due()
+            if self.channel.wants_health and self.paused_until <= time.time():
+                tried += self.publish_health()
+            return tried
+        except Exception:  # a store error: logged, and the thread lives on
+            log.exception("%s: alert delivery failed", self.key)
+            self.pause()
+            return 0
+
+    def pause(self) -> float:
+        self.failures += 1
+        wait = backoff(self.failures, self.rng, self.base_s)
+        self.paused_until = time.time() + wait
+        return wait
+
+    def deliver_due(self) -> int:
+        """Try this target's due rows, oldest first, until one fails."""
+        db = self.store.connect()
+        due = db.execute(
+            "SELECT id, payload, attempts FROM alerts WHERE delivered_at IS NULL AND next_at <= ?"
+            " AND substr(target, 1, ?) = ? ORDER BY next_at, id LIMIT ?",
+            (time.time(), len(self.prefix), self.prefix, BATCH),
+        ).fetchall()
+        tried = 0
+        for row in due:
+            if self.stop.is_set():
+                break
+            tried += 1
+            try:
+                self.channel.send(json.loads(row["payload"]), row["payload"])
+            except Exception as exc:  # every failure is retried later; none may stop the thread
+                attempts = row["attempts"] + 1
+                wait = backoff(attempts, self.rng, self.base_s)
+                db.execute(
+                    "UPDATE alerts SET attempts=?, next_at=?, last_error=? WHERE id=?",
+                    (attempts, time.time() + wait, str(exc)[:500], row["id"]),
+                )
+                pause = self.pause()
+                log.warning(
+                    "alert %s to %s (%s) failed (attempt %d, retry in %.0f s, target paused %.1f s): %s",
+                    row["id"],
+                    self.key,
+                    self.target.kind,
+                    attempts,
+                    wait,
+                    pause,
+                    exc,
+                )
+                break
+            db.execute(
+                "UPDATE alerts SET delivered_at=?, attempts=attempts+1, last_error=NULL WHERE id=?",
+                (time.time(), row["id"]),
+            )
+            self.failures = 0
+        return tried
+
+    def publish_health(self) -> int:
+        """Publish each camera's newest heartbeat since the last one published (kept in meta)."""
+        db = self.store.connect()
+        cursor_key = f"alerts.{self.index}.{self.target.kind}.heartbeat"
+        row = db.execute("SELECT value FROM meta WHERE key=?", (cursor_key,)).fetchone()
+        if row is None:  # first start: every camera's current state, once
+            beats = db.execute(
+                "SELECT id, camera, received, body FROM heartbeats WHERE id IN"
+                " (SELECT max(id) FROM heartbeats GROUP BY camera) ORDER BY id"
+            ).fetchall()
+        else:
+            beats = db.execute(
+                "SELECT id, camera, received, body FROM heartbeats WHERE id > ? ORDER BY id LIMIT 200",
+                (int(row["value"]),),
+            ).fetchall()
+        latest = {b["camera"]: b for b in beats}  # after an outage only the newest state matters
+        for beat in sorted(latest.values(), key=lambda b: int(b["id"])):
+            status = self.status(beat["camera"], beat["received"], beat["body"])
+            try:
+                self.channel.health(beat["camera"], status)
+            except Exception as exc:
+                pause = self.pause()
+                log.warning(
+                    "health of %s to %s failed (target paused %.1f s): %s",
+                    beat["camera"],
+                    self.key,
+                    pause,
+                    exc,
+                )
+                return 1
+            self.set_cursor(cursor_key, int(beat["id"]))
+            self.failures = 0
+        if beats or row is None:  # past the older beats of each camera too
+            self.set_cursor(cursor_key, max((int(b["id"]) for b in beats), default=0))
+        return len(latest)
+
+    def set_cursor(self, key: str, heartbeat_id: int) -> None:
+        self.store.connect().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(heartbeat_id))
+        )
+
+    @staticmethod
+    def status(camera: str, received: float, body: str) -> dict[str, Any]:
+        """The health message: what the camera reported, with its id and when it arrived."""
+        try:
+            reported = json.loads(body)
+        except json.JSONDecodeError:
+            reported = {}
+        return {
+            **(reported if isinstance(reported, dict) else {}),
+            "camera": camera,
+            "received": received,
+        }
 
 
 class AlertDispatcher(threading.Thread):
+    """Starts one worker per configured target, and retries rows whose target is gone."""
+
     def __init__(
         self,
         store: Store,
         targets: list[AlertTarget],
         stop: threading.Event,
         timeout_s: float = 5.0,
+        base_s: float = 1.0,
     ) -> None:
         super().__init__(name="alerts", daemon=True)
         self.store, self.targets, self.stop, self.timeout_s = store, targets, stop, timeout_s
+        self.base_s = base_s
         self.rng = random.Random()
+        self.workers = [
+            TargetWorker(store, i, t, stop, timeout_s, base_s) for i, t in enumerate(targets)
+        ]
 
     def run(self) -> None:
+        for worker in self.workers:
+            worker.start()
         while not self.stop.is_set():
-            if not self.deliver_due():
-                self.stop.wait(0.1)
+            try:
+                self.hold_orphans()
+            except Exception:
+                log.exception("alert outbox check failed")
+            self.stop.wait(1.0)
+        for worker in self.workers:
+            worker.join(timeout=self.timeout_s + 1)
 
-    def deliver_due(self) -> int:
-        """Try every alert that is due; returns how many were tried."""
+    def hold_orphans(self) -> int:
+        """Rows for a target index no longer configured: kept (never lost), retried with backoff,
+        and the reason written where `alpr gateway status` and the operator can see it."""
         db = self.store.connect()
         due = db.execute(
-            "SELECT id, target, payload, attempts FROM alerts WHERE delivered_at IS NULL AND next_at <= ?"
-            " ORDER BY next_at LIMIT 50",
-            (time.time(),),
+            "SELECT id, target, attempts FROM alerts WHERE delivered_at IS NULL AND next_at <= ?"
+            " AND CAST(substr(target, 1, instr(target, ':') - 1) AS INTEGER) >= ? LIMIT 100",
+            (time.time(), len(self.targets)),
         ).fetchall()
         for row in due:
-            index = int(row["target"].split(":", 1)[0])
-            target = self.targets[index] if index < len(self.targets) else None
-            try:
-                if target is None:
-                    raise RuntimeError(f"alert target {row['target']} no longer configured")
-                self.send(target, row["payload"], f"alerts[{index}]")
-            except Exception as exc:  # every failure is retried later; none may stop the thread
-                attempts = row["attempts"] + 1
-                wait = backoff(attempts, self.rng)
-                db.execute(
-                    "UPDATE alerts SET attempts=?, next_at=?, last_error=? WHERE id=?",
-                    (attempts, time.time() + wait, str(exc)[:500], row["id"]),
-                )
-                log.warning(
-                    "alert %s to %s failed (attempt %d, retry in %.0f s): %s",
-                    row["id"],
-                    row["target"],
+            attempts = row["attempts"] + 1
+            wait = backoff(attempts, self.rng, self.base_s)
+            db.execute(
+                "UPDATE alerts SET attempts=?, next_at=?, last_error=? WHERE id=?",
+                (
                     attempts,
-                    wait,
-                    exc,
-                )
-            else:
-                db.execute(
-                    "UPDATE alerts SET delivered_at=?, attempts=attempts+1 WHERE id=?",
-                    (time.time(), row["id"]),
-                )
+                    time.time() + wait,
+                    f"alert target {row['target']} no longer configured",
+                    row["id"],
+                ),
+            )
+            log.warning("alert %s: target %s no longer configured", row["id"], row["target"])
         return len(due)
 
     def send(self, target: AlertTarget, payload: str, key: str = "alerts") -> None:
-        """Deliver one alert; a webhook request is signed (X-ALPR-Timestamp, X-ALPR-Signature)."""
-        if target.kind == "log":
-            p = json.loads(payload)
-            if p.get("type", "hit") != "hit":  # a notice: stale list, overdue hit
-                log.warning("ALERT %s: %s", p["type"], p["message"])
-                return
-            e = p["entry"]
-            vehicle = " ".join(
-                filter(None, (e.get(k) for k in ("vehicle_colour", "vehicle_make", "vehicle_type")))
-            )
-            log.warning(
-                "ALERT hit %s: %s %s %s(%s match of %s) case %s at camera %s. %s",
-                p["hit"],
-                e["category"],
-                e["plate"],
-                f"[{vehicle}] " if vehicle else "",
-                p["match_kind"],
-                p["matched_text"],
-                p["entry"]["case_number"],
-                p["read"]["camera"],
-                p["reminder"],
-            )
-            return
-        if target.secret_ref is None:
-            raise RuntimeError(f"{key}: a webhook without a secret is never sent unsigned")
-        secret = resolve_secret(target.secret_ref, f"{key}.secret")  # read now: it may be rotated
-        body = payload.encode()
-        timestamp = int(time.time())
-        request = urllib.request.Request(
-            target.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign_webhook(secret, timestamp, body),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-            if not 200 <= response.status < 300:
-                raise RuntimeError(f"webhook answered {response.status}")
+        """Deliver one alert now, outside the outbox (checks and tools); raises on failure."""
+        channel = open_channel(target, key, self.timeout_s)
+        try:
+            channel.send(json.loads(payload), payload)
+        finally:
+            channel.close()

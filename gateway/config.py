@@ -25,6 +25,9 @@ from gateway.config_schema import (
     EvidenceConfig,
     HotlistSource,
     Neighbour,
+    PolicySection,
+    SharingAgency,
+    SharingSection,
     Site,
     StorageConfig,
 )
@@ -42,7 +45,10 @@ __all__ = [
     "EvidenceConfig",
     "HotlistSource",
     "Neighbour",
+    "PolicySection",
     "Retention",
+    "SharingAgency",
+    "SharingSection",
     "Site",
     "StorageConfig",
     "json_schema",
@@ -110,6 +116,9 @@ class Config:
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    sharing: SharingSection = field(default_factory=SharingSection)
+    policy: PolicySection = field(default_factory=PolicySection)
+    console_url: str | None = None  # alerts link to <console_url>/hits/<id>
     alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
     categories: dict[str, str] = field(default_factory=all_categories)  # fixed and [hotlist] ones
     profiles: dict[str, Format] = field(default_factory=dict)  # [hotlist.profiles], by name
@@ -128,7 +137,13 @@ class Config:
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
 
 
-ALIASES = {"secret_ref": "secret", "access_key_ref": "access_key", "secret_key_ref": "secret_key"}
+ALIASES = {
+    "secret_ref": "secret",
+    "access_key_ref": "access_key",
+    "secret_key_ref": "secret_key",
+    "password_ref": "password",
+    "sender": "from",
+}
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -236,6 +251,9 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
             access_log_days=ret.access_log_days,
         ),
         evidence=file.evidence,
+        sharing=file.sharing,
+        policy=file.policy,
+        console_url=file.console.url,
         alert_reminder=file.hits.reminder,
         categories=all_categories(file.hotlist.categories),
         profiles={k: v.profile(k) for k, v in file.hotlist.profiles.items()},

@@ -410,12 +410,60 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# The keys each kind takes (attribute names); any other key given is refused, naming the kind.
+SERVER_KEYS = frozenset({"host", "port", "username", "password_ref", "ca_file"})
+KIND_KEYS: dict[str, frozenset[str]] = {
+    "log": frozenset(),
+    "webhook": frozenset({"url", "secret_ref"}),
+    "mqtt": SERVER_KEYS | {"tls", "topic_prefix", "client_id"},
+    "email": SERVER_KEYS | {"starttls", "sender", "to", "recipients"},
+}
+TOPIC_FORBIDDEN = ("+", "#", "\0")
+
+
+def _address(value: str) -> str:
+    """One mail address (`name@host`); display names and lists belong in separate entries."""
+    value = value.strip()
+    local, at, host = value.rpartition("@")
+    if not at or not local or not host or any(c in value for c in ' ,;<>"\n'):
+        raise ValueError(f"expected one mail address like name@host, got {value!r}")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
 class AlertTarget(Table):
-    kind: Literal["webhook", "log"]
+    """Where hits are sent: the log, a signed webhook, an MQTT broker or mail (SMTP)."""
+
+    kind: Literal["webhook", "log", "mqtt", "email"]
     url: str = Field("", validate_default=True)
     """https:// (http:// only on loopback); webhooks only."""
     secret_ref: SecretRef | None = Field(None, alias="secret", validate_default=True)
     """The HMAC key that signs each webhook request: env:NAME or file:PATH."""
+    host: Text | None = None
+    """The MQTT broker or SMTP server."""
+    port: Annotated[int, Between(1, 65535)] | None = None
+    """Default: 1883 (MQTT), 8883 (MQTT with tls), 587 (email)."""
+    username: Text | None = None
+    password_ref: SecretRef | None = Field(None, alias="password")
+    """env:NAME or file:PATH; with username."""
+    tls: bool = False
+    """MQTT over TLS."""
+    starttls: bool = True
+    """Email: upgrade the SMTP connection with STARTTLS (refused if the server does not offer it)."""
+    ca_file: ExistingFile | None = None
+    """PEM certificates to trust for the broker or mail server (default: the system's)."""
+    topic_prefix: Text = "alpr"
+    """MQTT topics: <prefix>/<site>/<camera>/hit and <prefix>/<camera>/health."""
+    client_id: str = ""
+    """MQTT client id; default: one the broker assigns."""
+    sender: Address | None = Field(None, alias="from")
+    """Email: the From address."""
+    to: list[Address] = []
+    """Email: recipients of every category without its own list."""
+    recipients: dict[str, list[Address]] = {}
+    """Email: hot-list category -> recipients, e.g. amber = ["dispatch@pd.example"]."""
 
     @field_validator("url")
     @classmethod
@@ -437,9 +485,117 @@ class AlertTarget(Table):
         kind = info.data.get("kind")
         if kind == "webhook" and ref is None:
             raise ValueError("a webhook needs a secret (env:NAME or file:PATH) to sign requests")
-        if kind == "log" and ref is not None:
+        if kind != "webhook" and ref is not None:
             raise ValueError("only for kind = 'webhook'")
         return ref
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if (
+            any(c in prefix for c in TOPIC_FORBIDDEN)
+            or prefix.startswith("/")
+            or prefix.endswith("/")
+        ):
+            raise ValueError(
+                f"an MQTT topic prefix without +, # or a leading/trailing /, got {prefix!r}"
+            )
+        return prefix
+
+    @field_validator("recipients")
+    @classmethod
+    def _categories(
+        cls, recipients: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        known = [*CATEGORIES, *context(info).get("categories", ())]
+        for category, addresses in recipients.items():
+            if category not in known:
+                raise ValueError(f"{category!r} is not a hot-list category ({', '.join(known)})")
+            if not addresses:
+                raise ValueError(f"{category}: give at least one address")
+        return recipients
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> AlertTarget:
+        """Keys of another kind are refused; each kind's required keys are present."""
+        allowed = KIND_KEYS[self.kind] | {"kind"}
+        for name in sorted(self.model_fields_set - allowed):
+            alias = type(self).model_fields[name].alias or name
+            raise ValueError(f"{alias}: not a key of kind = {self.kind!r}")
+        if self.kind in ("mqtt", "email") and self.host is None:
+            raise ValueError(f"host: required with kind = {self.kind!r}")
+        if self.password_ref is not None and self.username is None:
+            raise ValueError("password: give username with it")
+        if self.kind == "email":
+            if self.sender is None:
+                raise ValueError("from: required with kind = 'email'")
+            if not self.to:
+                raise ValueError(
+                    "to: give at least one address (used for categories without a list)"
+                )
+        return self
+
+    @property
+    def server_port(self) -> int:
+        """The port to connect to: the configured one or the kind's usual one."""
+        if self.port is not None:
+            return self.port
+        if self.kind == "email":
+            return 587
+        return 8883 if self.tls else 1883
+
+
+class ConsoleSection(Table):
+    """The web console, for the link to each hit in alerts."""
+
+    url: str | None = None
+    """Base URL, e.g. https://alpr.county.example; alerts link to <url>/hits/<id>."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an https:// URL, got {url!r}")
+        return url.rstrip("/")
+
+
+class SharingAgency(Table):
+    """An agency ALPR data may be released to; without a signed MOU only the chief may approve."""
+
+    name: Text
+    mou_signed: DateText | None = None
+    """The date the memorandum of understanding was signed; leave it out when there is none."""
+    contact: Text = ""
+    """Who at that agency receives releases (name, phone, address)."""
+
+
+class SharingSection(Table):
+    """Release of data to other agencies (`alpr share`)."""
+
+    agencies: list[SharingAgency] = []
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique(cls, agencies: list[SharingAgency]) -> list[SharingAgency]:
+        seen: set[str] = set()
+        for a in agencies:
+            key = a.name.strip().casefold()
+            if key in seen:
+                raise ValueError(f"agency {a.name!r} is listed twice")
+            seen.add(key)
+        return agencies
+
+
+class PolicySection(Table):
+    """The agency's use policy, as published in the transparency report."""
+
+    allowed_uses: list[Text] = []
+    """What ALPR data may be used for."""
+    prohibited_uses: list[Text] = []
+    """What it must never be used for."""
 
 
 SECTIONS = (
@@ -452,6 +608,9 @@ SECTIONS = (
     "retention",
     "evidence",
     "logging",
+    "sharing",
+    "policy",
+    "console",
 )
 
 
@@ -469,6 +628,9 @@ class ConfigFile(Table):
     retention: RetentionSection = Field(default_factory=dict, validate_default=True)
     evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingSection = Field(default_factory=dict, validate_default=True)
+    sharing: SharingSection = Field(default_factory=dict, validate_default=True)
+    policy: PolicySection = Field(default_factory=dict, validate_default=True)
+    console: ConsoleSection = Field(default_factory=dict, validate_default=True)
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []
@@ -477,9 +639,14 @@ class ConfigFile(Table):
 
     @model_validator(mode="before")
     @classmethod
-    def _tables_present(cls, data: Any) -> Any:
-        """Absent tables validate as empty ones, so their paths and defaults get the context."""
+    def _tables_present(cls, data: Any, info: ValidationInfo) -> Any:
+        """Absent tables validate as empty ones, so their paths and defaults get the context; the
+        agency's own categories go into the context for the tables that name categories."""
         if isinstance(data, dict):
+            hotlist = data.get("hotlist")
+            extra = hotlist.get("categories") if isinstance(hotlist, dict) else None
+            if isinstance(info.context, dict) and isinstance(extra, list):
+                info.context["categories"] = [c for c in extra if isinstance(c, str)]
             return {**{k: {} for k in SECTIONS if k != "agency"}, **data}
         return data
 

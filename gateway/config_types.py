@@ -23,7 +23,8 @@ class ConfigError(ValueError):
     """The config file is wrong; the message names the key and the problem."""
 
 
-SECRET_KEYS = frozenset({"secret", "access_key", "secret_key"})  # values never echoed in errors
+# values never echoed in errors
+SECRET_KEYS = frozenset({"secret", "access_key", "secret_key", "password"})
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import hit_events, hotlist, review
+from gateway.alerts import queue_alerts
 from gateway.config import Config, HotlistSource
 from gateway.schedule import parse_schedule
 from gateway.store import Store
@@ -99,12 +100,7 @@ def queue_alert(
     db: sqlite3.Connection, config: Config, payload: dict[str, Any], hit_id: int | None = None
 ) -> None:
     """Put one alert in the outbox for every configured target (within the caller's transaction)."""
-    now = time.time()
-    for i, target in enumerate(config.alerts):
-        db.execute(
-            "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-            (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-        )
+    queue_alerts(db, hit_id, payload, config.alerts, time.time())
 
 
 def check_stale(store: Store, config: Config, now: float | None = None) -> list[str]:

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from cloud.durable import fsync_write
-from gateway import protocol
-from gateway.alerts import VERIFY_REMINDER, build_payload
+from gateway import protocol, site_status
+from gateway.alert_message import VERIFY_REMINDER, build_payload
+from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
 from gateway.hotlist import ALERT_FIELDS, Matcher, Scope
 from gateway.reader.images import ImageError, decode
@@ -106,6 +107,7 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
+        site_status.ensure(store)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -140,6 +142,7 @@ class ReaderWorker(threading.Thread):
         parsed = protocol.decode_event(self.store.event_body(event["path"]))
         found = best_read(self.reader, camera, parsed.frames)
         if found is None:
+            site_status.flag(db, self.config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
             return
         self.record(event, camera, found)
@@ -238,13 +241,10 @@ class ReaderWorker(threading.Thread):
                     m.matched_text,
                     read,
                     entry_json,
+                    self.config.console_url,
                     self.config.alert_reminder or VERIFY_REMINDER,
                 )
-                for i, target in enumerate(self.config.alerts):
-                    db.execute(
-                        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
-                        (hit_id, f"{i}:{target.kind}", json.dumps(payload), now),
-                    )
+                queue_alerts(db, hit_id, payload, self.config.alerts, now)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s",
                     hit_id,
@@ -253,6 +253,7 @@ class ReaderWorker(threading.Thread):
                     m.entry_id,
                     camera.id,
                 )
+            site_status.flag(db, self.config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")
         except BaseException:

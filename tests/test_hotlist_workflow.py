@@ -16,7 +16,8 @@ from access_helpers import Team
 from gateway_helpers import write_config
 
 from gateway import feeds, hotlist, review
-from gateway.alerts import VERIFY_REMINDER, AlertDispatcher, build_payload
+from gateway.alert_message import subject, summary, text
+from gateway.alerts import VERIFY_REMINDER, TargetWorker, build_payload
 from gateway.config import ConfigError, load
 from gateway.hotlist import Matcher, Scope, parse
 from gateway.pipeline import MatcherCache
@@ -173,7 +174,7 @@ def test_categories_and_reminder_come_from_the_config(
         load(write_config(tmp_path, extra='[hotlist]\ncategories = ["Blue Alert"]\n'))
 
     entry = dict(Store(loaded.data_dir).hotlist_rows()[0])
-    payload = build_payload(1, "exact", "BLU111", {"camera": "cam-01"}, entry, reminder)
+    payload = build_payload(1, "exact", "BLU111", {"camera": "cam-01"}, entry, reminder=reminder)
     assert next(iter(payload)) == "reminder" and payload["reminder"] == reminder
     shown = payload["entry"]
     assert (shown["vehicle_colour"], shown["vehicle_make"], shown["vehicle_type"]) == (
@@ -297,10 +298,13 @@ def test_a_stale_source_raises_an_alert(
     first = json.loads(rows[0]["payload"])
     assert "never imported" in first["message"] and "cannot read" in first["last_error"]
 
-    # the log target delivers it like any alert
+    # every channel renders it; the log target delivers it like any alert
+    assert subject(payload).startswith("ALPR stale-list: hot list ncic is stale")
+    assert text(payload).startswith("hot list ncic is stale")
+    assert summary(payload).startswith("ALERT stale-list: hot list ncic")
     stop = threading.Event()
     with caplog.at_level(logging.WARNING, logger="alpr.alerts"):
-        assert AlertDispatcher(store, config.alerts, stop).deliver_due() == 2
+        assert TargetWorker(store, 0, config.alerts[0], stop, 5.0, 1.0).deliver_due() == 2
     assert "ALERT stale-list: hot list ncic is stale" in caplog.text
     undelivered = store.connect().execute("SELECT count(*) FROM alerts WHERE delivered_at IS NULL")
     assert undelivered.fetchone()[0] == 0

@@ -18,11 +18,14 @@ from tools.ops import (
     audit_cmd,
     cloud_cmd,
     config_cmd,
+    deployments_cmd,
     gateway_cmd,
     hotlist_cmd,
     init_cmd,
     records,
+    report_cmd,
     service_cmd,
+    share_cmd,
     users_cmd,
 )
 from tools.train import evaluate
@@ -41,6 +44,10 @@ COMMANDS = (
     # who may reach the data, and the record of who did
     users_cmd,
     audit_cmd,
+    # releases to other agencies
+    share_cmd,
+    deployments_cmd,
+    report_cmd,
     # the chief and the technician
     sites,
     survey,

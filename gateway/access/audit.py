@@ -260,3 +260,21 @@ def purge(db: AccessDB, retention_days: int, by: str, source: str, now: float | 
             conn.execute("ROLLBACK")
         raise
     return count
+
+
+def append_in(
+    conn: sqlite3.Connection,
+    user: str,
+    action: str,
+    *,
+    kind: str,
+    what: dict[str, Any] | None = None,
+    why: str = "",
+    source: str = "",
+    result_count: int = 0,
+) -> dict[str, Any]:
+    """Add one record inside the caller's write transaction on the access database, so that a
+    change and its record are committed together or not at all."""
+    if not conn.in_transaction:
+        raise RuntimeError("append_in needs an open write transaction")
+    return _insert(conn, user, action, kind, what, why, source, result_count, None)

@@ -41,6 +41,15 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "evidence.export": frozenset({"investigator", "manager"}),
     "survey": frozenset({"technician"}),
     "provision": frozenset({"technician"}),
+    # release to other agencies: a non-MOU agency's release also needs admin (gateway/sharing.py)
+    "share.request": frozenset({"investigator", "manager"}),
+    "share.approve": frozenset({"manager", "admin"}),
+    "share.fulfil": frozenset({"investigator", "manager"}),
+    "share.view": frozenset({"investigator", "manager", "admin", "auditor"}),
+    "deployments.request": frozenset({"investigator", "manager", "technician"}),
+    "deployments.approve": frozenset({"manager", "admin"}),
+    "deployments.view": frozenset({"investigator", "manager", "admin", "auditor"}),
+    "reports.publish": frozenset({"manager", "admin", "auditor"}),
 }
 
 # Whoever may do one of these must log in with a second factor.

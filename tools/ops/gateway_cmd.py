@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from gateway import review
+from gateway import review, site_status
 from gateway.config import Config
 from gateway.service import Gateway
 from gateway.store import Store
@@ -80,6 +80,7 @@ def gateway_status(
     def one(sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
 
+    flagged = site_status.counts(store)
     return {
         "events": one("SELECT count(*) FROM events"),
         "backlog": store.backlog(),
@@ -98,7 +99,27 @@ def gateway_status(
         ),
         "hotlists_stale": [s.source for s in states if s.stale(now)],
         "hotlists_unapproved": [s.source for s in states if not s.approved_by and s.entries],
+        **{f"captures_site_{k}": v for k, v in flagged.items()},
+        "alerts_waiting": alerts_waiting(store),
     }
+
+
+def alerts_waiting(store: Store) -> dict[str, dict[str, Any]]:
+    """Undelivered alerts per target (`<index>:<kind>`), with the most tries and the last error,
+    so a dead channel shows by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.connect().execute(
+        "SELECT target, count(*) AS n, max(attempts) AS tries,"
+        " (SELECT a.last_error FROM alerts a WHERE a.target = alerts.target"
+        "  AND a.delivered_at IS NULL AND a.last_error IS NOT NULL ORDER BY a.id DESC LIMIT 1)"
+        " AS last_error FROM alerts WHERE delivered_at IS NULL GROUP BY target ORDER BY target"
+    ):
+        out[row["target"]] = {
+            "pending": row["n"],
+            "attempts": row["tries"],
+            "last_error": row["last_error"],
+        }
+    return out
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -109,8 +130,9 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(status))
     else:
         for key, value in status.items():
-            shown = ", ".join(value) or "none" if isinstance(value, list) else value
-            print(f"{key:<19} {shown}")
+            if key != "alerts_waiting":
+                shown = ", ".join(value) or "none" if isinstance(value, list) else value
+                print(f"{key:<19} {shown}")
         for source in status["hotlists_stale"]:
             print(f"WARNING: hot list {source} is stale (alpr hotlist sources)")
         for source in status["hotlists_unapproved"]:
@@ -118,11 +140,22 @@ def run_status(args: argparse.Namespace) -> int:
                 f"WARNING: hot list {source} is not approved: its entries do not alert"
                 f" (alpr hotlist approve-source {source})"
             )
+        for target, waiting in status["alerts_waiting"].items():
+            print(
+                f"WARNING: {waiting['pending']} alerts waiting for alerts[{target}]"
+                f" ({waiting['attempts']} tries): {waiting['last_error'] or 'not tried yet'}"
+            )
         if status["hits_open_overdue"]:
             print(
                 f"WARNING: {status['hits_open_overdue']} hits open longer than"
                 f" {config.open_hit_hours:g} h: record a disposition (alpr hits disposition)"
             )
+        for state in site_status.FLAGGED:
+            if status[f"captures_site_{state}"]:
+                print(
+                    f"WARNING: {status[f'captures_site_{state}']} captures from cameras at {state}"
+                    " sites: check the site plan (alpr sites check) and the cameras there"
+                )
     return 0
 
 

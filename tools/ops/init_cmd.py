@@ -82,6 +82,15 @@ data_dir = "var/gateway"                 # /var/lib/alpr under `alpr service ins
 # target = "stderr"                      # stderr, file or journald
 # file = "var/log/alpr.log"              # with target = "file"
 
+# [policy]                               # published by `alpr report transparency`
+# allowed_uses = ["stolen vehicles", "wanted persons", "missing persons"]
+# prohibited_uses = ["immigration enforcement", "lawful protest or assembly"]
+
+# [[sharing.agencies]]                   # agencies data may be released to (`alpr share`)
+# name = "City of Northbrook PD"
+# mou_signed = 2025-03-01                # without an MOU only the chief may approve a release
+# contact = "Lt. A. Moss, 555-0101"
+
 [[sites]]
 id = "site-01"
 name = "First site: rename me"
@@ -120,6 +129,24 @@ kind = "log"
 # kind = "webhook"
 # url = "https://dispatch.example/alpr"  # https, except on loopback
 # secret = "file:secrets/webhook.key"    # signs each alert (X-ALPR-Signature)
+
+# [[alerts]]
+# kind = "mqtt"                          # <prefix>/<site>/<camera>/hit, <prefix>/<camera>/health
+# host = "broker.county.example"
+# tls = true
+# username = "alpr-gateway"
+# password = "file:secrets/mqtt.key"
+
+# [[alerts]]
+# kind = "email"                         # SMTP with STARTTLS
+# host = "smtp.county.example"
+# from = "alpr@county.example"
+# to = ["watch-commander@county.example"]
+# [alerts.recipients]
+# amber = ["dispatch@county.example"]
+
+# [console]
+# url = "https://alpr.county.example"    # alerts link to <url>/hits/<id>
 """
 
 
