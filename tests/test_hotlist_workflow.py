@@ -329,3 +329,81 @@ def test_matcher_scopes_do_not_touch_unscoped_entries() -> None:
     assert [x.entry_id for x in m.match("ABC123")] == [1]
     assert sorted(x.entry_id for x in m.match("ABC123", site="s2")) == [1, 2]
     assert hotlist.all_categories(["blue-alert"])["blue-alert"] == "blue alert"
+
+
+CAMERA_AT_S2 = """
+[[cameras]]
+id = "cam-03"
+site = "s2"
+heading = 0
+secret = "file:cam-02.key"
+
+[hits]
+reminder = "Confirm with MULES before any action."
+"""
+
+
+def test_the_reader_pipeline_alerts_only_approved_entries_where_they_apply(
+    tmp_path: Path,
+) -> None:
+    """Reads recorded by a real reader worker: the scoped entry hits only at its site, the requested
+    one never, and the alert opens with the configured reminder and shows the descriptions."""
+    from gateway_helpers import jpeg
+
+    from gateway.pipeline import BestRead, ReaderWorker
+    from gateway.reader.reader import PlateRead, ReaderConfig
+
+    config = load(write_config(tmp_path, extra=SITES + CAMERA_AT_S2))
+    store = Store(config.data_dir)
+    base = {
+        "category": "stolen-vehicle",
+        "case_number": "26-3",
+        "reason": "stolen",
+        "requested_by": "ofc",
+        "contact": "dispatch",
+        "instructions": "verify",
+        "expires": FUTURE,
+    }
+    scoped = hotlist.make_entry({**base, "plate": "SCO111", "sites": "s2"}, "local")
+    described = {**base, "plate": "REQ222", "vehicle_colour": "red", "vehicle_make": "Kia"}
+    ids = {
+        "SCO111": store.add_hotlist_entry(scoped, "ofc", "memo 1"),
+        "REQ222": store.add_hotlist_entry(hotlist.make_entry(described, "local"), "ofc", "memo 2"),
+    }
+    review.review_entry(store, ids["SCO111"], "mgr", True)
+    worker = ReaderWorker(
+        config,
+        store,
+        MatcherCache(store, 1),
+        set(),
+        threading.Lock(),
+        threading.Event(),
+        ReaderConfig(),
+    )
+
+    def read(plate: str, camera: str, seq: int) -> list[dict[str, object]]:
+        meta = {"captured": time.time(), "trigger": "radar", "frames": 1}
+        response = store.add_event(camera, seq, meta, f"{plate}{seq}".encode())
+        assert response is not None
+        event = (
+            store.connect()
+            .execute("SELECT * FROM events WHERE id=?", (response["event"],))
+            .fetchone()
+        )
+        found = BestRead(PlateRead(plate, 0.95, (0, 0, 40, 12)), jpeg(seq), jpeg(seq + 1))
+        worker.record(event, config.cameras[camera], found)
+        rows = store.connect().execute(
+            "SELECT alerts.payload FROM alerts JOIN hits ON hits.id = alerts.hit_id"
+            " JOIN reads ON reads.id = hits.read_id WHERE reads.event_id=?",
+            (response["event"],),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    assert read("SCO111", "cam-01", 1) == []  # cam-01 stands at s1
+    (alert,) = read("SCO111", "cam-03", 2)
+    assert alert["reminder"] == "Confirm with MULES before any action."
+    assert alert["entry"]["sites"] == "s2" and alert["entry"]["approved_by"] == "mgr"
+    assert read("REQ222", "cam-03", 3) == []  # requested, not approved
+    review.review_entry(store, ids["REQ222"], "mgr", True)
+    (alert,) = read("REQ222", "cam-01", 4)
+    assert (alert["entry"]["vehicle_colour"], alert["entry"]["vehicle_make"]) == ("red", "Kia")
