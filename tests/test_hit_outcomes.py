@@ -18,6 +18,7 @@ from test_records import add_entry
 
 from gateway import feeds, hit_events
 from gateway.config import load
+from gateway.retention import purge_records
 from gateway.store import RefusedError, Store
 
 
@@ -111,6 +112,14 @@ def test_disposition_history_cannot_be_rewritten(
     )
     assert code == 0, err
     assert [json.loads(line)["status"] for line in out.splitlines()] == [s for _, s in kinds]
+
+    # retention removes a closed hit after hits_days, and its history with it
+    purge_records(store, load(config).retention, time.time() + 400 * 86400)
+    assert (
+        store.connect().execute("SELECT count(*) FROM hits WHERE id=?", (hit,)).fetchone()[0] == 0
+    )
+    assert hit_events.history(store, hit) == []
+    assert len(store.connect().execute("SELECT * FROM hits").fetchall()) == 1  # the open one stays
 
 
 def test_outcome_fields_and_export_for_the_records_system(
