@@ -407,3 +407,39 @@ def test_the_reader_pipeline_alerts_only_approved_entries_where_they_apply(
     review.review_entry(store, ids["REQ222"], "mgr", True)
     (alert,) = read("REQ222", "cam-01", 4)
     assert (alert["entry"]["vehicle_colour"], alert["entry"]["vehicle_make"]) == ("red", "Kia")
+
+
+def test_an_older_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A store made before approval and notices: its entries stay approved (managers entered them)
+    and its alert outbox takes notices without a hit, keeping every row."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "gateway.db")
+    db.executescript(
+        "CREATE TABLE hotlist (id INTEGER PRIMARY KEY, source TEXT NOT NULL, plate TEXT NOT NULL,"
+        " state TEXT, category TEXT NOT NULL, case_number TEXT NOT NULL, reason TEXT NOT NULL,"
+        " requested_by TEXT NOT NULL, contact TEXT NOT NULL, instructions TEXT NOT NULL,"
+        " expires TEXT NOT NULL, added REAL NOT NULL);"
+        "INSERT INTO hotlist VALUES (1, 'local', 'OLD111', NULL, 'bolo', '1', 'r', 'm', 'c', 'i',"
+        f" '{FUTURE}', 0);"
+        "CREATE TABLE hits (id INTEGER PRIMARY KEY, read_id TEXT NOT NULL, entry_id INTEGER NOT NULL,"
+        " entry TEXT NOT NULL, match_kind TEXT NOT NULL, matched_text TEXT NOT NULL,"
+        " created REAL NOT NULL, disposition TEXT, disposition_note TEXT, disposition_user TEXT,"
+        " disposition_at REAL, UNIQUE (read_id, entry_id));"
+        "INSERT INTO hits (id, read_id, entry_id, entry, match_kind, matched_text, created)"
+        " VALUES (1, 'r1', 1, '{}', 'exact', 'OLD111', 0);"
+        "CREATE TABLE alerts (id INTEGER PRIMARY KEY, hit_id INTEGER NOT NULL REFERENCES hits (id),"
+        " target TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_at REAL NOT NULL, delivered_at REAL, last_error TEXT);"
+        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (1, '0:log', '{}', 0);"
+    )
+    db.close()
+    store = Store(tmp_path)
+    assert MatcherCache(store, 1).get().match("OLD111")
+    conn = store.connect()
+    assert [r[0] for r in conn.execute("SELECT hit_id FROM alerts")] == [1]
+    conn.execute(
+        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (NULL, 'x', '{}', 0)"
+    )
+    assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 2
+    assert [r[1] for r in conn.execute("PRAGMA index_list(alerts)")] == ["alerts_due"]
