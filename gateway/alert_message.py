@@ -22,6 +22,7 @@ VERIFY_REMINDER = (
     "state system first."
 )
 NO_CONSOLE = "not configured"
+STATE_DIFFERS = "state differs"
 
 
 def hit_link(console_url: str | None, hit_id: int) -> str | None:
@@ -36,15 +37,22 @@ def build_payload(
     read: dict[str, Any],
     entry: dict[str, Any],
     console_url: str | None = None,
+    state_differs: bool = False,
     reminder: str = VERIFY_REMINDER,
 ) -> dict[str, Any]:
     """What an officer receives: the reminder first (config `[hits] reminder`), then the read, the
-    entry's instructions and its vehicle and subject descriptions."""
+    entry's instructions and its vehicle and subject descriptions.
+
+    When the reader named another state than the entry's, the alert still goes out, marked
+    `state differs` (the state guess can be wrong; the officer checks the plate).
+    """
     return {
         "reminder": reminder,
         "hit": hit_id,
         "console": hit_link(console_url, hit_id),
         "match_kind": kind,
+        "state_differs": state_differs,
+        "notes": [STATE_DIFFERS] if state_differs else [],
         "matched_text": matched_text,
         "read": read,
         "entry": {k: entry.get(k) for k in ("id", "source", *ALERT_FIELDS)},
@@ -93,8 +101,9 @@ def summary(payload: dict[str, Any]) -> str:
     described = f" [{vehicle(entry)}]" if vehicle(entry) else ""
     return (
         f"ALERT hit {payload['hit']}: {entry['category']} {entry['plate']}{described} "
-        f"({payload['match_kind']} match of {payload['matched_text']}) case {entry['case_number']} "
-        f"at camera {read.get('camera', '?')}"
+        f"({payload['match_kind']} match of {payload['matched_text']}"
+        f"{', ' + STATE_DIFFERS if payload.get('state_differs') else ''}) "
+        f"case {entry['case_number']} at camera {read.get('camera', '?')}"
     )
 
 
@@ -110,7 +119,12 @@ def text(payload: dict[str, Any]) -> str:
         payload["reminder"],
         "",
         f"ALPR hit {payload['hit']}: {category} {entry['plate']}{state}",
-        f"read {read.get('text', '?')} ({payload['match_kind']} match of {payload['matched_text']})",
+        f"read {read.get('text', '?')} ({payload['match_kind']} match of {payload['matched_text']})"
+        + (
+            f", {STATE_DIFFERS}: read {read.get('state') or '?'}"
+            if payload.get("state_differs")
+            else ""
+        ),
         f"camera {read.get('camera', '?')} at site {read.get('site', '?')}, "
         f"{_when(read.get('captured'))}",
         f"location {read.get('lat', '?')}, {read.get('lon', '?')} heading {read.get('heading', '?')}",

@@ -8,6 +8,7 @@ the store when a hit is made.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -488,6 +489,9 @@ class Match:
     plate: str
     kind: str  # exact, alternate, confusion, wildcard
     matched_text: str
+    # The read names a state and the entry another one. The hit still stands (the state guess can
+    # be wrong, and plates move between states); the officer is told to check it.
+    state_differs: bool = False
 
 
 def wildcard_regex(plate: str) -> re.Pattern[str]:
@@ -503,16 +507,19 @@ class Matcher:
 
     def __init__(
         self,
-        entries: Iterable[tuple[int, str, dt.date | str]],
+        entries: Iterable[
+            tuple[int, str, dt.date | str] | tuple[int, str, dt.date | str, str | None]
+        ],
         max_substitutions: int = 1,
         scopes: Mapping[int, Scope] | None = None,
     ) -> None:
-        """`entries` are (id, plate, expiry as a date or ISO string); a million load in seconds.
-        `scopes`: entry id -> where it alerts, for the scoped entries only."""
+        """`entries` are (id, plate, expiry as a date or ISO string[, state]); a million load in
+        seconds. `scopes`: entry id -> where it alerts, for the scoped entries only."""
         self.max_substitutions = max_substitutions
         self.scopes = dict(scopes or {})
         self.ids = array("q")
         self.plates: list[str] = []
+        self.states: dict[int, str] = {}  # only entries that name a state
         self.expires = array("l")
         self.by_canon: dict[str, int | list[int]] = {}  # a list only where plates share a key
         self.wild_by_chunk: dict[str, list[int]] = {}
@@ -521,7 +528,10 @@ class Matcher:
         ordinals: dict[dt.date | str, int] = {}  # few distinct expiry dates: convert each once
         add_id, add_plate, add_expiry = self.ids.append, self.plates.append, self.expires.append
         by_canon = self.by_canon
-        for i, (entry_id, plate, expires) in enumerate(entries):
+        for i, entry in enumerate(entries):
+            entry_id, plate, expires = entry[0], entry[1], entry[2]
+            if len(entry) > 3 and entry[3]:
+                self.states[i] = str(entry[3]).upper()
             day = ordinals.get(expires)
             if day is None:
                 date = expires if isinstance(expires, dt.date) else dt.date.fromisoformat(expires)
@@ -550,13 +560,17 @@ class Matcher:
         text: str,
         alternates: Iterable[str] = (),
         today: dt.date | None = None,
+        state: str | None = None,
         site: str | None = None,
         lat: float | None = None,
         lon: float | None = None,
     ) -> list[Match]:
         """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard.
 
-        A scoped entry matches only a read at one of its sites or within its radius."""
+        `state` is the reader's guess of the state of issuance (None when unsure); a match with an
+        entry of another state is kept and marked `state_differs`. A scoped entry matches only a
+        read at one of its sites (`site`) or within its radius of (`lat`, `lon`).
+        """
         day = (today or dt.datetime.now(dt.UTC).date()).toordinal()
         found: dict[int, Match] = {}
         candidates = [(text, "exact"), *((a, "alternate") for a in alternates if a != text)]
@@ -582,6 +596,11 @@ class Matcher:
                     ):
                         found[i] = Match(self.ids[i], self.plates[i], "wildcard", read_text)
         order = {"exact": 0, "alternate": 1, "confusion": 2, "wildcard": 3}
+        if state and self.states:
+            for i, m in found.items():
+                known = self.states.get(i)
+                if known is not None and known != state.upper():
+                    found[i] = dataclasses.replace(m, state_differs=True)
         scopes = self.scopes
         kept = [
             m

@@ -76,7 +76,7 @@ class MatcherCache:
             if version != self.version:
                 db = self.store.connect()
                 live = "FROM hotlist WHERE cancelled_at IS NULL AND status='approved'"
-                rows = db.execute(f"SELECT id, plate, expires {live}")
+                rows = db.execute(f"SELECT id, plate, expires, state {live}")
                 scoped = db.execute(
                     f"SELECT id, sites, lat, lon, radius_m {live}"
                     " AND (coalesce(sites, '') != '' OR radius_m IS NOT NULL)"
@@ -160,7 +160,12 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
         matches = self.matchers.get().match(
-            plate.text, [t for t, _ in plate.alternates], None, camera.site, camera.lat, camera.lon
+            plate.text,
+            [t for t, _ in plate.alternates],
+            state=plate.state,
+            site=camera.site,
+            lat=camera.lat,
+            lon=camera.lon,
         )
         now = time.time()
         read = {
@@ -176,6 +181,8 @@ class ReaderWorker(threading.Thread):
             "confidence": plate.confidence,
             "alternates": plate.alternates,
             "box": list(plate.box),
+            "state": plate.state,
+            "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
         db.execute("BEGIN IMMEDIATE")
@@ -183,7 +190,7 @@ class ReaderWorker(threading.Thread):
             db.execute(
                 "INSERT OR IGNORE INTO reads (id, event_id, camera, site, lat, lon, heading, captured, received,"
                 " text, confidence, alternates, box, frame_path, crop_path, frame_sha256, crop_sha256, bytes,"
-                " read_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " read_at, state, state_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     read_id,
                     event["id"],
@@ -204,6 +211,8 @@ class ReaderWorker(threading.Thread):
                     sha256(found.crop),
                     len(found.frame) + len(found.crop),
                     now,
+                    plate.state,
+                    plate.state_confidence,
                 ),
             )
             for m in matches:
@@ -218,7 +227,8 @@ class ReaderWorker(threading.Thread):
                 # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
                     "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
-                    " created, plate, captured, camera, site) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " created, plate, captured, camera, site, state_differs)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         read_id,
                         m.entry_id,
@@ -230,6 +240,7 @@ class ReaderWorker(threading.Thread):
                         event["captured"],
                         camera.id,
                         camera.site,
+                        int(m.state_differs),
                     ),
                 )
                 if not cur.rowcount:
@@ -242,16 +253,18 @@ class ReaderWorker(threading.Thread):
                     read,
                     entry_json,
                     self.config.console_url,
+                    m.state_differs,
                     self.config.alert_reminder or VERIFY_REMINDER,
                 )
                 queue_alerts(db, hit_id, payload, self.config.alerts, now)
                 log.warning(
-                    "HIT %s plate=%s kind=%s entry=%s camera=%s",
+                    "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
                     plate.text,
                     m.kind,
                     m.entry_id,
                     camera.id,
+                    f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
             site_status.flag(db, self.config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))

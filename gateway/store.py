@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS reads (
     crop_sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL DEFAULT 0,   -- frame + crop, for the bounded sync queue
     read_at REAL NOT NULL,
+    state TEXT,                         -- the reader's state of issuance, NULL when unsure
+    state_confidence REAL,
     sync_tried INTEGER NOT NULL DEFAULT 0,  -- an upload was started: check the target before sending
     synced_at REAL,                     -- NULL until every object is in the storage target
     quarantined TEXT                    -- why the local copy failed its checksum, if it did
@@ -135,6 +137,7 @@ CREATE TABLE IF NOT EXISTS hits (
     match_kind TEXT NOT NULL,     -- exact, wildcard, confusion, alternate
     matched_text TEXT NOT NULL,
     created REAL NOT NULL,
+    state_differs INTEGER NOT NULL DEFAULT 0,  -- the read names another state than the entry
     disposition TEXT,             -- NULL while open
     disposition_note TEXT,
     disposition_user TEXT,
@@ -249,6 +252,9 @@ MIGRATIONS = (
     ("hotlist", "lat", "REAL"),
     ("hotlist", "lon", "REAL"),
     ("hotlist", "radius_m", "REAL"),
+    ("reads", "state", "TEXT"),
+    ("reads", "state_confidence", "REAL"),
+    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
 )
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"

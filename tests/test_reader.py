@@ -18,7 +18,7 @@ from gateway.reader.reader import PlateReader, ReaderHints
 from gateway.reader.runtime import TFLiteModel
 from tools.train.data import is_validation, load_crops, load_photos
 
-PLATE = re.compile(r"^[A-Z0-9]{1,8}$")
+PLATE = re.compile(r"^[A-Z0-9]{1,10}$")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,15 @@ def test_cli_json_contract_and_bad_files(tmp_path: Path) -> None:
     good, empty, notes = lines
     assert set(good) == {"image", "plates", "ms"} and good["ms"] > 0
     for plate in good["plates"]:
-        assert set(plate) == {"text", "confidence", "box", "alternates"}
+        assert set(plate) == {
+            "text",
+            "confidence",
+            "box",
+            "alternates",
+            "state",
+            "state_confidence",
+        }
+        assert plate["state"] is None or re.match(r"^[A-Z]{2}$", plate["state"])
         assert (
             PLATE.match(plate["text"]) and 0 <= plate["confidence"] <= 1 and len(plate["box"]) == 4
         )

@@ -42,10 +42,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, default=1, help="TFLite threads (default 1)")
     p.add_argument("--roi", type=parse_box, help="region of interest hint: x,y,w,h")
     p.add_argument("--plate-width", type=int, help="expected plate width in pixels (hint)")
+    p.add_argument(
+        "--crop",
+        action="store_true",
+        help="each image is already a plate crop: skip the localiser, read the whole image",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.crop and (args.roi or args.plate_width):
+        raise SystemExit(
+            "alpr read: --crop reads whole images; --roi and --plate-width do not apply"
+        )
     reader = PlateReader(ReaderConfig(num_threads=args.threads))
     hints = ReaderHints(args.roi, args.plate_width)
     failed = 0
@@ -53,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         out: dict[str, Any]
         try:
-            plates = reader.read(load(path), hints)
+            image = load(path)
+            plates = reader.read_crop_plates(image) if args.crop else reader.read(image, hints)
         except ImageError as exc:
             failed += 1
             out = {"image": str(path), "error": str(exc), "plates": []}

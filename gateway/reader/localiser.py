@@ -160,7 +160,7 @@ class PlateLocaliser:
         grey = to_grey(image)
         scale = self.scale_for(rw, rh, plate_width)
         canvas = letterbox(grey, scale, self.input_size)
-        out = self.model.run(canvas[None, :, :, None].astype(np.float32) / 255.0)[0]
+        out = self.model.run_pixels(canvas)[0]
         found = []
         for cx, cy, w, h, score in decode(out, self.max_candidates, self.min_score):
             bx0 = max(0.0, (cx - w / 2) / scale)

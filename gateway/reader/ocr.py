@@ -18,7 +18,7 @@ from gateway.reader.runtime import TFLiteModel
 INPUT_H, INPUT_W = 64, 128
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 BLANK = 0  # class 0 is the CTC blank; class i + 1 is ALPHABET[i]
-MAX_CHARS = 8
+MAX_CHARS = 10  # the longest US plates (vanity, some specialty plates)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "ocr.tflite"
 
 
@@ -72,8 +72,7 @@ class PlateOCR:
         self.model = TFLiteModel(model_path, num_threads)
 
     def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
-        x = preprocess(crop_bgr).astype(np.float32)[None, :, :, None] / 255.0
-        return self.model.run(x)[0].reshape(-1, len(ALPHABET) + 1)
+        return self.model.run_pixels(preprocess(crop_bgr))[0].reshape(-1, len(ALPHABET) + 1)
 
     def read(self, crop_bgr: np.ndarray) -> TextRead:
         return decode(self.probabilities(crop_bgr))

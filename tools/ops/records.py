@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from gateway import hit_events
+from gateway import corrections, hit_events
 from gateway.access.roles import RECENT_HOURS
 from gateway.hit_events import DISPOSITIONS
 from gateway.retention import PLATE_KEYS
@@ -84,6 +84,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--limit", type=int, default=1000)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_reads)
+    rc = rsub.add_parser(
+        "correct",
+        help="record the true text of a misread, as the logged-in user (its crop joins the"
+        " corrections set)",
+    )
+    add_config_arg(rc)
+    rc.add_argument("read", help="read id")
+    rc.add_argument("--text", required=True, help="the plate as it really is")
+    rc.set_defaults(func=run_correct)
 
     h = sub.add_parser("hits", help="hot-list hits and their dispositions")
     hsub = h.add_subparsers(dest="hits_command", required=True)
@@ -103,6 +112,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hd.add_argument("hit", type=int)
     hd.add_argument("--status", required=True, choices=DISPOSITIONS)
     hd.add_argument("--note", required=True)
+    hd.add_argument(
+        "--text", help="misread: the plate as it really is (the crop joins the corrections set)"
+    )
     choice = hd.add_mutually_exclusive_group()
     choice.add_argument(
         "--cancel-entry",
@@ -212,7 +224,24 @@ def run_hits(args: argparse.Namespace) -> int:
                 f" {e['category']:<15} case {e['case_number']:<10} {row['camera'] or '?':<8}"
                 f" {row['disposition'] or 'OPEN'}"
                 f" {'verified: ' + checked['status'] if checked else 'not verified'}"
+                + ("  (state differs)" if row["state_differs"] else "")
             )
+    return 0
+
+
+def run_correct(args: argparse.Namespace) -> int:
+    """A correction is a change to the training data: the same role as a disposition."""
+    ctx = auth.authorize(args, "hits.disposition")
+    store = Store(ctx.config.data_dir)
+    user = ctx.user.name
+    try:
+        corrections.check_text(args.text)
+        auth.record(ctx, "reads correct", "change", {"read": args.read}, why="misread")
+        path = corrections.add(store, args.read, args.text, user)
+    except corrections.CorrectionError as exc:
+        print(f"alpr reads correct: {exc}", file=sys.stderr)
+        return 2
+    print(f"read {args.read}: corrected to {args.text.upper()} by {user} ({path})")
     return 0
 
 
@@ -236,9 +265,12 @@ def run_disposition(args: argparse.Namespace) -> int:
         print(f"{prog}: --note must not be empty", file=sys.stderr)
         return 2
     db = store.connect()
-    hit = db.execute("SELECT id, entry FROM hits WHERE id=?", (args.hit,)).fetchone()
+    hit = db.execute("SELECT id, entry, read_id FROM hits WHERE id=?", (args.hit,)).fetchone()
     if hit is None:
         print(f"{prog}: no hit {args.hit}", file=sys.stderr)
+        return 2
+    if args.text and args.status != "misread":
+        print(f"{prog}: --text is only for --status misread", file=sys.stderr)
         return 2
     if hit_events.verification(store, args.hit) is None:
         print(
@@ -275,12 +307,20 @@ def run_disposition(args: argparse.Namespace) -> int:
         why=args.status,
         result_count=1,
     )
+    if args.text:  # stored before the disposition is written, so a bad text changes nothing
+        try:
+            corrections.add(store, hit["read_id"], args.text, user)
+        except corrections.CorrectionError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
     try:  # a new event in the hit's history: an earlier disposition stays there
         hit_events.dispose(store, args.hit, user, args.status, args.note)
     except RefusedError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     print(f"hit {args.hit}: {args.status} by {user}")
+    if args.status == "misread" and not args.text:
+        print("  (give --text with the true plate to add the crop to the corrections set)")
     if entry is None:
         if args.status == "no-longer-wanted":
             print(f"hit {args.hit}: its hot-list entry is no longer active; nothing to cancel")

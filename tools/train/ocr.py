@@ -9,6 +9,7 @@ the model card's numbers.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import logging
@@ -16,6 +17,7 @@ import multiprocessing as mp
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,7 +31,8 @@ from tools.train.tflite import to_int8
 
 log = logging.getLogger("alpr.train.ocr")
 COLUMNS = INPUT_W // 4
-MIX = {"real": 0.35, "compose": 0.40, "render": 0.25}
+# shares of each source; corrections, when given, take their share out of the first draws
+MIX = {"real": 0.2, "photo": 0.2, "compose": 0.35, "render": 0.25, "corrections": 0.15}
 
 
 def photo_plate(photo: dev.Photo, margin: float = 0.0) -> np.ndarray:
@@ -48,11 +51,87 @@ def real_plates(items: list[dev.Crop | dev.Photo]) -> list[tuple[np.ndarray, str
     return out
 
 
+@dataclass(frozen=True)
+class PhotoPlate:
+    """A plate with the photo around it, so each sample can cut it with a different box."""
+
+    region: np.ndarray
+    box: tuple[int, int, int, int]  # the annotated box inside `region`
+    text: str
+
+
+def photo_regions(photos: list[dev.Photo]) -> list[PhotoPlate]:
+    """The annotated plate of each photo with half a plate of context on every side."""
+    out = []
+    for p in photos:
+        img = cv2.imread(str(p.path))
+        if img is None or not 0 < len(p.plate) <= MAX_CHARS:
+            continue
+        x, y, w, h = p.box
+        x0, y0 = max(0, x - w // 2), max(0, y - h)
+        x1, y1 = min(img.shape[1], x + w + w // 2), min(img.shape[0], y + h + h)
+        out.append(PhotoPlate(img[y0:y1, x0:x1].copy(), (x - x0, y - y0, w, h), p.plate))
+    return out
+
+
+def localiser_cuts(photos: list[dev.Photo]) -> list[tuple[np.ndarray, str]]:
+    """Plates cut as the reader cuts them: the localiser's boxes that overlap the annotation."""
+    from gateway.reader.localiser import PlateLocaliser
+    from gateway.reader.reader import ReaderConfig, expand
+    from tools.train.evaluate import iou
+
+    finder = PlateLocaliser(ReaderConfig().localiser_model, 1, 4)
+    mx, my = ReaderConfig().crop_margins[0]
+    out = []
+    for p in photos:
+        img = cv2.imread(str(p.path))
+        if img is None or not 0 < len(p.plate) <= MAX_CHARS:
+            continue
+        for c in finder.find(img):
+            if iou(c.box, p.box) >= 0.3:
+                x, y, w, h = expand(c.box, img.shape, mx, my)
+                if w >= 8 and h >= 4:
+                    out.append((img[y : y + h, x : x + w].copy(), p.plate))
+    return out
+
+
+def jitter_cut(plate: PhotoPlate, rng: random.Random) -> np.ndarray:
+    """The plate cut with a box as loose, tight or shifted as a localiser's."""
+    x, y, w, h = plate.box
+    rh, rw = plate.region.shape[:2]
+    x0 = int(np.clip(x - w * rng.uniform(-0.08, 0.25), 0, rw - 2))
+    x1 = int(np.clip(x + w + w * rng.uniform(-0.08, 0.25), x0 + 2, rw))
+    y0 = int(np.clip(y - h * rng.uniform(-0.1, 0.45), 0, rh - 2))
+    y1 = int(np.clip(y + h + h * rng.uniform(-0.1, 0.45), y0 + 2, rh))
+    return plate.region[y0:y1, x0:x1]
+
+
+def load_corrections(folder: Path) -> list[tuple[np.ndarray, str]]:
+    """Officers' corrections: `labels.csv` (file,plate) and the stored plate crops beside it."""
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        raise SystemExit(f"alpr train ocr: {labels} not found (file,plate)")
+    out = []
+    with open(labels, newline="") as f:
+        for row in csv.DictReader(f):
+            img = cv2.imread(str(folder / row["file"]))
+            text = row["plate"].strip().upper()
+            if img is not None and 0 < len(text) <= MAX_CHARS:
+                out.append((img, text))
+    return out
+
+
 _STATE: dict[str, object] = {}
 
 
-def _init_worker(reals: list[tuple[np.ndarray, str]], segs: list[Segmented]) -> None:
-    _STATE["reals"], _STATE["segs"], _STATE["bank"] = reals, segs, GlyphBank.build(segs)
+def _init_worker(
+    reals: list[tuple[np.ndarray, str]],
+    segs: list[Segmented],
+    photos: list[PhotoPlate],
+    corrections: list[tuple[np.ndarray, str]],
+) -> None:
+    _STATE.update(reals=reals, segs=segs, bank=GlyphBank.build(segs), photos=photos)
+    _STATE["corrections"] = corrections
     cv2.setNumThreads(1)
 
 
@@ -63,14 +142,22 @@ def _make_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
     reals = _STATE["reals"]
     segs = _STATE["segs"]
     bank = _STATE["bank"]
+    photos = _STATE["photos"]
+    corrections = _STATE["corrections"]
     assert isinstance(reals, list) and isinstance(segs, list) and isinstance(bank, GlyphBank)
+    assert isinstance(photos, list) and isinstance(corrections, list)
     xs = np.empty((n, INPUT_H, INPUT_W), np.uint8)
     texts = []
     for i in range(n):
         r = rng.random()
-        if r < MIX["real"]:
+        if corrections and r < MIX["corrections"]:
+            img, text = rng.choice(corrections)
+        elif r < MIX["real"] or not photos:
             img, text = rng.choice(reals)
-        elif r < MIX["real"] + MIX["compose"]:
+        elif r < MIX["real"] + MIX["photo"]:
+            plate = rng.choice(photos)
+            img, text = jitter_cut(plate, rng), plate.text
+        elif r < MIX["real"] + MIX["photo"] + MIX["compose"]:
             k = rng.randrange(len(segs))
             img, text = compose(segs[k], k, bank, rng)
         else:
@@ -89,13 +176,15 @@ def encode_labels(texts: list[str]) -> np.ndarray:
     return y
 
 
-def build_model(width: float = 1.0):  # type: ignore[no-untyped-def]
+def build_model(width: float = 1.0, batch_norm: bool = True):  # type: ignore[no-untyped-def]
+    """The OCR network; without batch norm it has the shape of the exported int8 model (folded)."""
     import keras
     from keras import layers
 
     def block(x, filters, kernel=(3, 3), padding="same"):  # type: ignore[no-untyped-def]
-        x = layers.Conv2D(int(filters * width), kernel, padding=padding, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.Conv2D(int(filters * width), kernel, padding=padding, use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
         return layers.ReLU()(x)
 
     inp = keras.Input((INPUT_H, INPUT_W, 1), name="plate")
@@ -116,6 +205,35 @@ def build_model(width: float = 1.0):  # type: ignore[no-untyped-def]
     x = layers.Conv2D(len(ALPHABET) + 1, 1)(x)
     logits = layers.Reshape((COLUMNS, len(ALPHABET) + 1), name="logits")(x)
     return keras.Model(inp, logits)
+
+
+def from_tflite(path: Path):  # type: ignore[no-untyped-def]
+    """A float Keras model with the weights of an exported int8 OCR (batch norm folded away).
+
+    The shipped model exists only as int8 TFLite; dequantizing its convolutions gives a float model
+    that reads as it does, to fine-tune from (`--resume ocr.tflite`).
+    """
+    from gateway.reader.runtime import _interpreter_class
+
+    it = _interpreter_class()(model_path=str(path))
+    it.allocate_tensors()
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    convs = [o for o in it._get_ops_details() if o["op_name"] == "CONV_2D"]
+    model = build_model(batch_norm=False)
+    layers = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    if len(layers) != len(convs):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, expected {len(layers)}")
+    for layer, op in zip(layers, convs, strict=True):
+        _, w_i, b_i = (int(i) for i in op["inputs"])
+        wq = details[w_i]["quantization_parameters"]
+        bq = details[b_i]["quantization_parameters"]
+        w = it.get_tensor(w_i).astype(np.float32)
+        w = (w - wq["zero_points"].reshape(-1, 1, 1, 1)) * wq["scales"].reshape(-1, 1, 1, 1)
+        b = it.get_tensor(b_i).astype(np.float32) * bq["scales"]
+        if w.shape[1:] != layer.kernel.shape[:3] or w.shape[0] != layer.kernel.shape[3]:
+            raise SystemExit(f"{path}: weights {w.shape} do not fit {layer.kernel.shape}")
+        layer.set_weights([w.transpose(1, 2, 3, 0), b])
+    return model
 
 
 def ctc_loss(y_true, logits):  # type: ignore[no-untyped-def]
@@ -166,26 +284,47 @@ def train(
     chunk: int = 512,
     resume: Path | None = None,
     lr: float = 1e-3,
+    fold: int = 0,
+    use_world: bool = True,
+    corrections: Path | None = None,
 ) -> dict[str, object]:
-    """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`."""
+    """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`.
+
+    Development fold `fold` (tools.train.data.folds) is never trained on. Its figures are logged
+    as training goes, but the model kept is the last one, so they stay an honest measure.
+    """
     out.mkdir(parents=True, exist_ok=True)
 
-    crops_train, crops_val = dev.split(dev.load_crops())
-    photos_train, photos_val = dev.split(dev.load_photos())
+    crops, photos = dev.load_crops(), dev.load_photos()
+    assignment = dev.folds([*crops, *photos])
+    crops_train, crops_val = dev.fold_split(crops, fold, assignment)
+    photos_train, photos_val = dev.fold_split(photos, fold, assignment)
     reals = real_plates([*crops_train, *photos_train])
     segs = [s for img, text in reals if (s := segment(img, text)) is not None]
+    world = dev.load_world() if use_world else []
+    regions = photo_regions([*photos_train, *world])
+    cuts = localiser_cuts([*photos_train, *world])
+    reals += cuts
+    fixes = load_corrections(corrections) if corrections else []
     val_crops = real_plates(list(crops_val))
     val_photos = real_plates(list(photos_val))
     log.info(
-        "train: %d real plates, %d segmented; validation: %d crops, %d photos",
+        "fold %d held out; train: %d real plates (%d localiser cuts), %d segmented, %d photo plates,"
+        " %d corrections; held out: %d crops, %d photos",
+        fold,
         len(reals),
+        len(cuts),
         len(segs),
+        len(regions),
+        len(fixes),
         len(val_crops),
         len(val_photos),
     )
 
     # spawned, not forked: a fork after OpenCV or TensorFlow started their thread pools can deadlock
-    pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reals, segs))
+    pool = mp.get_context("spawn").Pool(
+        workers, initializer=_init_worker, initargs=(reals, segs, regions, fixes)
+    )
     seeds = iter(range(seed * 10_000_000, seed * 10_000_000 + 10_000_000))
     pending = [pool.apply_async(_make_chunk, ((next(seeds), chunk),)) for _ in range(workers * 2)]
 
@@ -196,7 +335,12 @@ def train(
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(seed)
-    model = keras.models.load_model(resume, compile=False) if resume else build_model(width)
+    if resume is not None and resume.suffix == ".tflite":
+        model = from_tflite(resume)
+    elif resume is not None:
+        model = keras.models.load_model(resume, compile=False)
+    else:
+        model = build_model(width)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ctc_loss)
     predict = tf.function(lambda x: tf.nn.softmax(model(x, training=False)))
 
@@ -206,7 +350,7 @@ def train(
 
     start = time.monotonic()
     deadline = start + minutes * 60
-    best: dict[str, float] = {"exact": -1.0}
+    best: dict[str, float] = {}
     history = []
     epoch = 0
     seen = 0
@@ -255,15 +399,8 @@ def train(
             100 * valp["exact"],
             len(y_all),
         )
-        score = val["exact"] + 0.5 * valp["exact"]
-        if score > best["exact"]:
-            best = {
-                "exact": score,
-                "val_crops": val["exact"],
-                "val_photos": valp["exact"],
-                "round": epoch,
-            }
-            model.save(out / "ocr.keras")
+        best = {"held_out_crops": val["exact"], "held_out_photos": valp["exact"], "round": epoch}
+        model.save(out / "ocr.keras")
     pool.terminate()
 
     model = keras.models.load_model(out / "ocr.keras", compile=False)
@@ -282,7 +419,10 @@ def train(
         "mix": MIX,
         "train_real_plates": len(reals),
         "segmented": len(segs),
-        "best": best,
+        "fold": fold,
+        "world": use_world,
+        "corrections": len(fixes),
+        "last": best,
         "history": history[-20:],
     }
     (out / "ocr.json").write_text(json.dumps(meta, indent=2))
@@ -299,10 +439,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--resume", type=Path, help="continue from a saved ocr.keras")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--fold", type=int, default=0, choices=range(dev.FOLDS), help="fold held out")
+    p.add_argument("--no-world", action="store_true", help="leave out the plates-world photos")
+    p.add_argument(
+        "--corrections", type=Path, help="officers' corrections folder (labels.csv + crops)"
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    meta = train(a.out, a.seed, a.minutes, a.width, a.threads, a.workers, resume=a.resume, lr=a.lr)
-    log.info("best: %s", meta["best"])
+    meta = train(
+        a.out,
+        a.seed,
+        a.minutes,
+        a.width,
+        a.threads,
+        a.workers,
+        resume=a.resume,
+        lr=a.lr,
+        fold=a.fold,
+        use_world=not a.no_world,
+        corrections=a.corrections,
+    )
+    log.info("last: %s", meta["last"])
     return 0
 
 
