@@ -7,49 +7,103 @@ with the config and names each difference; `verify_retention` lists reads kept t
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloud.storage import FileTarget, S3Target, StorageError, Target
+from cloud.storage import FileTarget, S3Target, StorageError, Target, captured_at
 
 NONCURRENT_DAYS = 1
 ABORT_MULTIPART_DAYS = 1
+LIFE_TAG = "alpr-life"
+LIFE_GROWTH = 1.6  # each remaining-life value with a rule is ~1.6 times the one before
+DAY_S = 86400.0
+
+
+def life_values(retention_days: int) -> list[int]:
+    """The remaining-life tag values that have a lifecycle rule: 1, 2, 3, 5, 8, 13, 21, ... and
+    the retention itself.
+
+    Few on purpose: Ceph RGW 16.2 lists the bucket once per rule on every lifecycle pass, so one
+    rule per day of retention multiplies that work by the retention (with a 10 s test "day",
+    31 rules already starved other buckets' lifecycle). A read sent promptly gets exactly the
+    retention; one sent late loses at most about a third of its remaining life, never outlives it.
+    """
+    values, v = [], 1
+    while v < retention_days:
+        values.append(v)
+        v = max(v + 1, round(v * LIFE_GROWTH))
+    return [*values, retention_days]
+
+
+def life_days(retention_days: int, captured: float, now: float) -> int | None:
+    """Days an object uploaded now may live so that it is gone by capture + retention (+ under a
+    day): the remaining life rounded up, then down to the nearest value that has a rule; None
+    when the read is already past retention and must not be uploaded at all."""
+    remaining = retention_days - (now - captured) / DAY_S
+    if remaining <= 0:
+        return None
+    wanted = math.ceil(remaining)
+    return max([v for v in life_values(retention_days) if v <= wanted], default=1)
 
 
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
-    """reads/ expire after retention; old versions and stale uploads after a day.
+    """Every rule is scoped by prefix; custody/ has none, so the chain of custody is never expired.
 
-    evidence/ has no expiry: held copies must stay current and visible; a release deletes them.
+    reads/ objects carry an `alpr-life=N` tag (their remaining life at upload), and one rule per N
+    expires them N days after upload, so a read synced late still goes at capture + retention. An
+    untagged object under reads/ falls under the plain retention rule. evidence/ has no expiry:
+    held copies stay current and visible until a release deletes them.
     """
-    return [
+    rules: list[dict[str, Any]] = [
         {
             "ID": "reads-retention",
             "Status": "Enabled",
             "Filter": {"Prefix": "reads/"},
             "Expiration": {"Days": retention_days},
-        },
-        {
-            "ID": "noncurrent-and-uploads",
-            "Status": "Enabled",
-            "Filter": {"Prefix": ""},
             "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
         },
+        {
+            "ID": "evidence-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "evidence/"},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
+        },
     ]
+    for n in life_values(retention_days):
+        if n == retention_days:
+            continue  # the plain rule already says so
+        rules.append(
+            {
+                "ID": f"reads-life-{n}",
+                "Status": "Enabled",
+                "Filter": {
+                    "And": {"Prefix": "reads/", "Tags": [{"Key": LIFE_TAG, "Value": str(n)}]}
+                },
+                "Expiration": {"Days": n},
+            }
+        )
+    return rules
 
 
-def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
-    """Least privilege for the gateway's credentials: write and read back reads/, never delete."""
-    who = {"AWS": [principal]}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None) -> dict[str, Any]:
+    """Least privilege for each role.
+
+    The gateway writes and reads back reads/ and never deletes, locks, or reads evidence/ or
+    custody/. The evidence role copies reads into evidence/, sets and lifts legal holds, writes
+    custody/ records under Object Lock retention, and deletes released evidence.
+    """
+    statements: list[dict[str, Any]] = []
+    if gateway:
+        who = {"AWS": [gateway]}
+        statements += [
             {
                 "Sid": "GatewayWritesReads",
                 "Effect": "Allow",
                 "Principal": who,
-                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"],
                 "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
             },
             {
@@ -69,12 +123,69 @@ def gateway_policy(bucket: str, principal: str) -> dict[str, Any]:
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
                     "s3:PutObjectLegalHold",
+                    "s3:PutObjectRetention",
                     "s3:BypassGovernanceRetention",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             },
-        ],
-    }
+            {
+                "Sid": "GatewayNeverReadsEvidence",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": [
+                    f"arn:aws:s3:::{bucket}/evidence/*",
+                    f"arn:aws:s3:::{bucket}/custody/*",
+                ],
+            },
+        ]
+    if evidence:
+        who = {"AWS": [evidence]}
+        statements += [
+            {
+                "Sid": "EvidenceHoldsAndRecords",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": [
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:PutObject",
+                    "s3:PutObjectTagging",
+                    "s3:PutObjectLegalHold",
+                    "s3:GetObjectLegalHold",
+                    "s3:PutObjectRetention",
+                    "s3:GetObjectRetention",
+                ],
+                "Resource": [
+                    f"arn:aws:s3:::{bucket}/reads/*",
+                    f"arn:aws:s3:::{bucket}/evidence/*",
+                    f"arn:aws:s3:::{bucket}/custody/*",
+                ],
+            },
+            {
+                "Sid": "EvidenceReleases",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": [f"arn:aws:s3:::{bucket}/evidence/*"],
+            },
+            {
+                "Sid": "EvidenceLists",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def filter_meaning(rule: dict[str, Any]) -> tuple[str, frozenset[tuple[str, str]]]:
+    """A lifecycle rule's filter as (prefix, tags): Ceph RGW returns `And` filters flattened."""
+    f = rule.get("Filter", {"Prefix": rule.get("Prefix", "")})
+    inner = f.get("And", f)
+    tags = [*inner.get("Tags", []), *([inner["Tag"]] if "Tag" in inner else [])]
+    return inner.get("Prefix", ""), frozenset((t["Key"], t["Value"]) for t in tags)
 
 
 @dataclass
@@ -99,7 +210,9 @@ def _code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
 
 
-def init(target: Target, retention_days: int, principal: str | None) -> BucketReport:
+def init(
+    target: Target, retention_days: int, principal: str | None, evidence: str | None = None
+) -> BucketReport:
     """Create or verify the bucket and set every rule; running it again changes nothing."""
     report = BucketReport()
     if isinstance(target, FileTarget):
@@ -139,9 +252,11 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
     )
-    report.done.append(f"lifecycle: reads/ expire after {retention_days} days")
-    if principal:  # before the public access block: RGW 16.2 refuses any policy once it is on
-        set_policy(s3, bucket, principal, report)
+    report.done.append(
+        f"lifecycle: reads/ expire {retention_days} days after capture (custody/ never)"
+    )
+    if principal or evidence:  # before the public access block: RGW 16.2 then refuses policies
+        set_policy(s3, bucket, principal, evidence, report)
     block_public_access(s3, bucket, report)
     try:
         s3.put_bucket_encryption(
@@ -158,19 +273,22 @@ def init(target: Target, retention_days: int, principal: str | None) -> BucketRe
     return report
 
 
-def set_policy(s3: Any, bucket: str, principal: str, report: BucketReport) -> None:
+def set_policy(
+    s3: Any, bucket: str, principal: str | None, evidence: str | None, report: BucketReport
+) -> None:
     from botocore.exceptions import ClientError
 
-    want = gateway_policy(bucket, principal)
+    want = bucket_policy(bucket, principal, evidence)
+    who = " and ".join(p for p in (principal, evidence) if p)
     try:
         if json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == want:
-            report.done.append(f"least-privilege policy for {principal} (already set)")
+            report.done.append(f"least-privilege policy for {who} (already set)")
             return
     except ClientError:
         pass  # no policy yet
     try:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(want))
-        report.done.append(f"least-privilege policy for {principal}")
+        report.done.append(f"least-privilege policy for {who}")
     except ClientError as exc:
         report.unsupported.append(
             f"bucket policy: refused by the server ({_code(exc)}); on Ceph RGW 16.2 a policy can only "
@@ -210,7 +328,9 @@ def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
         )
 
 
-def check(target: Target, retention_days: int, principal: str | None) -> BucketReport:
+def check(
+    target: Target, retention_days: int, principal: str | None, evidence: str | None = None
+) -> BucketReport:
     """Differences between the live bucket and what the config asks for."""
     report = BucketReport()
     if isinstance(target, FileTarget):
@@ -249,6 +369,10 @@ def check(target: Target, retention_days: int, principal: str | None) -> BucketR
         if live is None:
             report.drift.append(f"lifecycle rule {rule_id} is missing")
             continue
+        if filter_meaning(live) != filter_meaning(rule):
+            report.drift.append(
+                f"lifecycle rule {rule_id}: filter is {live.get('Filter')}, config says {rule['Filter']}"
+            )
         for key in ("Expiration", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"):
             if (
                 key in rule
@@ -275,10 +399,10 @@ def check(target: Target, retention_days: int, principal: str | None) -> BucketR
         report.unsupported.append(
             f"default encryption: not set or not supported by the server ({_code(exc)})"
         )
-    if principal:
+    if principal or evidence:
         try:
             live_policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-            if live_policy != gateway_policy(bucket, principal):
+            if live_policy != bucket_policy(bucket, principal, evidence):
                 report.drift.append("bucket policy differs from the least-privilege policy")
         except ClientError as exc:
             report.drift.append(f"no bucket policy ({_code(exc)})")
@@ -288,10 +412,20 @@ def check(target: Target, retention_days: int, principal: str | None) -> BucketR
 def verify_retention(
     target: Target, retention_days: int, grace_days: float, now: float | None = None
 ) -> list[tuple[str, float]]:
-    """Objects under reads/ older than retention plus grace: (key, age in days). Should be empty."""
-    limit = (now or time.time()) - (retention_days + grace_days) * 86400
-    return [
-        (o.key, ((now or time.time()) - o.modified) / 86400)
-        for o in target.list("reads/")
-        if o.modified < limit
-    ]
+    """Objects under reads/ whose read was captured more than retention plus grace days ago:
+    (key, days since capture). Should be empty.
+
+    The key's dt= day (never later than the capture) picks the candidates without a request per
+    object; each candidate's exact capture time then comes from its metadata.
+    """
+    now = now or time.time()
+    limit = now - (retention_days + grace_days) * DAY_S
+    late = []
+    for listed in target.list("reads/"):
+        if captured_at(listed.key, {}, listed.modified) >= limit:
+            continue
+        obj = target.head(listed.key) or listed
+        captured = captured_at(obj.key, obj.metadata, obj.modified)
+        if captured < limit:
+            late.append((obj.key, (now - captured) / DAY_S))
+    return late

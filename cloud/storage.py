@@ -8,15 +8,18 @@ lifecycle rule that `alpr cloud init` sets on a bucket.
 from __future__ import annotations
 
 import base64
+import calendar
+import datetime as dt
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from botocore.config import Config as BotoConfig
 
@@ -33,12 +36,52 @@ class StoredObject:
     size: int
     modified: float  # Unix seconds
     md5: str  # hex, of the content
+    metadata: dict[str, str] = field(default_factory=dict)  # filled by head(), not by list()
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Object Lock retention for one object: nobody deletes its version before `until`."""
+
+    until: float  # Unix seconds
+    mode: str = "COMPLIANCE"  # or GOVERNANCE (deletable with s3:BypassGovernanceRetention)
+
+
+def read_key_prefix(day: str, site: str, camera: str, read_id: str) -> str:
+    """Where a read's objects live: `<prefix>.jpg` (best frame) and `<prefix>.json` (metadata)."""
+    return f"reads/dt={day}/site={site}/camera={camera}/{read_id}"
+
+
+DT_RE = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def captured_at(key: str, metadata: dict[str, str], modified: float) -> float:
+    """When the read behind an object was captured: its `captured` metadata, else the start of the
+    key's dt= day (never later than the capture), else the upload time."""
+    try:
+        return float(metadata["captured"])
+    except (KeyError, ValueError):
+        pass
+    m = DT_RE.search(key)
+    if m:
+        try:
+            return float(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d")))
+        except ValueError:
+            pass
+    return modified
 
 
 class Target(Protocol):
     url: str
 
-    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        lock: Lock | None = None,
+    ) -> None: ...
     def head(self, key: str) -> StoredObject | None: ...
     def get(self, key: str) -> bytes: ...
     def list(self, prefix: str) -> Iterator[StoredObject]: ...
@@ -92,7 +135,20 @@ class S3Target:
         except BotoCoreError as exc:
             raise StorageError(f"{what} on s3://{self.bucket}: {exc}") from None
 
-    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        lock: Lock | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if tags:
+            extra["Tagging"] = urlencode(tags)
+        if lock is not None:
+            extra["ObjectLockMode"] = lock.mode
+            extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock.until, dt.UTC)
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
         self._call(
             "PutObject",
@@ -101,6 +157,7 @@ class S3Target:
             Body=data,
             ContentMD5=md5,
             Metadata=metadata or {},
+            **extra,
         )
 
     def head(self, key: str) -> StoredObject | None:
@@ -115,7 +172,11 @@ class S3Target:
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
         return StoredObject(
-            key, int(r["ContentLength"]), r["LastModified"].timestamp(), r["ETag"].strip('"')
+            key,
+            int(r["ContentLength"]),
+            r["LastModified"].timestamp(),
+            r["ETag"].strip('"'),
+            dict(r.get("Metadata", {})),
         )
 
     def get(self, key: str) -> bytes:
@@ -178,20 +239,43 @@ class FileTarget:
         p = self._path(key)
         return p.with_name(f".{p.name}.meta.json")
 
-    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        lock: Lock | None = None,
+    ) -> None:
         if self.legal_hold(key):
             raise StorageError(f"{key} is under a legal hold and cannot be overwritten")
-        fsync_write(
-            self._meta(key), json.dumps({"metadata": metadata or {}, "hold": False}).encode()
-        )
+        old = self._sidecar(key)
+        if old.get("lock_until", 0) > time.time():
+            raise StorageError(
+                f"{key} is locked until {old['lock_until']:.0f} and cannot be overwritten"
+            )
+        side = {"metadata": metadata or {}, "tags": tags or {}, "hold": False}
+        if lock is not None:
+            side["lock_until"] = lock.until
+        fsync_write(self._meta(key), json.dumps(side).encode())
         fsync_write(self._path(key), data)
+
+    def _sidecar(self, key: str) -> dict[str, Any]:
+        m = self._meta(key)
+        return dict(json.loads(m.read_text())) if m.exists() else {}
 
     def head(self, key: str) -> StoredObject | None:
         p = self._path(key)
         if not p.is_file():
             return None
         data = p.read_bytes()
-        return StoredObject(key, len(data), p.stat().st_mtime, hashlib.md5(data).hexdigest())
+        return StoredObject(
+            key,
+            len(data),
+            p.stat().st_mtime,
+            hashlib.md5(data).hexdigest(),
+            dict(self._sidecar(key).get("metadata", {})),
+        )
 
     def get(self, key: str) -> bytes:
         try:
@@ -229,15 +313,23 @@ class FileTarget:
     def delete(self, key: str) -> None:
         if self.legal_hold(key):
             raise StorageError(f"{key} is under a legal hold and cannot be deleted")
+        if self._sidecar(key).get("lock_until", 0) > time.time():
+            raise StorageError(f"{key} is under Object Lock retention and cannot be deleted")
         self._path(key).unlink(missing_ok=True)
         self._meta(key).unlink(missing_ok=True)
 
     def sweep(self, prefix: str, retention_days: int, now: float | None = None) -> int:
-        """The lifecycle rule a bucket would apply: delete objects under prefix past retention."""
+        """What the bucket's lifecycle does, counted from capture: delete objects under prefix
+        whose read was captured more than retention days ago."""
         cutoff = (now or time.time()) - retention_days * 86400
         removed = 0
-        for obj in list(self.list(prefix)):
-            if obj.modified < cutoff and not self.legal_hold(obj.key):
+        for listed in list(self.list(prefix)):
+            if DT_RE.search(listed.key) and captured_at(listed.key, {}, 0.0) >= cutoff:
+                continue  # its dt= day starts after the cutoff: no need to read its metadata
+            obj = self.head(listed.key) or listed
+            if captured_at(obj.key, obj.metadata, obj.modified) < cutoff and not self.legal_hold(
+                obj.key
+            ):
                 self.delete(obj.key)
                 removed += 1
         return removed

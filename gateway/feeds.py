@@ -146,6 +146,7 @@ def check_stale(store: Store, config: Config, now: float | None = None) -> list[
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        store.new_alerts.notify()  # the delivery workers wait for this, not a poll
         log.error("%s", message)
         raised.append(state.source)
     return raised
@@ -199,6 +200,7 @@ def check_overdue(
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        store.new_alerts.notify()  # the delivery workers wait for this, not a poll
         if done is None:
             log.warning("%s", payload["message"])
             raised.append(int(hit["id"]))

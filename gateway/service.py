@@ -9,11 +9,11 @@ from cloud.storage import open_target
 from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
 from gateway.config import Config
 from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
-from gateway.ingest import IngestServer
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
+from gateway.web import camera_server
 
 log = logging.getLogger("alpr.gateway")
 __all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
@@ -24,7 +24,7 @@ class Gateway:
         self.config = config
         self.store = Store(config.data_dir)
         self.stop = threading.Event()
-        self.ingest = IngestServer(config, self.store)
+        self.web = camera_server(config, self.store)
         self.matchers = MatcherCache(self.store, config.max_substitutions)
         claimed: set[int] = set()
         lock = threading.Lock()
@@ -57,8 +57,11 @@ class Gateway:
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.ingest.server_address[:2]
-        return str(host), int(port)
+        return self.web.address
+
+    @property
+    def url(self) -> str:
+        return self.web.url
 
     def load_configured_hotlists(self) -> None:
         load_configured_hotlists(self.store, self.config)
@@ -71,21 +74,20 @@ class Gateway:
         self.alerts.start()
         self.sync.start()
         self.feeds.start()
-        threading.Thread(target=self.ingest.serve_forever, name="ingest", daemon=True).start()
-        host, port = self.address
+        self.web.start()
         log.info(
-            "gateway for %s listening on http://%s:%d (%d cameras, %d reader workers)",
+            "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
-            host,
-            port,
+            self.url,
             len(self.config.cameras),
             len(self.workers),
         )
 
     def shutdown(self) -> None:
-        self.ingest.shutdown()
-        self.ingest.server_close()
+        self.web.shutdown()
         self.stop.set()
+        self.store.new_events.notify()  # wake the waiting threads to see the stop
+        self.store.new_alerts.notify()
         for w in self.workers:
             w.join(timeout=5)
         self.alerts.join(timeout=5)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.durable import fsync_write
+from gateway.wakeup import Wakeup
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -285,6 +286,8 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "gateway.db"
         self._local = threading.local()
+        self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
+        self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         with self.connect() as db:
             db.executescript(SCHEMA)
             self._migrate(db)
@@ -379,6 +382,7 @@ class Store:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self.new_events.notify()
         return response
 
     def event_body(self, path: str) -> bytes:

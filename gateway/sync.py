@@ -5,6 +5,11 @@ Keys: `reads/dt=YYYY-MM-DD/site=S/camera=C/<read-id>.jpg` (best frame) and `<rea
 plus `reads/dt=YYYY-MM-DD/index/hour=HH/<hash>.ndjson` batches for search (metadata only). Keys are fixed by the read id, an object that is already there with the same
 MD5 is not sent again, and S3 writes whole objects only, so a crash mid-upload leaves neither
 duplicates nor partial objects. The queue is the `reads` table itself, on disk.
+
+Retention counts from capture, not upload: each object carries its capture time (metadata
+`captured`) and an `alpr-life=N` tag, its remaining life in days, which the bucket's lifecycle
+rules (`alpr cloud init`) expire it by. A read already past retention is never uploaded: it is
+purged locally, with a proof of deletion.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.storage import FileTarget, StorageError, Target
+from cloud.bucket import LIFE_TAG, life_days
+from cloud.storage import FileTarget, StorageError, Target, read_key_prefix
 from gateway.config import Config
 from gateway.retention import purge_record, purge_records
 from gateway.store import Store, sha256
@@ -33,7 +39,7 @@ QUEUE_ALERT_LEVELS = (0.5, 0.8, 1.0)
 
 def read_prefix(read: Any) -> str:
     day = time.strftime("%Y-%m-%d", time.gmtime(read["captured"]))
-    return f"reads/dt={day}/site={read['site']}/camera={read['camera']}/{read['id']}"
+    return read_key_prefix(day, read["site"], read["camera"], read["id"])
 
 
 def read_metadata(read: Any, agency: str) -> dict[str, Any]:
@@ -62,6 +68,7 @@ class SyncStats:
     skipped_existing: int = 0
     quarantined: int = 0
     failures: int = 0
+    expired: int = 0  # past retention before they could be sent: purged locally, not uploaded
 
 
 class Syncer:
@@ -73,8 +80,12 @@ class Syncer:
         self.pool = ThreadPoolExecutor(uploads, thread_name_prefix="upload")
 
     def sync_once(self, limit: int = BATCH) -> SyncStats:
-        """Upload up to `limit` queued reads, several at a time; mark the ones that fully landed."""
+        """Upload up to `limit` queued reads, several at a time; mark the ones that fully landed.
+
+        Reads already past retention are purged first, never sent.
+        """
         stats = SyncStats()
+        stats.expired = self.purge_expired()
         db = self.store.connect()
         rows = db.execute(
             "SELECT * FROM reads WHERE synced_at IS NULL AND quarantined IS NULL ORDER BY captured LIMIT ?",
@@ -115,8 +126,11 @@ class Syncer:
         except StorageError as exc:
             return exc
 
-    def upload(self, read: Any) -> int | None:
+    def upload(self, read: Any, now: float | None = None) -> int | None:
         """Upload one read's objects: how many were already there, or None if quarantined."""
+        life = life_days(self.config.retention_days, read["captured"], now or time.time())
+        if life is None:  # the caller's query keeps these out; checked here as the last word
+            raise StorageError(f"read {read['id']} is past retention and may not be uploaded")
         root = self.store.root
         frame_path, crop_path = root / read["frame_path"], root / read["crop_path"]
         try:
@@ -140,7 +154,12 @@ class Syncer:
                 if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
                     skipped += 1
                     continue
-            self.target.put(key, data, {"read-id": read["id"], "sha256": sha256(data)})
+            self.target.put(
+                key,
+                data,
+                {"read-id": read["id"], "sha256": sha256(data), "captured": repr(read["captured"])},
+                {LIFE_TAG: str(life)},
+            )
         return skipped
 
     def upload_index(self, reads: list[Any]) -> None:
@@ -156,8 +175,15 @@ class Syncer:
                 for r in group
             ]
             key = f"reads/dt={day}/index/hour={hour}/{ids}.ndjson"
-            if self.target.head(key) is None:
-                self.target.put(key, ("\n".join(lines) + "\n").encode())
+            oldest = min(r["captured"] for r in group)
+            life = life_days(self.config.retention_days, oldest, time.time())
+            if life is not None and self.target.head(key) is None:
+                self.target.put(
+                    key,
+                    ("\n".join(lines) + "\n").encode(),
+                    {"captured": repr(oldest)},
+                    {LIFE_TAG: str(life)},
+                )
 
     def quarantine(self, read: Any, why: str) -> None:
         """Move a damaged local copy aside, never to be uploaded as good."""
@@ -217,32 +243,39 @@ class Syncer:
                 read["id"],
             )
 
+    def purge_reads(self, reason: str, where: str, cut: float) -> int:
+        """Delete the local reads matching `where` (one `?`: cut), their files and events; log proof."""
+        db = self.store.connect()
+        rows = db.execute(
+            f"SELECT id, captured, frame_path, crop_path, event_id FROM reads WHERE {where}",
+            (cut,),
+        ).fetchall()
+        if not rows:
+            return 0
+        for r in rows:
+            for rel in (r["frame_path"], r["crop_path"]):
+                (self.store.root / rel).unlink(missing_ok=True)
+            shutil.rmtree(self.store.root / "quarantine" / r["id"], ignore_errors=True)
+        db.executemany("DELETE FROM reads WHERE id=?", [(r["id"],) for r in rows])
+        self.delete_events([r["event_id"] for r in rows])
+        purge_record(self.store, reason, rows)
+        return len(rows)
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Every local read past the agency's retention, synced or not: it may not be sent any more."""
+        cut = (now or time.time()) - self.config.retention_days * 86400
+        return self.purge_reads("past agency retention", "captured < ?", cut)
+
     def purge(self, now: float | None = None) -> int:
         """Delete local copies: synced ones past local retention, and every one past agency retention;
         then alert payloads, hits, heartbeats and access-log plates past their own retention."""
         now = now or time.time()
         db = self.store.connect()
         local_cut = now - self.config.storage.local_retention_days * 86400
-        agency_cut = now - self.config.retention_days * 86400
-        purged = 0
-        for reason, sql, cut in (
-            ("synced, past local retention", "synced_at IS NOT NULL AND captured < ?", local_cut),
-            ("past agency retention", "captured < ?", agency_cut),
-        ):
-            rows = db.execute(
-                f"SELECT id, captured, frame_path, crop_path, event_id FROM reads WHERE {sql}",
-                (cut,),
-            ).fetchall()
-            if not rows:
-                continue
-            for r in rows:
-                for rel in (r["frame_path"], r["crop_path"]):
-                    (self.store.root / rel).unlink(missing_ok=True)
-                shutil.rmtree(self.store.root / "quarantine" / r["id"], ignore_errors=True)
-            db.executemany("DELETE FROM reads WHERE id=?", [(r["id"],) for r in rows])
-            self.delete_events([r["event_id"] for r in rows])
-            purge_record(self.store, reason, rows)
-            purged += len(rows)
+        purged = self.purge_reads(
+            "synced, past local retention", "synced_at IS NOT NULL AND captured < ?", local_cut
+        )
+        purged += self.purge_expired(now)
         if isinstance(
             self.target, FileTarget
         ):  # a folder has no lifecycle engine: apply the rule here

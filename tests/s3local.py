@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import boto3
 from botocore.config import Config
@@ -40,6 +40,13 @@ class S3Info(TypedDict):
     access_key: str
     secret_key: str
     region: str
+    # the least-privilege role users (alpr-gateway, alpr-evidence) that start creates
+    gateway_access_key: NotRequired[str]
+    gateway_secret_key: NotRequired[str]
+    gateway_principal: NotRequired[str]
+    evidence_access_key: NotRequired[str]
+    evidence_secret_key: NotRequired[str]
+    evidence_principal: NotRequired[str]
 
 
 class S3LocalError(RuntimeError):
@@ -75,12 +82,17 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
 
 def _read_info(data_dir: Path) -> S3Info:
     raw = json.loads((Path(data_dir) / "s3.json").read_text())
-    return S3Info(
+    info = S3Info(
         endpoint=str(raw["endpoint"]),
         access_key=str(raw["access_key"]),
         secret_key=str(raw["secret_key"]),
         region=str(raw["region"]),
     )
+    for role in ("gateway", "evidence"):
+        for part in ("access_key", "secret_key", "principal"):
+            if f"{role}_{part}" in raw:
+                info[f"{role}_{part}"] = str(raw[f"{role}_{part}"])  # type: ignore[literal-required]
+    return info
 
 
 def start_s3_local(
@@ -147,4 +159,15 @@ def s3_client(info: S3Info, *, max_attempts: int = 3, read_timeout: float = 30.0
         aws_access_key_id=info["access_key"],
         aws_secret_access_key=info["secret_key"],
         config=config,
+    )
+
+
+def role_info(info: S3Info | dict[str, str], role: str) -> S3Info:
+    """The same server under a role user's keys (role: "gateway" or "evidence")."""
+    raw = dict(info)
+    return S3Info(
+        endpoint=str(raw["endpoint"]),
+        access_key=str(raw[f"{role}_access_key"]),
+        secret_key=str(raw[f"{role}_secret_key"]),
+        region=str(raw["region"]),
     )

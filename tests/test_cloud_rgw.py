@@ -22,6 +22,7 @@ from cloud.storage import S3Target, s3_client
 from gateway.config import Config, load
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
+from tools.ops.evidence_hold import hold_read
 
 
 def s3_config(
@@ -109,7 +110,7 @@ def test_init_is_idempotent_and_check_finds_drift(rgw: dict[str, str], tmp_path:
     out = alpr("cloud", "check", "--config", str(config.path))
     assert out.returncode == 1
     assert "reads-retention: Expiration is {'Days': 365}, config says {'Days': 30}" in out.stdout
-    assert "noncurrent-and-uploads is missing" in out.stdout
+    assert "evidence-uploads is missing" in out.stdout and "reads-life-1 is missing" in out.stdout
     assert alpr("cloud", "verify-retention", "--config", str(config.path)).returncode == 0
 
 
@@ -122,7 +123,7 @@ def test_reads_expire_by_themselves_but_evidence_stays_until_released(
     store = Store(config.data_dir)
     gone, kept = make_read(store, seed=1), make_read(store, seed=2)
     assert Syncer(config, store, target).sync_once().synced == 2
-    held = evidence.hold(target, kept, "26-77", "det.ray", "burglary series")
+    held = hold_read(config, store, target, kept, "26-77", "det.ray", "burglary series")
     original = {k: target.get(k) for k in held}
     assert wait_for(lambda: not [k for k in keys(target, "reads/") if gone in k], 240), (
         "read did not expire"

@@ -16,6 +16,7 @@ from cloud.storage import FileTarget, S3Target, StorageError, Target
 from gateway.config import Config
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
+from tools.ops.evidence_hold import hold_read
 
 DAY = 86400.0
 
@@ -155,7 +156,7 @@ def test_evidence_hold_survives_sweep_and_goes_after_release(tmp_path: Path) -> 
     syncer = Syncer(config, store, target)
     keep, other = make_read(store, seed=1), make_read(store, seed=2)
     syncer.sync_once()
-    held = evidence.hold(target, keep, "26-000451", "det.ray", "hit-and-run, case opened")
+    held = hold_read(config, store, target, keep, "26-000451", "det.ray", "hit-and-run, opened")
     original = {k: target.get(k) for k in held}
     later = time.time() + 45 * DAY
     for _ in range(3):  # several lifecycle passes
@@ -179,7 +180,7 @@ def test_evidence_export_manifest(tmp_path: Path) -> None:
     target = FileTarget(tmp_path / "store")
     read_id = make_read(store)
     Syncer(config, store, target).sync_once()
-    evidence.hold(target, read_id, "C-7", "det.ray", "robbery")
+    hold_read(config, store, target, read_id, "C-7", "det.ray", "robbery")
     manifest = evidence.export(target, "C-7", tmp_path / "out", "clerk.ann", "discovery request")
     doc = json.loads(manifest.read_text())
     import hashlib
@@ -193,14 +194,13 @@ def test_evidence_export_manifest(tmp_path: Path) -> None:
     assert [e["action"] for e in custody] == ["hold", "export"] and custody[1][
         "user"
     ] == "clerk.ann"
-    with pytest.raises(StorageError, match="not in"):
-        evidence.hold(target, "no-such-read", "C-7", "det.ray", "x")
+    with pytest.raises(StorageError, match="not a full read id"):
+        hold_read(config, store, target, "no-such-read", "C-7", "det.ray", "x")
     with pytest.raises(StorageError, match="case number"):
-        evidence.hold(target, read_id, "../etc", "det.ray", "x")
+        hold_read(config, store, target, read_id, "../etc", "det.ray", "x")
 
 
-def test_verify_retention_flags_reads_kept_too_long(tmp_path: Path) -> None:
-    import os
+def test_verify_retention_counts_from_capture_not_upload(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -211,13 +211,24 @@ def test_verify_retention_flags_reads_kept_too_long(tmp_path: Path) -> None:
         path.read_text().replace("[gateway]", '[storage]\ntarget = "file://store"\n\n[gateway]')
     )
     target = FileTarget(tmp_path / "store")
-    target.put("reads/dt=2026-01-01/site=s1/camera=c/old.json", b"{}")
-    target.put("reads/dt=2026-11-01/site=s1/camera=c/new.json", b"{}")
-    old = time.time() - 40 * DAY
-    os.utime(tmp_path / "store/reads/dt=2026-01-01/site=s1/camera=c/old.json", (old, old))
+    now = time.time()
+
+    def day(t: float) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+    # uploaded just now, both: only capture time tells them apart
+    old_key = f"reads/dt={day(now - 40 * DAY)}/site=s1/camera=c/old.json"
+    target.put(old_key, b"{}", {"captured": repr(now - 40 * DAY)})
+    target.put(f"reads/dt={day(now)}/site=s1/camera=c/new.json", b"{}", {"captured": repr(now)})
+    # on the last day of grace by its date, yet its metadata says it is within it
+    edge = now - 31.5 * DAY
+    target.put(f"reads/dt={day(edge)}/site=s1/camera=c/edge.json", b"{}", {"captured": repr(edge)})
     cli = [sys.executable, "-m", "tools.cli", "cloud", "verify-retention", "--config", str(path)]
     out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "old.json" in out.stdout and "new.json" not in out.stdout
-    assert "1 objects under reads/ older than 30 + 2 days" in out.stdout
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "old.json" in out.stdout and "new.json" not in out.stdout, out.stdout
+    assert "edge.json" not in out.stdout
+    assert "1 objects under reads/ captured more than 30 + 2 days ago" in out.stdout
     target.sweep("reads/", 30)
     assert subprocess.run(cli, capture_output=True, text=True, timeout=60).returncode == 0
+    assert [o.key for o in target.list("reads/") if "new.json" in o.key]

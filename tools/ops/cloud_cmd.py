@@ -11,13 +11,38 @@ from pathlib import Path
 from cloud import bucket, evidence
 from cloud.storage import StorageError, Target, open_target
 from gateway.config import Config
+from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
+from tools.ops.evidence_hold import hold_read
 
 
 def target_for(config: Config) -> Target:
     access, secret = config.storage.credentials()
     s = config.storage
     return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+
+
+def evidence_target_for(config: Config) -> Target:
+    """The storage target under the evidence role's keys ([evidence]).
+
+    A bucket whose policy names a gateway principal refuses legal holds to the gateway's keys, so
+    there the evidence keys are required; elsewhere (a folder, one-user setups) the storage keys do.
+    """
+    access, secret = config.evidence.credentials()
+    s = config.storage
+    if access is None:
+        if s.target.startswith("s3://") and s.gateway_principal:
+            raise StorageError(
+                "evidence commands need the evidence role's keys: set [evidence] access_key and "
+                "secret_key (the gateway's keys may not set legal holds)"
+            )
+        access, secret = s.credentials()
+    return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+
+
+def custody_days(config: Config) -> int:
+    """How long custody records are locked: as long as the access log is kept (the audit period)."""
+    return config.retention.access_log_days
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,8 +65,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     esub = e.add_subparsers(dest="evidence_command", required=True)
     h = esub.add_parser("hold", help="copy a read under evidence/CASE/ with a legal hold")
     add_config_arg(h)
-    h.add_argument("read")
+    h.add_argument("read", help="the full read id")
     h.add_argument("--case", required=True)
+    h.add_argument("--date", help="capture date YYYY-MM-DD, for a read no longer on the gateway")
+    h.add_argument("--site", help="site id, for a read no longer on the gateway")
+    h.add_argument("--camera", help="camera id, for a read no longer on the gateway")
     h.add_argument("--user", required=True)
     h.add_argument("--reason", required=True)
     h.set_defaults(func=run_hold)
@@ -95,7 +123,10 @@ def print_report(report: bucket.BucketReport) -> None:
 def run_init(args: argparse.Namespace) -> int:
     config = load_config(args)
     report = bucket.init(
-        target_for(config), config.retention_days, config.storage.gateway_principal
+        target_for(config),
+        config.retention_days,
+        config.storage.gateway_principal,
+        config.evidence.principal,
     )
     print_report(report)
     return 1 if report.drift else 0
@@ -105,7 +136,10 @@ def run_init(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     config = load_config(args)
     report = bucket.check(
-        target_for(config), config.retention_days, config.storage.gateway_principal
+        target_for(config),
+        config.retention_days,
+        config.storage.gateway_principal,
+        config.evidence.principal,
     )
     print_report(report)
     print("no drift" if not report.drift else f"{len(report.drift)} differences from the config")
@@ -117,17 +151,29 @@ def run_verify(args: argparse.Namespace) -> int:
     config = load_config(args)
     late = bucket.verify_retention(target_for(config), config.retention_days, args.grace_days)
     for key, age in late:
-        print(f"{age:7.1f} days  {key}")
+        print(f"{age:7.1f} days since capture  {key}")
     print(
-        f"{len(late)} objects under reads/ older than {config.retention_days} + {args.grace_days:g} days"
+        f"{len(late)} objects under reads/ captured more than {config.retention_days} + "
+        f"{args.grace_days:g} days ago"
     )
     return 1 if late else 0
 
 
 @guarded
 def run_hold(args: argparse.Namespace) -> int:
-    keys = evidence.hold(
-        target_for(load_config(args)), args.read, args.case, args.user, args.reason
+    config = load_config(args)
+    keys = hold_read(
+        config,
+        Store(config.data_dir),
+        evidence_target_for(config),
+        args.read,
+        args.case,
+        args.user,
+        args.reason,
+        custody_days(config),
+        args.date,
+        args.site,
+        args.camera,
     )
     print(
         f"read {args.read} held for case {args.case} by {args.user}: {len(keys)} objects under legal hold"
@@ -137,8 +183,14 @@ def run_hold(args: argparse.Namespace) -> int:
 
 @guarded
 def run_release(args: argparse.Namespace) -> int:
+    config = load_config(args)
     keys = evidence.release(
-        target_for(load_config(args)), args.case, args.user, args.reason, args.read
+        evidence_target_for(config),
+        args.case,
+        args.user,
+        args.reason,
+        args.read,
+        custody_days(config),
     )
     print(f"case {args.case}: legal hold lifted on {len(keys)} objects by {args.user}")
     return 0
@@ -146,8 +198,14 @@ def run_release(args: argparse.Namespace) -> int:
 
 @guarded
 def run_export(args: argparse.Namespace) -> int:
+    config = load_config(args)
     manifest = evidence.export(
-        target_for(load_config(args)), args.case, args.dir, args.user, args.reason
+        evidence_target_for(config),
+        args.case,
+        args.dir,
+        args.user,
+        args.reason,
+        custody_days(config),
     )
     print(f"case {args.case} exported to {args.dir} (manifest {manifest.name}, custody.json)")
     return 0

@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=run_status)
+    spec = gsub.add_parser(
+        "openapi", help="print the HTTP API's OpenAPI spec (as checked in: gateway/openapi.json)"
+    )
+    spec.set_defaults(func=run_openapi)
 
     c = sub.add_parser("cameras", help="camera health")
     csub = c.add_subparsers(dest="cameras_command", required=True)
@@ -59,6 +63,13 @@ def run_serve(args: argparse.Namespace) -> int:
     stopped.wait()
     log.info("shutting down")
     gateway.shutdown()
+    return 0
+
+
+def run_openapi(args: argparse.Namespace) -> int:
+    from gateway.web.app import openapi_text
+
+    print(openapi_text(), end="")
     return 0
 
 
