@@ -1,5 +1,8 @@
 """The gateway's durable store: SQLite in WAL mode beside a spool of event files.
 
+SCHEMA is the newest version; gateway/migrations.py upgrades older stores to it, so a change here
+needs a numbered step there (tests/test_store_migration.py compares an upgraded store with a new one).
+
 An event is acknowledged only after its file is fsynced and renamed into place (and the directory
 fsynced), and then its row is committed with synchronous=FULL. A crash before the commit leaves at
 worst an orphan file, never an acknowledged event without its frames.
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.durable import fsync_write
+from gateway import migrations, schema_v7
+from gateway.backup import backup
 from gateway.wakeup import Wakeup
 
 SCHEMA = """
@@ -109,17 +114,6 @@ CREATE TABLE IF NOT EXISTS hotlist (
     radius_m REAL
 );
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
-CREATE TABLE IF NOT EXISTS hotlist_sources (
-    source TEXT PRIMARY KEY,      -- an imported list, approved once as a whole by a manager
-    approved_by TEXT,
-    approved_at REAL,
-    approval_note TEXT,
-    imported_at REAL,             -- the last import that replaced the list
-    entries INTEGER,
-    last_attempt REAL,            -- the last import tried (scheduled refreshes), even refused
-    last_error TEXT,
-    stale_alerted_at REAL         -- the import time a stale-list alert was raised for
-);
 CREATE TABLE IF NOT EXISTS hotlist_history (
     id INTEGER PRIMARY KEY,
     entry_id INTEGER NOT NULL,    -- no foreign key: the history outlives the entry
@@ -149,49 +143,6 @@ CREATE TABLE IF NOT EXISTS hits (
     site TEXT,
     UNIQUE (read_id, entry_id)
 );
-CREATE TABLE IF NOT EXISTS hit_events (
-    id INTEGER PRIMARY KEY,
-    hit_id INTEGER NOT NULL,      -- no foreign key: retention removes the hit first, then these
-    at REAL NOT NULL,
-    user TEXT NOT NULL,
-    kind TEXT NOT NULL,           -- verification, disposition, outcome, overdue-alert
-    status TEXT NOT NULL,         -- the result, disposition or outcome summary
-    system TEXT,                  -- verification: NCIC or the state system checked
-    checked_at REAL,              -- verification: when the check was made
-    note TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}'  -- JSON: the outcome's fields
-);
-CREATE INDEX IF NOT EXISTS hit_events_hit ON hit_events (hit_id, id);
--- the history is append-only: a row is never changed, and removed only after its hit is purged
-CREATE TRIGGER IF NOT EXISTS hit_events_no_update BEFORE UPDATE ON hit_events BEGIN
-    SELECT RAISE(ABORT, 'hit_events is append-only: record a new event instead');
-END;
-CREATE TRIGGER IF NOT EXISTS hit_events_no_delete BEFORE DELETE ON hit_events
-WHEN EXISTS (SELECT 1 FROM hits WHERE id = OLD.hit_id) BEGIN
-    SELECT RAISE(ABORT, 'hit_events is append-only: history goes only with its purged hit');
-END;
-CREATE TRIGGER IF NOT EXISTS hit_events_verified_first BEFORE INSERT ON hit_events
-WHEN NEW.kind = 'disposition' AND NOT EXISTS (
-    SELECT 1 FROM hit_events WHERE hit_id = NEW.hit_id AND kind = 'verification'
-) BEGIN
-    SELECT RAISE(ABORT, 'a hit is closed only after a verification record');
-END;
--- hits.disposition is the latest disposition event, kept for queries; set only through the history
-CREATE TRIGGER IF NOT EXISTS hit_events_current AFTER INSERT ON hit_events
-WHEN NEW.kind = 'disposition' BEGIN
-    UPDATE hits SET disposition = NEW.status, disposition_note = NEW.note,
-        disposition_user = NEW.user, disposition_at = NEW.at WHERE id = NEW.hit_id;
-END;
-CREATE TRIGGER IF NOT EXISTS hits_disposition_from_history
-BEFORE UPDATE OF disposition, disposition_note, disposition_user, disposition_at ON hits
-WHEN NOT EXISTS (
-    SELECT 1 FROM hit_events WHERE id = (
-        SELECT max(id) FROM hit_events WHERE hit_id = NEW.id AND kind = 'disposition'
-    ) AND status IS NEW.disposition AND note IS NEW.disposition_note
-      AND user IS NEW.disposition_user AND at IS NEW.disposition_at
-) BEGIN
-    SELECT RAISE(ABORT, 'a disposition is recorded in hit_events, never rewritten in hits');
-END;
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
     hit_id INTEGER REFERENCES hits (id),  -- NULL for notices: a stale hot list
@@ -224,39 +175,9 @@ CREATE TABLE IF NOT EXISTS purge_log (
     ids_sha256 TEXT NOT NULL      -- SHA-256 of the sorted purged ids, one per line: proof of deletion
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+""" + ";\n".join(schema_v7.STATEMENTS)
 
 
-# Columns added since the first release, for stores created before them.
-MIGRATIONS = (
-    ("hotlist", "cancelled_at", "REAL"),
-    ("hotlist", "cancelled_by", "TEXT"),
-    ("hotlist", "cancel_reason", "TEXT"),
-    ("hits", "plate", "TEXT"),
-    ("hits", "captured", "REAL"),
-    ("hits", "camera", "TEXT"),
-    ("hits", "site", "TEXT"),
-    ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
-    ("access_log", "nonce", "TEXT"),
-    ("hotlist", "status", "TEXT NOT NULL DEFAULT 'approved'"),
-    ("hotlist", "entered_by", "TEXT"),
-    ("hotlist", "approved_by", "TEXT"),
-    ("hotlist", "approved_at", "REAL"),
-    ("hotlist", "request_ref", "TEXT"),
-    ("hotlist", "reject_reason", "TEXT"),
-    ("hotlist", "vehicle_colour", "TEXT"),
-    ("hotlist", "vehicle_make", "TEXT"),
-    ("hotlist", "vehicle_type", "TEXT"),
-    ("hotlist", "subject", "TEXT"),
-    ("hotlist", "notes", "TEXT"),
-    ("hotlist", "sites", "TEXT"),
-    ("hotlist", "lat", "REAL"),
-    ("hotlist", "lon", "REAL"),
-    ("hotlist", "radius_m", "REAL"),
-    ("reads", "state", "TEXT"),
-    ("reads", "state_confidence", "REAL"),
-    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
-)
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
     " instructions, expires, added, status, entered_by, approved_by, request_ref, vehicle_colour,"
@@ -288,31 +209,11 @@ class Store:
         self._local = threading.local()
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
-        with self.connect() as db:
-            db.executescript(SCHEMA)
-            self._migrate(db)
+        migrations.prepare(self.connect(), self.root, SCHEMA)
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        """Add the columns a store made by an older release lacks; copy each hit's read into it."""
-        added = False
-        for table, column, decl in MIGRATIONS:
-            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                added = added or table == "hits"
-        if added:
-            db.execute(
-                "UPDATE hits SET plate=r.text, captured=r.captured, camera=r.camera, site=r.site"
-                " FROM reads AS r WHERE r.id = hits.read_id AND hits.plate IS NULL"
-            )
-        hit_id = [r for r in db.execute("PRAGMA table_info(alerts)") if r[1] == "hit_id"]
-        if hit_id and hit_id[0][3]:  # NOT NULL before notices (stale lists) shared the outbox
-            db.executescript(
-                "BEGIN IMMEDIATE; ALTER TABLE alerts RENAME TO alerts_old;"
-                + SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS alerts") :].split(";")[0]
-                + "; INSERT INTO alerts SELECT * FROM alerts_old; DROP TABLE alerts_old;"
-                " CREATE INDEX IF NOT EXISTS alerts_due ON alerts (delivered_at, next_at); COMMIT;"
-            )
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy of the live store at dest (SQLite online backup API)."""
+        return backup(self.connect(), dest)
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""

@@ -15,7 +15,7 @@ import pytest
 from access_helpers import Team
 from gateway_helpers import write_config
 
-from gateway import feeds, hotlist, review
+from gateway import feeds, hit_events, hotlist, review
 from gateway.alert_message import subject, summary, text
 from gateway.alerts import VERIFY_REMINDER, TargetWorker, build_payload
 from gateway.config import ConfigError, load
@@ -410,32 +410,15 @@ def test_the_reader_pipeline_alerts_only_approved_entries_where_they_apply(
 
 
 def test_an_older_store_is_upgraded_in_place(tmp_path: Path) -> None:
-    """A store made before approval and notices: its entries stay approved (managers entered them)
-    and its alert outbox takes notices without a hit, keeping every row."""
+    """A store of the first release: its entries stay approved (managers entered them), its outbox
+    takes notices without a hit, keeping every row, and its hits get the append-only history."""
     import sqlite3
 
-    db = sqlite3.connect(tmp_path / "gateway.db")
-    db.executescript(
-        "CREATE TABLE hotlist (id INTEGER PRIMARY KEY, source TEXT NOT NULL, plate TEXT NOT NULL,"
-        " state TEXT, category TEXT NOT NULL, case_number TEXT NOT NULL, reason TEXT NOT NULL,"
-        " requested_by TEXT NOT NULL, contact TEXT NOT NULL, instructions TEXT NOT NULL,"
-        " expires TEXT NOT NULL, added REAL NOT NULL);"
-        "INSERT INTO hotlist VALUES (1, 'local', 'OLD111', NULL, 'bolo', '1', 'r', 'm', 'c', 'i',"
-        f" '{FUTURE}', 0);"
-        "CREATE TABLE hits (id INTEGER PRIMARY KEY, read_id TEXT NOT NULL, entry_id INTEGER NOT NULL,"
-        " entry TEXT NOT NULL, match_kind TEXT NOT NULL, matched_text TEXT NOT NULL,"
-        " created REAL NOT NULL, disposition TEXT, disposition_note TEXT, disposition_user TEXT,"
-        " disposition_at REAL, UNIQUE (read_id, entry_id));"
-        "INSERT INTO hits (id, read_id, entry_id, entry, match_kind, matched_text, created)"
-        " VALUES (1, 'r1', 1, '{}', 'exact', 'OLD111', 0);"
-        "CREATE TABLE alerts (id INTEGER PRIMARY KEY, hit_id INTEGER NOT NULL REFERENCES hits (id),"
-        " target TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-        " next_at REAL NOT NULL, delivered_at REAL, last_error TEXT);"
-        "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (1, '0:log', '{}', 0);"
-    )
-    db.close()
+    from test_store_migration import first_release_store
+
+    first_release_store(tmp_path)
     store = Store(tmp_path)
-    assert MatcherCache(store, 1).get().match("OLD111")
+    assert MatcherCache(store, 1).get().match("XYZ987")
     conn = store.connect()
     assert [r[0] for r in conn.execute("SELECT hit_id FROM alerts")] == [1]
     conn.execute(
@@ -443,3 +426,8 @@ def test_an_older_store_is_upgraded_in_place(tmp_path: Path) -> None:
     )
     assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 2
     assert [r[1] for r in conn.execute("PRAGMA index_list(alerts)")] == ["alerts_due"]
+    with pytest.raises(sqlite3.IntegrityError, match="never rewritten in hits"):
+        conn.execute("UPDATE hits SET disposition='misread' WHERE id=1")
+    hit_events.verify(store, 1, "ofc", "NCIC", "confirmed")
+    hit_events.dispose(store, 1, "ofc", "confirmed", "stopped")
+    assert conn.execute("SELECT disposition FROM hits WHERE id=1").fetchone()[0] == "confirmed"
