@@ -55,20 +55,14 @@ def test_post_reaches_a_real_gateway_once(ingest: tuple[dict[str, object], objec
     assert first[0] == 201 and again[0] == 200 and again[1] == first[1]
     assert first[2] and again[2], "the gateway's answers verify with the camera's secret"
     bad = dict(conf, secret="wrong")
-    status, _, verified = proto.post(
-        bad, proto.EVENT_PATH, body, 8, proto.EVENT_TYPE, int(time.time())
-    )
+    status, _, verified = proto.post(bad, proto.EVENT_PATH, body, 8, proto.EVENT_TYPE, int(time.time()))
     assert status == 401 and not verified  # not authenticated: not signed
 
 
-def test_stale_refusal_is_signed_and_carries_the_time(
-    ingest: tuple[dict[str, object], object],
-) -> None:
+def test_stale_refusal_is_signed_and_carries_the_time(ingest: tuple[dict[str, object], object]) -> None:
     """A camera whose RTC lost power can only set its clock from a signed stale refusal."""
     conf, _ = ingest
-    status, answer, verified = proto.post(
-        conf, proto.HEARTBEAT_PATH, b"{}", 0, "application/json", 946684800
-    )
+    status, answer, verified = proto.post(conf, proto.HEARTBEAT_PATH, b"{}", 0, "application/json", 946684800)
     assert status == 401 and "stale" in answer["error"]
     assert verified and abs(answer["time"] - time.time()) < 5
 
@@ -173,33 +167,22 @@ def test_provisioned_site_config_passes_the_firmware_check(
     monkeypatch.setenv("ALPR_WIFI_PASSWORD", "pd-wifi-pass")
     config = write_config(tmp_path)
     args = provision.build_args(
-        [
-            "--camera",
-            "cam-09",
-            "--config",
-            str(config),
-            "--ssid",
-            "pd-net",
-            "--burst",
-            "5",
-            "--frame-size",
-            "SVGA",
-            "--trigger",
-            "pir",
-            "--trigger-pin",
-            "33",
-        ]
+        ["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net", "--burst", "5",
+         "--frame-size", "SVGA", "--trigger", "pir", "--trigger-pin", "33", "--heading", "180",
+         "--gateway-url", "http://192.168.4.1:8080"]
     )
     _, site = provision.provision(args)
     written = json.loads(site.read_text())
     checked = cfg.load(str(site))
     assert {k: checked[k] for k in written} == written
     assert checked["wifi"]["password"] == "pd-wifi-pass" and checked["burst"] == 5
+    # a 6 V panel (about 7 V in cold sun) through the default divider stays within the ESP32
+    # ADC's range at 11 dB (about 2.45 V), for the firmware's default and provision's alike
+    assert 7.0 / checked["adc"]["solar_divider"] <= 2.45
+    assert 7.0 / cfg.DEFAULTS["adc"]["solar_divider"] <= 2.45
 
 
-def test_sequence_reservation_survives_a_damaged_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sequence_reservation_survives_a_damaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """state.json and state.bak: a torn or lost copy never sends the counter backwards."""
     fake_machine = type(sys)("machine")
     monkeypatch.setitem(sys.modules, "machine", fake_machine)

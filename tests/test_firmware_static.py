@@ -61,21 +61,9 @@ def micropython_stubs(tmp: Path) -> tuple[Path, Path]:
 def test_firmware_type_checks_against_micropython_stubs(tmp_path: Path) -> None:
     stubs, typeshed = micropython_stubs(tmp_path)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            "firmware/mypy.ini",
-            "--custom-typeshed-dir",
-            str(typeshed),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *sorted(str(p.relative_to(ROOT)) for p in FIRMWARE.glob("*.py")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={"MYPYPATH": str(stubs), "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "mypy", "--config-file", "firmware/mypy.ini",
+         "--custom-typeshed-dir", str(typeshed), "--cache-dir", str(tmp_path / "cache"),
+         *sorted(str(p.relative_to(ROOT)) for p in FIRMWARE.glob("*.py"))],
+        cwd=ROOT, capture_output=True, text=True, env={"MYPYPATH": str(stubs), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

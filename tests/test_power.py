@@ -17,9 +17,7 @@ def test_more_events_cost_more_and_the_numbers_add_up() -> None:
     assert many.day_wh > few.day_wh and many.autonomy_days < few.autonomy_days
     # deep sleep alone: 4.4 mA at 3.7 V for (almost) a day
     assert few.sleep_j_day / 3600 == pytest.approx(4.4e-3 * 3.7 * 24, rel=0.02)
-    assert many.day_wh == pytest.approx(
-        (500 * many.event_j + 24 * many.heartbeat_j + many.sleep_j_day) / 3600
-    )
+    assert many.day_wh == pytest.approx((500 * many.event_j + 24 * many.heartbeat_j + many.sleep_j_day) / 3600)
     bigger = power.estimate({**conf, "frame_size": "UXGA"}, 500)
     assert bigger.event_j > many.event_j
 

@@ -19,6 +19,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "hotlist.approve": frozenset({"manager"}),  # approve entries and sources, cancel, import
     "hotlist.request": frozenset({"officer", "investigator", "manager"}),  # alerts once approved
     "hotlist.view": frozenset({"officer", "investigator", "manager"}),
+    "search.approve": frozenset({"manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
     "reads.recent": frozenset({"officer", "investigator"}),
