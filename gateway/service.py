@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from pathlib import Path
 
 from cloud.storage import open_target
 from gateway import hotlist
+from gateway.access.db import AccessDB
+from gateway.access.heads import HeadExporter
 from gateway.alerts import AlertDispatcher
 from gateway.config import Config, HotlistSource
 from gateway.ingest import IngestServer
@@ -91,7 +94,14 @@ class Gateway:
             config.storage.base,
         )
         self.syncer = Syncer(config, self.store, self.target)
-        self.sync = SyncWorker(self.syncer, self.stop)
+        self.heads = HeadExporter(
+            AccessDB(config.data_dir),
+            self.target,
+            config.storage.target,
+            config.retention.access_log_days,
+            f"gateway:{socket.gethostname()}",
+        )
+        self.sync = SyncWorker(self.syncer, self.stop, heads=self.heads)
 
     @property
     def address(self) -> tuple[str, int]:
