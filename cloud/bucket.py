@@ -67,6 +67,13 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
         },
+        {  # the search index; a compacted day is rewritten within a day, hence one day more
+            "ID": "index-retention",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "index/"},
+            "Expiration": {"Days": retention_days + 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+        },
         {
             "ID": "evidence-uploads",
             "Status": "Enabled",
@@ -93,9 +100,10 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
 def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None) -> dict[str, Any]:
     """Least privilege for each role.
 
-    The gateway writes and reads back reads/ and never deletes, holds, or reads evidence/ or
-    custody/; the one lock it sets is the retention of its daily audit heads (audit/heads/, write
-    once and read back, never deleted: COMPLIANCE retention can only be lengthened). The evidence role copies reads into evidence/, sets and lifts legal holds, writes
+    The gateway writes and reads back reads/ and index/ (deleting only merged index parts) and
+    never holds, or reads evidence/ or custody/; the one retention it sets is on its daily audit
+    heads (audit/heads/: written once, read back, never deleted; COMPLIANCE retention can only be
+    lengthened). The evidence role copies reads into evidence/, sets and lifts legal holds, writes
     custody/ records under Object Lock retention, and deletes released evidence.
     """
     statements: list[dict[str, Any]] = []
@@ -108,6 +116,13 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Principal": who,
                 "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"],
                 "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
+            },
+            {  # the search index is derived from the reads: compaction deletes merged parts
+                "Sid": "GatewayKeepsIndex",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
                 "Sid": "GatewayWritesAuditHeads",
@@ -128,7 +143,6 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Effect": "Deny",
                 "Principal": who,
                 "Action": [
-                    "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
@@ -138,15 +152,18 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             },
             {
-                "Sid": "GatewayLocksNoReadsOrEvidence",
+                "Sid": "GatewayLocksOnlyAuditHeads",
                 "Effect": "Deny",
                 "Principal": who,
                 "Action": ["s3:PutObjectRetention"],
-                "Resource": [
-                    f"arn:aws:s3:::{bucket}/reads/*",
-                    f"arn:aws:s3:::{bucket}/evidence/*",
-                    f"arn:aws:s3:::{bucket}/custody/*",
-                ],
+                "NotResource": [f"arn:aws:s3:::{bucket}/{AUDIT_HEADS}*"],
+            },
+            {
+                "Sid": "GatewayDeletesOnlyIndex",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:DeleteObject"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
                 "Sid": "GatewayNeverReadsEvidence",

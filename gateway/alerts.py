@@ -97,10 +97,11 @@ class TargetWorker(threading.Thread):
         try:
             while not self.stop.is_set():
                 wait = self.paused_until - time.time()
+                seen = self.store.new_alerts.generation()
                 if wait > 0:
                     self.stop.wait(min(wait, 1.0))
-                elif not self.step():
-                    self.stop.wait(POLL_S)
+                elif not self.step():  # woken by the reader's commit; POLL_S only as a fallback
+                    self.store.new_alerts.wait(seen, POLL_S)
         finally:
             self.channel.close()
 

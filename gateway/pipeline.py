@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.pipeline")
 READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")
+IDLE_LOOK_S = 1.0  # with nothing pending, look again this often (events queued by another process)
 
 
 @dataclass(frozen=True)
@@ -100,19 +102,24 @@ class ReaderWorker(threading.Thread):
         self.config, self.store, self.matchers = config, store, matchers
         self.claimed, self.claim_lock, self.stop = claimed, claim_lock, stop
         self.reader = PlateReader(reader_config)
+        # (event id, seconds) of the latest events read, for `alpr bench pipeline`
+        self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
         site_status.ensure(store)
 
     def run(self) -> None:
         while not self.stop.is_set():
+            seen = self.store.new_events.generation()
             with self.claim_lock:
                 rows = self.store.claim_pending(1, self.claimed)
                 if rows:
                     self.claimed.add(rows[0]["id"])
-            if not rows:
-                self.stop.wait(0.05)
+            if not rows:  # woken by the ingest's commit, not by polling
+                self.store.new_events.wait(seen, IDLE_LOOK_S)
                 continue
             try:
+                started = time.perf_counter()
                 self.process(rows[0])
+                self.durations.append((rows[0]["id"], time.perf_counter() - started))
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
@@ -173,6 +180,7 @@ class ReaderWorker(threading.Thread):
             "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
+        alerted = False
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
@@ -242,6 +250,7 @@ class ReaderWorker(threading.Thread):
                     m.state_differs,
                 )
                 queue_alerts(db, hit_id, payload, self.config.alerts, now)
+                alerted = alerted or bool(self.config.alerts)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
@@ -257,3 +266,5 @@ class ReaderWorker(threading.Thread):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if alerted:
+            self.store.new_alerts.notify()

@@ -12,6 +12,7 @@ from typing import Any
 EVENT_PATH = "/v1/events"
 HEARTBEAT_PATH = "/v1/heartbeat"
 SURVEY_PATH = "/v1/survey"
+HEALTH_PATH = "/v1/health"
 EVENT_TYPE = "application/x-alpr-event"
 MAX_FRAMES = 16
 TRIGGERS = ("radar", "pir", "beam", "timer", "manual")

@@ -13,11 +13,11 @@ from gateway.access.db import AccessDB
 from gateway.access.heads import HeadExporter
 from gateway.alerts import AlertDispatcher
 from gateway.config import Config, HotlistSource
-from gateway.ingest import IngestServer
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
+from gateway.web import camera_server
 
 log = logging.getLogger("alpr.gateway")
 
@@ -67,7 +67,7 @@ class Gateway:
         self.config = config
         self.store = Store(config.data_dir)
         self.stop = threading.Event()
-        self.ingest = IngestServer(config, self.store)
+        self.web = camera_server(config, self.store)
         self.matchers = MatcherCache(self.store, config.max_substitutions)
         claimed: set[int] = set()
         lock = threading.Lock()
@@ -105,8 +105,11 @@ class Gateway:
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.ingest.server_address[:2]
-        return str(host), int(port)
+        return self.web.address
+
+    @property
+    def url(self) -> str:
+        return self.web.url
 
     def load_configured_hotlists(self) -> None:
         load_configured_hotlists(self.store, self.config.hotlists)
@@ -118,21 +121,20 @@ class Gateway:
             w.start()
         self.alerts.start()
         self.sync.start()
-        threading.Thread(target=self.ingest.serve_forever, name="ingest", daemon=True).start()
-        host, port = self.address
+        self.web.start()
         log.info(
-            "gateway for %s listening on http://%s:%d (%d cameras, %d reader workers)",
+            "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
-            host,
-            port,
+            self.url,
             len(self.config.cameras),
             len(self.workers),
         )
 
     def shutdown(self) -> None:
-        self.ingest.shutdown()
-        self.ingest.server_close()
+        self.web.shutdown()
         self.stop.set()
+        self.store.new_events.notify()  # wake the waiting threads to see the stop
+        self.store.new_alerts.notify()
         for w in self.workers:
             w.join(timeout=5)
         self.alerts.join(timeout=5)

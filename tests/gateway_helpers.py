@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +11,8 @@ import cv2
 import numpy as np
 
 from gateway.config import Config, load
-from gateway.ingest import IngestServer
 from gateway.store import Store
+from gateway.web import camera_server
 
 SECRET = "s3cret-cam-01"
 
@@ -26,7 +25,10 @@ def write_secret(folder: Path, name: str, secret: str) -> str:
     return f"file:{name}"
 
 
-def write_config(tmp: Path, extra: str = "", port: int = 0, workers: int = 1) -> Path:
+def write_config(
+    tmp: Path, extra: str = "", port: int = 0, workers: int = 1, gateway: str = ""
+) -> Path:
+    """`gateway` adds lines to the [gateway] table, `extra` tables at the end."""
     path = tmp / "alpr.toml"
     write_secret(tmp, "cam-01.key", SECRET)
     write_secret(tmp, "cam-02.key", "other-secret")
@@ -39,6 +41,7 @@ listen = "127.0.0.1:{port}"
 data_dir = "data"
 reader_workers = {workers}
 max_body_bytes = 2000000
+{gateway}
 
 [[sites]]
 id = "s1"
@@ -79,15 +82,12 @@ def scene_jpeg(text: str, seed: int = 0) -> bytes:
 def serve_ingest(config: Config) -> Iterator[tuple[str, Store]]:
     """Ingest only (no reader), on an ephemeral loopback port."""
     store = Store(config.data_dir)
-    server = IngestServer(config, store)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
+    server = camera_server(config, store)
+    server.start()
     try:
-        yield f"http://{host!s}:{port}", store
+        yield server.url, store
     finally:
         server.shutdown()
-        server.server_close()
 
 
 def load_config(tmp: Path, **kw: object) -> Config:
