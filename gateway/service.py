@@ -89,6 +89,7 @@ class Gateway:
             secret,
             config.storage.region,
             config.storage.base,
+            config.storage.sse_c_key(),
         )
         self.syncer = Syncer(config, self.store, self.target)
         self.sync = SyncWorker(self.syncer, self.stop)
