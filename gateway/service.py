@@ -9,6 +9,7 @@ from pathlib import Path
 from cloud.storage import open_target
 from gateway import hotlist
 from gateway.alerts import AlertDispatcher
+from gateway.at_rest import warn_if_unencrypted
 from gateway.config import Config, HotlistSource
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
@@ -106,6 +107,7 @@ class Gateway:
         load_configured_hotlists(self.store, self.config.hotlists)
 
     def start(self) -> None:
+        warn_if_unencrypted(self.config.data_dir)
         self.load_configured_hotlists()
         self.matchers.get()
         for w in self.workers:
