@@ -165,7 +165,7 @@ class S3Target:
         if lock is not None:
             extra["ObjectLockMode"] = lock.mode
             extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock.until, dt.UTC)
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         self._call(
             "PutObject",
             self.client.put_object,
@@ -294,7 +294,7 @@ class FileTarget:
             key,
             len(data),
             p.stat().st_mtime,
-            hashlib.md5(data).hexdigest(),
+            hashlib.md5(data, usedforsecurity=False).hexdigest(),
             dict(self._sidecar(key).get("metadata", {})),
         )
 

@@ -154,7 +154,7 @@ class Syncer:
                 # the stored sha256: with SSE-C, AWS's ETag is not the content's MD5
                 if existing is not None and (
                     existing.metadata.get("sha256") == sha256(data)
-                    or existing.md5 == hashlib.md5(data).hexdigest()
+                    or existing.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
                 ):
                     skipped += 1
                     continue
