@@ -26,6 +26,7 @@ from gateway.config_schema import (
     HotlistSource,
     Neighbour,
     PolicySection,
+    SearchSection,
     SharingAgency,
     SharingSection,
     Site,
@@ -120,6 +121,7 @@ class Config:
     sharing: SharingSection = field(default_factory=SharingSection)
     policy: PolicySection = field(default_factory=PolicySection)
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
+    search: SearchSection = field(default_factory=SearchSection)
     rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
 
     def secret(self, camera_id: str) -> bytes:
@@ -251,6 +253,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         sharing=file.sharing,
         policy=file.policy,
         console_url=file.console.url,
+        search=file.search,
         rotation_grace_hours=gw.rotation_grace_hours,
     )
 

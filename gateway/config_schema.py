@@ -586,6 +586,24 @@ class PolicySection(Table):
     """What it must never be used for."""
 
 
+DEFAULT_PURPOSES = (
+    "stolen vehicle",
+    "wanted person",
+    "missing person",
+    "AMBER alert",
+    "criminal investigation",
+)
+
+
+class SearchSection(Table):
+    """Historical search (`alpr search`) over the index in storage."""
+
+    purposes: Annotated[list[Text], Field(min_length=1)] = list(DEFAULT_PURPOSES)
+    """The purposes a search may give; every search names one, and a case number or reason."""
+    approval: Literal["none", "supervisor"] = "none"
+    """"supervisor": a manager approves each search before its requester runs it."""
+
+
 SECTIONS = (
     "agency",
     "storage",
@@ -598,6 +616,7 @@ SECTIONS = (
     "sharing",
     "policy",
     "console",
+    "search",
 )
 
 
@@ -617,6 +636,7 @@ class ConfigFile(Table):
     sharing: SharingSection = Field(default_factory=dict, validate_default=True)
     policy: PolicySection = Field(default_factory=dict, validate_default=True)
     console: ConsoleSection = Field(default_factory=dict, validate_default=True)
+    search: SearchSection = Field(default_factory=dict, validate_default=True)
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []
