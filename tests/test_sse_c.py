@@ -17,7 +17,8 @@ from s3local import s3_client as owner_client
 from sync_helpers import make_read
 from test_cloud_rgw import alpr, s3_config
 
-from cloud import evidence, sse_c
+from cloud import evidence, index, sse_c
+from cloud.query import Filters, search, source_for
 from cloud.storage import S3Target, StorageError, s3_client
 from gateway.access import audit
 from gateway.config import Config, ConfigError, load
@@ -115,7 +116,9 @@ def test_every_object_is_encrypted_and_unreadable_without_the_key(
 
     custody = [o.key for o in target.list("custody/26-101/")]
     raw = owner_client(rgw)  # type: ignore[arg-type]
-    everything = [frame_key, f"{frame_key[:-4]}.json", index_key, *held, *custody, head_key]
+    parts = [p.key for p in index.list_parts(target)]
+    assert parts, "sync wrote no search index part"
+    everything = [frame_key, f"{frame_key[:-4]}.json", index_key, *parts, *held, *custody, head_key]
     for key in everything:
         meta = raw.head_object(Bucket=target.bucket, Key=key, **target.sse)
         assert meta["SSECustomerAlgorithm"] == "AES256", key
@@ -177,3 +180,20 @@ def test_cloud_check_reports_sse_c_and_plain_objects(rgw: dict[str, str], tmp_pa
     out = alpr("cloud", "check", "--config", str(path))
     assert "encryption: none requested" in out.stdout
     assert "reads/dt=2026-01-02/a.json is SSE-C encrypted" in out.stdout, out.stdout
+
+
+def test_search_reads_the_encrypted_index(rgw: dict[str, str], tmp_path: Path) -> None:
+    """`alpr search` reads the index through boto3 with the key; pyarrow's S3 alone cannot."""
+    config = sse_config(tmp_path, rgw)
+    target = target_for(config)
+    store = Store(config.data_dir)
+    ids = {make_read(store, text="7ABC123", seed=i) for i in range(3)}
+    assert Syncer(config, store, target).sync_once().synced == 3
+    s = config.storage
+    access, secret = s.credentials()
+    source = source_for(s.target, s.endpoint, access, secret, s.region, None, KEY)
+    found = search(source, Filters(plate="7ABC*")).rows
+    assert {r["read_id"] for r in found} == ids
+    without = source_for(s.target, s.endpoint, access, secret, s.region)
+    with pytest.raises(OSError):
+        search(without, Filters(plate="7ABC*"))
