@@ -112,6 +112,7 @@ class Config:
     request_timeout_s: float = 30.0
     keepalive_timeout_s: float = 5.0
     max_connections: int = 64
+    reload: str = "signal"  # "signal" (SIGHUP) or "watch" (the file too)
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
@@ -229,6 +230,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         request_timeout_s=gw.request_timeout_s,
         keepalive_timeout_s=gw.keepalive_timeout_s,
         max_connections=gw.max_connections,
+        reload=gw.reload,
         open_hit_hours=file.hits.open_alert_hours,
         retention=Retention(
             alerts_days=ret.alerts_days or agency.retention_days,

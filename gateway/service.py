@@ -7,9 +7,10 @@ import threading
 from pathlib import Path
 
 from cloud.storage import open_target
-from gateway import hotlist
+from gateway import hotlist, reload
 from gateway.alerts import AlertDispatcher
 from gateway.config import Config, HotlistSource
+from gateway.ingest import Ingest
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
@@ -92,6 +93,10 @@ class Gateway:
         )
         self.syncer = Syncer(config, self.store, self.target)
         self.sync = SyncWorker(self.syncer, self.stop)
+        self.reload_lock = threading.Lock()
+        self.hotlists = reload.HotlistFiles(load_configured_hotlists)
+        self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
+        self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -101,8 +106,13 @@ class Gateway:
     def url(self) -> str:
         return self.web.url
 
+    @property
+    def ingest(self) -> Ingest:
+        ingest: Ingest = self.web.config.app.state.ingest  # type: ignore[union-attr]
+        return ingest
+
     def load_configured_hotlists(self) -> None:
-        load_configured_hotlists(self.store, self.config.hotlists)
+        self.hotlists.refresh(self.store, self.config.hotlists)
 
     def start(self) -> None:
         self.load_configured_hotlists()
@@ -112,12 +122,40 @@ class Gateway:
         self.alerts.start()
         self.sync.start()
         self.web.start()
+        self.watcher.start()
         log.info(
             "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
             self.url,
             len(self.config.cameras),
             len(self.workers),
+        )
+
+    def reload(self, why: str = "SIGHUP") -> bool:
+        """Read the config file again and apply it (gateway/reload.py); a bad file changes nothing."""
+        with self.reload_lock:
+            log.info("config reload (%s)", why)
+            new = reload.read_new(self.config, self.tls_digest)
+            if new is None:
+                return False
+            self.apply(new)
+            return True
+
+    def apply(self, config: Config) -> None:
+        """Hand a new config to every part. Each takes it whole, by one assignment, and reads its
+        config once per unit of work (a request, an event, a sync pass), so none sees half of one.
+        Alert workers change first, so that a hit queued for a new target finds it running."""
+        summary = reload.changes(self.config, config)
+        self.alerts.reconfigure(config.alerts)
+        self.matchers.reconfigure(config.max_substitutions)
+        self.ingest.reconfigure(config)
+        for w in self.workers:
+            w.config = config
+        self.syncer.reconfigure(config)
+        self.config = config
+        self.hotlists.refresh(self.store, config.hotlists)
+        log.info(
+            "config reloaded: %s", "; ".join(summary) or "no change to cameras, alerts or hot lists"
         )
 
     def shutdown(self) -> None:
@@ -129,3 +167,5 @@ class Gateway:
             w.join(timeout=5)
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
+        if self.watcher.is_alive():
+            self.watcher.join(timeout=5)

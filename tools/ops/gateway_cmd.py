@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
 
 from gateway import site_status
 from gateway.config import Config
+from gateway.reload import PidFile, running_pid
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config
@@ -35,6 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = gsub.add_parser("serve", help="receive captures, read plates, match hot lists, alert")
     add_config_arg(serve)
     serve.set_defaults(func=run_serve)
+    rel = gsub.add_parser(
+        "reload", help="make the running gateway read its config again (sends it SIGHUP)"
+    )
+    add_config_arg(rel)
+    rel.set_defaults(func=run_reload)
     status = gsub.add_parser("status", help="backlog, reads, hits and alerts waiting")
     add_config_arg(status)
     status.add_argument("--json", action="store_true")
@@ -56,13 +64,38 @@ def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
     gateway = Gateway(config)
+    pid_file = PidFile(config.data_dir)
+    try:
+        pid_file.acquire()
+    except RuntimeError as exc:
+        raise SystemExit(f"alpr: {exc}") from None
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    gateway.start()
-    stopped.wait()
-    log.info("shutting down")
-    gateway.shutdown()
+    signal.signal(signal.SIGHUP, lambda *_: gateway.watcher.request())
+    try:
+        gateway.start()
+        stopped.wait()
+        log.info("shutting down")
+        gateway.shutdown()
+    finally:
+        pid_file.release()
+    return 0
+
+
+def run_reload(args: argparse.Namespace) -> int:
+    """SIGHUP to the gateway running on this config's data dir; its log says what changed."""
+    config = load_config(args)
+    pid, why = running_pid(config.data_dir)
+    if pid is None:
+        print(f"alpr: {why}", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        print(f"alpr: no gateway is running (process {pid} is gone)", file=sys.stderr)
+        return 1
+    print(f"asked the gateway (pid {pid}) to reload its config; its log says what changed")
     return 0
 
 
