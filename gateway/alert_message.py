@@ -95,7 +95,11 @@ def text(payload: dict[str, Any]) -> str:
         "",
         f"ALPR hit {payload['hit']}: {category} {entry['plate']}{state}",
         f"read {read.get('text', '?')} ({payload['match_kind']} match of {payload['matched_text']})"
-        + (f", {STATE_DIFFERS}: read {read.get('state') or '?'}" if payload.get("state_differs") else ""),
+        + (
+            f", {STATE_DIFFERS}: read {read.get('state') or '?'}"
+            if payload.get("state_differs")
+            else ""
+        ),
         f"camera {read.get('camera', '?')} at site {read.get('site', '?')}, "
         f"{_when(read.get('captured'))}",
         f"location {read.get('lat', '?')}, {read.get('lon', '?')} heading {read.get('heading', '?')}",

@@ -162,9 +162,9 @@ class HotlistFiles:
         return tried
 
 
-def fingerprint(config: Config) -> tuple[object, ...]:
-    """What watch mode compares each second: the config's contents and the hot-list files' stats."""
-    stats: list[object] = [digest(config.path)]
+def hotlist_stats(config: Config) -> tuple[object, ...]:
+    """The hot-list files' stats: cheap to take each second, even of a large list."""
+    stats: list[object] = []
     for source in config.hotlists:
         try:
             st = source.path.stat()
@@ -174,10 +174,20 @@ def fingerprint(config: Config) -> tuple[object, ...]:
     return tuple(stats)
 
 
+def fingerprint(config: Config) -> tuple[object, ...]:
+    """What watch mode compares each second: the config file's contents, the hot-list files' stats."""
+    return (digest(config.path), *hotlist_stats(config))
+
+
+def baseline(config: Config) -> tuple[object, ...]:
+    """The fingerprint of what runs: the config file as it was loaded, the hot-list files now."""
+    return (config.source_sha256 or digest(config.path), *hotlist_stats(config))
+
+
 class ConfigWatcher(threading.Thread):
     """Runs every reload, one at a time: asked for by SIGHUP (`request`, safe in a signal handler:
-    it only sets a flag), or, in watch mode, when the file has changed and held still for a poll
-    (an editor's half-written file is not taken)."""
+    it only sets a flag), or, in watch mode, when the file differs from the running one and has
+    held still for a poll (an editor's half-written file is not taken)."""
 
     def __init__(
         self,
@@ -188,42 +198,41 @@ class ConfigWatcher(threading.Thread):
         super().__init__(name="config-watch", daemon=True)
         self.reload, self.current, self.stop = reload, current, stop
         self.requested = False
+        self.last = baseline(current())  # taken now, before the gateway starts serving
 
     def request(self) -> None:
         self.requested = True
 
     def run(self) -> None:
-        last: tuple[object, ...] | None = None
         pending: tuple[object, ...] | None = None
         waited = 0.0
         while not self.stop.wait(SIGNAL_POLL_S):
             if self.requested:
                 self.requested = False
                 self.safe_reload("SIGHUP")
-                last = pending = None
+                self.last, pending = baseline(self.current()), None
                 continue
             waited += SIGNAL_POLL_S
             config = self.current()
-            if config.reload != "watch" or config.path is None:
-                last = pending = None
-                continue
-            if waited < POLL_S and last is not None:
+            if config.reload != "watch" or config.path is None or waited < POLL_S:
                 continue
             waited = 0.0
             now = fingerprint(config)
-            if last is None or now == last:
-                last, pending = now, None
+            if now == self.last:
+                pending = None
             elif now != pending:
                 pending = now  # changed: act once it holds still for a poll
             else:
-                self.safe_reload("the file changed")
-                last, pending = now, None
+                ok = self.safe_reload("the file changed")
+                # a refused file is not tried again until it changes
+                self.last, pending = baseline(self.current()) if ok else now, None
 
-    def safe_reload(self, why: str) -> None:
+    def safe_reload(self, why: str) -> bool:
         try:
-            self.reload(why)
+            return self.reload(why)
         except Exception:  # the service keeps running on its current config
             log.exception("config reload (%s) failed; the running config stays", why)
+            return False
 
 
 class PidFile:

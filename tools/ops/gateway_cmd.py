@@ -63,12 +63,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
-    gateway = Gateway(config)
     pid_file = PidFile(config.data_dir)
     try:
         pid_file.acquire()
     except RuntimeError as exc:
         raise SystemExit(f"alpr: {exc}") from None
+    gateway = Gateway(config)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

@@ -1,0 +1,147 @@
+"""Live reload against a real gateway process (`alpr gateway serve`) on loopback: SIGHUP through
+`alpr gateway reload`, watch mode, a bad edit refused, an alert target added and a hot list changed
+while it runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
+from test_gateway_e2e import FUTURE, Webhook, free_port, start_gateway, wait_for
+
+from gateway.reload import PID_NAME, PidFile, running_pid
+from gateway.store import Store
+from tools.field.camera_sim import CameraClient
+
+CAM3 = '[[cameras]]\nid = "cam-03"\nsite = "s1"\nheading = 180\nsecret = "file:cam-03.key"\n'
+HEADER = "plate,state,category,case_number,reason,requested_by,contact,instructions,expires\n"
+
+
+def entry(plate: str) -> str:
+    return (
+        f"{plate},IL,stolen-vehicle,26-{plate},stolen,Det. Ray,dispatch,do not approach,{FUTURE}\n"
+    )
+
+
+def alpr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def beat(port: int, camera: str, secret: str) -> int:
+    client = CameraClient(f"http://127.0.0.1:{port}", camera, secret.encode(), timeout_s=5)
+    try:
+        return client.send_heartbeat({"battery_v": 3.9})[0]
+    finally:
+        client.close()
+
+
+def log_of(tmp: Path) -> str:
+    return (tmp / "gateway.log").read_text()
+
+
+@contextmanager
+def gateway(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start_gateway(config, port)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_camera_added_is_accepted_after_sighup(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port=port)
+    write_secret(tmp_path, "cam-03.key", "cam-03-secret")
+    data = tmp_path / "data"
+    with gateway(config, port) as proc:
+        assert running_pid(data) == (proc.pid, "")
+        assert beat(port, "cam-03", "cam-03-secret") == 403
+        # the new camera, and a new listen address, which cannot change while running
+        write_config(tmp_path, port=free_port(), extra=CAM3)
+        done = alpr("gateway", "reload", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert wait_for(lambda: "config reloaded" in log_of(tmp_path), 20)
+        assert beat(port, "cam-03", "cam-03-secret") == 200
+        assert beat(port, "cam-01", SECRET) == 200
+        assert "gateway.listen needs a restart; keeping the running value" in log_of(tmp_path)
+    assert proc.returncode == 0
+    assert not (data / PID_NAME).exists(), "the pid file goes with a clean exit"
+    assert "no gateway is running" in alpr("gateway", "reload", "--config", str(config)).stderr
+
+
+def test_watch_takes_an_edit_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    port = free_port()
+    watch = 'reload = "watch"'
+    config = write_config(tmp_path, port=port, gateway=watch)
+    write_secret(tmp_path, "cam-03.key", "cam-03-secret")
+    with gateway(config, port):
+        assert beat(port, "cam-03", "cam-03-secret") == 403
+        write_config(tmp_path, port=port, gateway=watch, extra=CAM3)  # no signal
+        assert wait_for(lambda: beat(port, "cam-03", "cam-03-secret") == 200, 20)
+        # a bad edit (a heading out of range) applies nothing
+        bad = CAM3.replace("heading = 180", "heading = 400")
+        write_config(tmp_path, port=port, gateway=watch, extra=bad)
+        assert wait_for(lambda: "config reload refused" in log_of(tmp_path), 20)
+        refused = next(line for line in log_of(tmp_path).splitlines() if "refused" in line)
+        assert "cameras[2].heading" in refused and "the running config stays" in refused
+        assert beat(port, "cam-01", SECRET) == 200
+        assert beat(port, "cam-03", "cam-03-secret") == 200
+
+
+def test_alert_target_added_live_delivers_a_reimported_hotlist_hit(tmp_path: Path) -> None:
+    hook = Webhook(b"reload-hook-secret")
+    write_secret(tmp_path, "hook.key", "reload-hook-secret")
+    port = free_port()
+    hot = tmp_path / "hot.csv"
+    hot.write_text(HEADER + entry("PLM731"))
+    hotlists = '[[hotlists]]\nsource = "local"\npath = "hot.csv"\n'
+    config = write_config(tmp_path, port=port, extra=hotlists)
+    store = Store(tmp_path / "data")
+    active = "SELECT plate FROM hotlist WHERE cancelled_at IS NULL ORDER BY plate"
+    with gateway(config, port) as proc:
+        assert [r[0] for r in store.connect().execute(active)] == ["PLM731"]
+        hot.write_text(HEADER + entry("PLM731") + entry("KXR482"))
+        webhook = f'[[alerts]]\nkind = "webhook"\nurl = "{hook.url}"\nsecret = "file:hook.key"\n'
+        write_config(tmp_path, port=port, extra=hotlists + webhook)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reloaded" in log_of(tmp_path), 20)
+        assert [r[0] for r in store.connect().execute(active)] == ["KXR482", "PLM731"]
+        client = CameraClient(f"http://127.0.0.1:{port}", "cam-01", SECRET.encode())
+        assert client.send_event(1, [scene_jpeg("KXR482", seed=1), jpeg(9)])[0] == 201
+        client.close()
+        assert wait_for(lambda: len(hook.received) >= 1, 90)
+        assert hook.received[0]["entry"]["plate"] == "KXR482"
+        # a refused file keeps the list it would have replaced
+        hot.write_text("not,a,hot,list\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(
+            lambda: "hot list local: " in log_of(tmp_path) and "stays active" in log_of(tmp_path),
+            20,
+        )
+        assert [r[0] for r in store.connect().execute(active)] == ["KXR482", "PLM731"]
+
+
+def test_pid_file_is_locked_while_its_gateway_runs(tmp_path: Path) -> None:
+    """A pid file left by a gateway that died is not taken for a running one."""
+    (tmp_path / PID_NAME).write_text("999999\n")
+    pid, why = running_pid(tmp_path)
+    assert pid is None and "left from one that stopped" in why
+    held = PidFile(tmp_path)
+    held.acquire()
+    try:
+        assert running_pid(tmp_path) == (os.getpid(), "")
+        with pytest.raises(RuntimeError, match=f"another gateway \\(pid {os.getpid()}\\)"):
+            PidFile(tmp_path).acquire()
+    finally:
+        held.release()
+    assert running_pid(tmp_path)[0] is None and not (tmp_path / PID_NAME).exists()
