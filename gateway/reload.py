@@ -103,7 +103,8 @@ def changes(old: Config, new: Config) -> list[str]:
         if ids:
             out.append(f"cameras {what}: {', '.join(ids)}")
     if new.alerts != old.alerts:
-        out.append(f"alert targets: {len(old.alerts)} -> {len(new.alerts)}, changes applied")
+        before, after = (", ".join(t.kind for t in c.alerts) for c in (old, new))
+        out.append(f"alert targets changed ({before} -> {after})")
     if new.hotlists != old.hotlists:
         out.append("hot-list sources changed")
     return out

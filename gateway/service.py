@@ -155,7 +155,8 @@ class Gateway:
         self.config = config
         self.hotlists.refresh(self.store, config.hotlists)
         log.info(
-            "config reloaded: %s", "; ".join(summary) or "no change to cameras, alerts or hot lists"
+            "config reloaded: %s",
+            "; ".join(summary) or "no change to cameras, alert targets or hot-list sources",
         )
 
     def shutdown(self) -> None:

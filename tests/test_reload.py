@@ -109,7 +109,7 @@ def test_alert_target_added_live_delivers_a_reimported_hotlist_hit(tmp_path: Pat
     store = Store(tmp_path / "data")
     active = "SELECT plate FROM hotlist WHERE cancelled_at IS NULL ORDER BY plate"
     with gateway(config, port) as proc:
-        assert [r[0] for r in store.connect().execute(active)] == ["PLM731"]
+        assert wait_for(lambda: [r[0] for r in store.connect().execute(active)] == ["PLM731"], 30)
         hot.write_text(HEADER + entry("PLM731") + entry("KXR482"))
         webhook = f'[[alerts]]\nkind = "webhook"\nurl = "{hook.url}"\nsecret = "file:hook.key"\n'
         write_config(tmp_path, port=port, extra=hotlists + webhook)
