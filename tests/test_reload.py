@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +17,11 @@ import pytest
 from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
 from test_gateway_e2e import FUTURE, Webhook, free_port, start_gateway, wait_for
 
+from gateway.alerts import AlertDispatcher
+from gateway.config import AlertTarget, load
 from gateway.reload import PID_NAME, PidFile, running_pid
 from gateway.store import Store
+from gateway.web import camera_server
 from tools.field.camera_sim import CameraClient
 
 CAM3 = '[[cameras]]\nid = "cam-03"\nsite = "s1"\nheading = 180\nsecret = "file:cam-03.key"\n'
@@ -145,3 +149,59 @@ def test_pid_file_is_locked_while_its_gateway_runs(tmp_path: Path) -> None:
     finally:
         held.release()
     assert running_pid(tmp_path)[0] is None and not (tmp_path / PID_NAME).exists()
+
+
+def test_ingest_takes_a_new_secret_and_drops_a_removed_camera(tmp_path: Path) -> None:
+    """Secrets are read afresh under a reloaded config: a rotated key is used at once."""
+    config = load(write_config(tmp_path))
+    store = Store(config.data_dir)
+    server = camera_server(config, store)
+    server.start()
+    try:
+        ingest = server.config.app.state.ingest  # type: ignore[union-attr]
+
+        def status(camera: str, secret: str) -> int:
+            client = CameraClient(server.url, camera, secret.encode(), timeout_s=5)
+            try:
+                return client.send_heartbeat({})[0]
+            finally:
+                client.close()
+
+        assert status("cam-01", SECRET) == 200 and status("cam-02", "other-secret") == 200
+        write_secret(tmp_path, "cam-01.key", "rotated-secret")
+        (tmp_path / "alpr.toml").write_text(
+            (tmp_path / "alpr.toml").read_text().split('[[cameras]]\nid = "cam-02"')[0]
+        )
+        ingest.reconfigure(load(tmp_path / "alpr.toml"))
+        assert status("cam-01", SECRET) == 401
+        assert status("cam-01", "rotated-secret") == 200
+        assert status("cam-02", "other-secret") == 403
+    finally:
+        server.shutdown()
+
+
+def test_alert_workers_follow_the_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged target keeps its worker; a changed one gets a new worker once the old stopped."""
+    store = Store(tmp_path / "data")
+    stop = threading.Event()
+    log_target = AlertTarget(kind="log")
+    dispatcher = AlertDispatcher(store, [log_target], stop, timeout_s=1)
+    dispatcher.start()
+    try:
+        first = dispatcher.workers[0]
+        assert wait_for(first.is_alive, 5)
+        monkeypatch.setenv("HOOK_KEY", "k")
+        hook = AlertTarget.model_validate(
+            {"kind": "webhook", "url": "http://127.0.0.1:9/a", "secret": "env:HOOK_KEY"}
+        )
+        dispatcher.reconfigure([log_target, hook])
+        assert dispatcher.workers[0] is first and dispatcher.workers[1].is_alive()
+        second = dispatcher.workers[1]
+        dispatcher.reconfigure([hook])
+        assert not first.is_alive(), "the replaced worker stopped before its successor started"
+        assert not second.is_alive(), "the worker of a removed target stopped"
+        assert dispatcher.workers[0].target == hook and dispatcher.workers[0].is_alive()
+    finally:
+        stop.set()
+        dispatcher.join(timeout=10)
+    assert not any(w.is_alive() for w in dispatcher.workers)
