@@ -205,3 +205,24 @@ def test_alert_workers_follow_the_targets(tmp_path: Path, monkeypatch: pytest.Mo
         stop.set()
         dispatcher.join(timeout=10)
     assert not any(w.is_alive() for w in dispatcher.workers)
+
+
+def test_sighup_while_starting_is_a_reload_not_an_exit(tmp_path: Path) -> None:
+    """`alpr gateway reload` may come as soon as the pid file exists, before the gateway serves."""
+    port = free_port()
+    config = write_config(tmp_path, port=port)
+    with open(tmp_path / "gateway.log", "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.cli", "gateway", "serve", "--config", str(config)],
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        assert wait_for(lambda: (tmp_path / "data" / PID_NAME).exists() or proc.poll(), 60)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reloaded" in log_of(tmp_path) or proc.poll(), 60)
+        assert proc.poll() is None, log_of(tmp_path)
+        assert beat(port, "cam-01", SECRET) == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

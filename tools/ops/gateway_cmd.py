@@ -63,17 +63,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
+    # From the moment the pid file names us, SIGHUP means "reload", never the default "exit":
+    # one that comes while the gateway is still being built is taken once it runs.
+    early: list[bool] = []
+    signal.signal(signal.SIGHUP, lambda *_: early.append(True))
     pid_file = PidFile(config.data_dir)
     try:
         pid_file.acquire()
     except RuntimeError as exc:
         raise SystemExit(f"alpr: {exc}") from None
-    gateway = Gateway(config)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    signal.signal(signal.SIGHUP, lambda *_: gateway.watcher.request())
     try:
+        gateway = Gateway(config)
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        signal.signal(signal.SIGHUP, lambda *_: gateway.watcher.request())
+        if early:
+            gateway.watcher.request()
         gateway.start()
         stopped.wait()
         log.info("shutting down")
