@@ -19,7 +19,7 @@ from test_gateway_e2e import FUTURE, Webhook, free_port, start_gateway, wait_for
 
 from gateway.alerts import AlertDispatcher
 from gateway.config import AlertTarget, load
-from gateway.reload import PID_NAME, PidFile, running_pid
+from gateway.reload import PID_NAME, PidFile, digest, keep_fixed, running_pid
 from gateway.store import Store
 from gateway.web import camera_server
 from tools.field.camera_sim import CameraClient
@@ -226,3 +226,25 @@ def test_sighup_while_starting_is_a_reload_not_an_exit(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_keys_bound_at_start_keep_their_running_value(tmp_path: Path) -> None:
+    running = load(write_config(tmp_path, port=8001))
+    edited = write_config(
+        tmp_path,
+        port=8002,
+        workers=2,
+        extra='[storage]\ntarget = "file://elsewhere"\nlocal_retention_days = 3\n'
+        "[matching]\nmax_substitutions = 0\n",
+    )
+    edited.write_text(edited.read_text().replace('data_dir = "data"', 'data_dir = "data2"'))
+    new, fixed = keep_fixed(running, load(edited), digest())
+    assert fixed == [
+        "gateway.listen",
+        "gateway.data_dir",
+        "gateway.reader_workers",
+        "storage.target",
+    ]
+    assert (new.listen_port, new.data_dir, new.reader_workers) == (8001, tmp_path / "data", 1)
+    assert new.storage.target == running.storage.target
+    assert new.storage.local_retention_days == 3 and new.max_substitutions == 0
