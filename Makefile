@@ -7,7 +7,7 @@ APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
 MQTT   := mosquitto
 
-.PHONY: demo test lint typecheck pytest fonts ceph mosquitto clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java clean
 
 # Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
 # S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
@@ -24,6 +24,12 @@ ceph:
 
 mosquitto:
 	@PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { echo "installing $(MQTT)"; $(call apt,$(MQTT)); }
+
+# Java for the Spark test, which runs the search over the same Parquet files as DuckDB (Debian 12
+# ships OpenJDK 17, Debian 13 OpenJDK 21: pyspark 4 runs on either).
+java:
+	@command -v java >/dev/null || { echo "installing a Java runtime"; \
+	  $(call apt,openjdk-17-jre-headless) || $(call apt,openjdk-21-jre-headless); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,7 +53,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph mosquitto $(STAMP) node-deps
+pytest: fonts ceph mosquitto java $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

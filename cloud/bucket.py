@@ -65,6 +65,13 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
         },
+        {  # the search index; a compacted day is rewritten within a day, hence one day more
+            "ID": "index-retention",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "index/"},
+            "Expiration": {"Days": retention_days + 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+        },
         {
             "ID": "evidence-uploads",
             "Status": "Enabled",
@@ -106,6 +113,13 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"],
                 "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
             },
+            {  # the search index is derived from the reads: compaction deletes merged parts
+                "Sid": "GatewayKeepsIndex",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/index/*"],
+            },
             {
                 "Sid": "GatewayLists",
                 "Effect": "Allow",
@@ -118,7 +132,6 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Effect": "Deny",
                 "Principal": who,
                 "Action": [
-                    "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
@@ -127,6 +140,13 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                     "s3:BypassGovernanceRetention",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Sid": "GatewayDeletesOnlyIndex",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:DeleteObject"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
                 "Sid": "GatewayNeverReadsEvidence",

@@ -8,7 +8,6 @@ service keeps running.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from gateway import protocol
 from gateway.access import audit
 from gateway.access.db import AccessDB
+from gateway.camera_keys import CameraKeys
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
@@ -66,32 +66,31 @@ def check_jpeg(frame: bytes, index: int) -> None:
 
 
 class Running:
-    """A config with the camera secrets read under it: swapped whole on a reload, so a request
-    never checks a camera against one config and its signature against another's secret."""
+    """A config with the camera keys read under it: swapped whole on a reload, so a request never
+    checks a camera against one config and its signature against another's keys."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, store: Store) -> None:
         self.config = config
-        self.secrets: dict[str, bytes] = {}
-
-    def secret(self, camera: str) -> bytes:
-        if camera not in self.secrets:
-            self.secrets[camera] = self.config.secret(camera)
-        return self.secrets[camera]
+        self.keys = CameraKeys(config, store)  # a rotated camera's old key, for its grace
 
 
 class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
-        self.running = Running(config)
+        self.running = Running(config, store)
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
 
     @property
     def config(self) -> Config:
         return self.running.config
 
+    @property
+    def keys(self) -> CameraKeys:
+        return self.running.keys
+
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config: requests from now on use it (and read secrets afresh)."""
-        self.running = Running(config)
+        self.running = Running(config, self.store)
 
     def check_camera(self, camera: str, body_pending: bool, running: Running | None = None) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
@@ -116,13 +115,16 @@ class Ingest:
             sequence = int(headers.get("x-alpr-sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
+
+        def sign(key: bytes) -> str:
+            return protocol.sign(key, method, target, camera, timestamp, sequence, body)
+
         try:
-            secret = running.secret(camera)
+            secret = running.keys.verify(camera, signature, sign)
         except ConfigError as exc:
             log.error("camera %s has no usable secret: %s", camera, exc)
             raise Rejection(403, "camera has no usable secret") from None
-        expected = protocol.sign(secret, method, target, camera, timestamp, sequence, body)
-        if not hmac.compare_digest(expected, signature):
+        if secret is None:
             raise Rejection(401, "bad signature")
         caller = Caller(camera, sequence, secret)
         # From here on the camera is known to be itself: its refusals are signed and carry the

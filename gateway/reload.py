@@ -5,8 +5,8 @@ What the gateway bound or opened at start (its listener, store, TLS files, reade
 target, log) keeps its running value, and those keys are named in one log line. A file that does not
 validate changes nothing: the error names the key, and the running config stays.
 
-The running gateway keeps `gateway.pid` in its data dir, locked while it runs, so that
-`alpr gateway reload` finds it and a pid file left by a gateway that died is known for what it is.
+The running gateway keeps `gateway.pid` in its data dir, beside its service lock, so that
+`alpr gateway reload` finds it, and a pid file left by a gateway that died is known for what it is.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gateway.backup import LOCK_NAME
 from gateway.config import EMBEDDED, Config, ConfigError, HotlistSource, load
 from gateway.store import Store
 
@@ -237,52 +238,50 @@ class ConfigWatcher(threading.Thread):
 
 
 class PidFile:
-    """`gateway.pid` in the data dir, locked for as long as this gateway runs."""
+    """`gateway.pid` in the data dir, for tools that signal the gateway: written once the gateway
+    holds its service lock (gateway/backup.py), removed on a clean exit."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / PID_NAME
-        self.fd: int | None = None
 
-    def acquire(self) -> None:
-        """Write our pid; RuntimeError when another gateway runs on this data dir."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 32).decode(errors="replace").strip()
-            os.close(fd)
-            raise RuntimeError(
-                f"another gateway (pid {other or '?'}) is running with data dir {self.path.parent}"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
-        self.fd = fd
+    def write(self) -> None:
+        tmp = self.path.with_name(PID_NAME + ".tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        tmp.replace(self.path)
 
-    def release(self) -> None:
-        if self.fd is None:
-            return
+    def remove(self) -> None:
         self.path.unlink(missing_ok=True)
-        os.close(self.fd)
-        self.fd = None
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def running_pid(data_dir: Path) -> tuple[int | None, str]:
-    """The running gateway's pid, or None and why there is none, in words."""
+    """The running gateway's pid, or None and why there is none, in words. A pid file counts only
+    while its gateway holds the service lock, with the same pid in it (the kernel drops the lock
+    when the process dies, so a pid file left by a crash is never taken for a live gateway)."""
     path = data_dir / PID_NAME
+    pid = read_pid(path)
+    if pid is None:
+        if not path.exists():
+            return None, f"no gateway is running (no {path})"
+        return None, f"{path} does not hold a pid"
+    stale = f"no gateway is running ({path} is left from one that stopped)"
+    lock = data_dir / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:
-        return None, f"no gateway is running (no {path})"
+        return None, stale
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
-            if text.isdigit():
-                return int(text), ""
-            return None, f"{path} does not hold a pid ({text!r})"
-        return None, f"no gateway is running ({path} is left from one that stopped)"
+        except BlockingIOError:  # held: by the gateway that wrote the pid file?
+            return (pid, "") if read_pid(lock) == pid else (None, stale)
+        return None, stale
     finally:
         os.close(fd)

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from cloud import index as search_index
 from cloud.bucket import LIFE_TAG, life_days
 from cloud.storage import FileTarget, StorageError, Target, read_key_prefix
 from gateway.config import Config
@@ -119,6 +120,7 @@ class Syncer:
         if done:
             try:
                 self.upload_index(done)
+                search_index.on_synced(self.target, done, self.config.retention_days)
             except StorageError as exc:  # the reads themselves landed; their batch goes next pass
                 stats.failures += 1
                 log.warning("index batch upload failed: %s", exc)

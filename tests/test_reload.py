@@ -18,6 +18,7 @@ from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
 from test_gateway_e2e import FUTURE, Webhook, free_port, start_gateway, wait_for
 
 from gateway.alerts import AlertDispatcher
+from gateway.backup import ServiceLock
 from gateway.config import AlertTarget, load
 from gateway.reload import PID_NAME, PidFile, digest, keep_fixed, running_pid
 from gateway.store import Store
@@ -135,20 +136,17 @@ def test_alert_target_added_live_delivers_a_reimported_hotlist_hit(tmp_path: Pat
         assert [r[0] for r in store.connect().execute(active)] == ["KXR482", "PLM731"]
 
 
-def test_pid_file_is_locked_while_its_gateway_runs(tmp_path: Path) -> None:
+def test_pid_file_counts_only_while_its_gateway_holds_the_lock(tmp_path: Path) -> None:
     """A pid file left by a gateway that died is not taken for a running one."""
-    (tmp_path / PID_NAME).write_text("999999\n")
+    PidFile(tmp_path).write()
     pid, why = running_pid(tmp_path)
     assert pid is None and "left from one that stopped" in why
-    held = PidFile(tmp_path)
-    held.acquire()
-    try:
+    with ServiceLock(tmp_path):
         assert running_pid(tmp_path) == (os.getpid(), "")
-        with pytest.raises(RuntimeError, match=f"another gateway \\(pid {os.getpid()}\\)"):
-            PidFile(tmp_path).acquire()
-    finally:
-        held.release()
-    assert running_pid(tmp_path)[0] is None and not (tmp_path / PID_NAME).exists()
+        (tmp_path / PID_NAME).write_text("999999\n")  # not the pid holding the lock
+        assert running_pid(tmp_path)[0] is None
+    PidFile(tmp_path).remove()
+    assert "no gateway is running (no " in running_pid(tmp_path)[1]
 
 
 def test_ingest_takes_a_new_secret_and_drops_a_removed_camera(tmp_path: Path) -> None:

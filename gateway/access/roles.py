@@ -18,6 +18,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "config.edit": frozenset({"admin"}),
     "hotlist.approve": frozenset({"manager"}),  # add, cancel or import entries: live at once
     "hotlist.view": frozenset({"officer", "investigator", "manager"}),
+    "search.approve": frozenset({"manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
     "reads.recent": frozenset({"officer", "investigator"}),
