@@ -145,6 +145,8 @@ def test_pid_file_counts_only_while_its_gateway_holds_the_lock(tmp_path: Path) -
         assert running_pid(tmp_path) == (os.getpid(), "")
         (tmp_path / PID_NAME).write_text("999999\n")  # not the pid holding the lock
         assert running_pid(tmp_path)[0] is None
+    PidFile(tmp_path).write()  # the lock file stays after its gateway stopped, unheld
+    assert running_pid(tmp_path)[0] is None
     PidFile(tmp_path).remove()
     assert "no gateway is running (no " in running_pid(tmp_path)[1]
 
