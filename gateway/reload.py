@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.backup import LOCK_NAME
-from gateway.config import EMBEDDED, Config, ConfigError, HotlistSource, load
+from gateway.config import EMBEDDED, Config, ConfigError, load
+from gateway.feeds import import_source
 from gateway.store import Store
 
 log = logging.getLogger("alpr.gateway")
@@ -138,23 +139,29 @@ def read_new(running: Config, tls_digest: str | None) -> Config | None:
 
 class HotlistFiles:
     """The configured hot-list files as last imported: a reload re-imports only a source whose
-    entry or file changed. A refused or unreadable file is tried again only once it changes."""
+    entry, file, import profile or categories changed. A refused or unreadable file is tried
+    again only once it changes."""
 
-    def __init__(self, load_sources: Callable[[Store, list[HotlistSource]], None]) -> None:
-        self.load_sources = load_sources
-        self.seen: dict[str, tuple[HotlistSource, str | None]] = {}
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[object, ...]] = {}
 
-    def refresh(self, store: Store, sources: list[HotlistSource]) -> int:
+    def refresh(self, store: Store, config: Config) -> int:
         """Import what changed; returns how many sources were imported (or tried)."""
         tried = 0
-        for source in sources:
-            state = (source, digest(source.path))  # read before the import: a later edit shows
+        for source in config.hotlists:
+            # the file is hashed before the import: an edit during it shows at the next reload
+            state = (
+                source,
+                digest(source.path),
+                config.profiles.get(source.format),
+                config.categories,
+            )
             if self.seen.get(source.source) == state:
                 continue
             self.seen[source.source] = state
-            self.load_sources(store, [source])
+            import_source(store, config, source)
             tried += 1
-        for name in sorted(self.seen.keys() - {s.source for s in sources}):
+        for name in sorted(self.seen.keys() - {s.source for s in config.hotlists}):
             del self.seen[name]
             log.warning(
                 "hot list %s is no longer in the config; its entries stay active until removed"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from cloud.storage import open_target
-from gateway import hotlist, reload
-from gateway.alerts import AlertDispatcher
-from gateway.config import Config, HotlistSource
+from gateway import reload
+from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
+from gateway.config import Config
+from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
 from gateway.ingest import Ingest
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
@@ -18,46 +18,7 @@ from gateway.sync import Syncer, SyncWorker
 from gateway.web import camera_server
 
 log = logging.getLogger("alpr.gateway")
-
-
-def import_hotlist(
-    store: Store, path: Path, source: str, fmt: str, max_bad_share: float = 0.05
-) -> tuple[int, list[hotlist.LineError]]:
-    """Import a file as the whole of `source`; bad lines are reported, good ones imported.
-
-    A file that cannot be read (OSError), or that `hotlist.refusal` rejects (ImportRefused: bad
-    header, no valid line, too many bad lines) leaves the source's previous list active.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    errors: list[hotlist.LineError] = []
-
-    def accept(good: int, previous: int) -> None:
-        why = hotlist.refusal(str(path), good, errors, max_bad_share, previous)
-        if why is not None:
-            raise hotlist.ImportRefused(why, errors)
-
-    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors), accept)
-    for e in errors:
-        log.warning("hot list %s (%s) %s", source, path, e)
-    log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
-    return count, errors
-
-
-def load_configured_hotlists(store: Store, sources: list[HotlistSource]) -> None:
-    """Re-import every configured file (at each start); a refused or unreadable file is logged in
-    one line naming it and why, and its source's previous list stays active."""
-    for source in sources:
-        try:
-            import_hotlist(store, source.path, source.source, source.format, source.max_bad_share)
-        except hotlist.ImportRefused as exc:
-            log.error("hot list %s: %s", source.source, exc)
-        except OSError as exc:
-            log.error(
-                "hot list %s: cannot read %s (%s); the previous list stays active",
-                source.source,
-                source.path,
-                exc.strerror,
-            )
+__all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
 
 
 class Gateway:
@@ -93,8 +54,10 @@ class Gateway:
         )
         self.syncer = Syncer(config, self.store, self.target)
         self.sync = SyncWorker(self.syncer, self.stop)
+        reminder = config.alert_reminder or VERIFY_REMINDER
+        self.feeds = FeedWatcher(self.store, config, reminder, self.stop)
         self.reload_lock = threading.Lock()
-        self.hotlists = reload.HotlistFiles(load_configured_hotlists)
+        self.hotlists = reload.HotlistFiles()
         self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
         self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
 
@@ -112,7 +75,7 @@ class Gateway:
         return ingest
 
     def load_configured_hotlists(self) -> None:
-        self.hotlists.refresh(self.store, self.config.hotlists)
+        self.hotlists.refresh(self.store, self.config)
 
     def start(self) -> None:
         self.load_configured_hotlists()
@@ -121,6 +84,7 @@ class Gateway:
             w.start()
         self.alerts.start()
         self.sync.start()
+        self.feeds.start()
         self.web.start()
         self.watcher.start()
         log.info(
@@ -152,8 +116,9 @@ class Gateway:
         for w in self.workers:
             w.config = config
         self.syncer.reconfigure(config)
+        self.feeds.reconfigure(config, config.alert_reminder or VERIFY_REMINDER)
         self.config = config
-        self.hotlists.refresh(self.store, config.hotlists)
+        self.hotlists.refresh(self.store, config)
         log.info(
             "config reloaded: %s",
             "; ".join(summary) or "no change to cameras, alert targets or hot-list sources",
@@ -168,5 +133,6 @@ class Gateway:
             w.join(timeout=5)
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
+        self.feeds.join(timeout=5)
         if self.watcher.is_alive():
             self.watcher.join(timeout=5)

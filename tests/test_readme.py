@@ -58,6 +58,12 @@ SKIPPED_COMMANDS = {  # a command's start -> why it is not run here
     "alpr gateway serve --config alpr.toml": "the gateway the quick start started still serves"
     " this config (a second one is refused by the service lock)",
     "alpr hits disposition": "needs a hot-list hit; tests/test_records.py records dispositions",
+    "alpr hits verify": "needs a hot-list hit; tests/test_hit_outcomes.py records checks",
+    "alpr hits outcome": "needs a hot-list hit; tests/test_hit_outcomes.py records outcomes",
+    "alpr hits history": "needs a hot-list hit; tests/test_hit_outcomes.py reads histories",
+    "alpr hotlist approve ENTRY": "a manager other than the one who entered the entry;"
+    " tests/test_hotlist_workflow.py approves and rejects",
+    "alpr hotlist reject": "the entry is cancelled by the block; tests/test_hotlist_workflow.py",
     "alpr survey": "needs test captures of plates from a camera; tests/test_survey.py",
     "alpr flash": "needs a board on a serial port; hwtest/ flashes the emulated board",
     "alpr deploy": "needs a board on a serial port; hwtest/ deploys to the emulated board",

@@ -17,6 +17,7 @@ from gateway_helpers import write_config
 from sync_helpers import make_hit, make_read
 
 from cloud.storage import FileTarget
+from gateway import hit_events
 from gateway.config import load
 from gateway.hotlist import make_entry
 from gateway.store import RefusedError, Store, detail_digest
@@ -138,7 +139,7 @@ def add_entry(store: Store, plate: str = "ABC123") -> int:
         instructions="verify",
         expires=FUTURE,
     )
-    return store.add_hotlist_entry(make_entry(fields, "local"), "sgt.ortiz")
+    return store.add_hotlist_entry(make_entry(fields, "local"), "sgt.ortiz", status="approved")
 
 
 def test_open_hits_stay_listed_after_their_read_is_purged(
@@ -204,6 +205,8 @@ def test_no_longer_wanted_asks_whether_to_cancel_the_entry(
     store = Store(load(path).data_dir)
     entry = add_entry(store)
     hits = [make_hit(store, make_read(store, seed=i), entry) for i in range(3)]
+    for hit in hits:  # a hit is closed only after its check is recorded
+        hit_events.verify(store, hit, "ofc", "NCIC", "not-wanted", "cleared")
     nlw = ("--status", "no-longer-wanted", "--note", "warrant served")
 
     def dispose(hit: int, *extra: str, user: str = "ofc") -> tuple[int, str, str]:
@@ -256,7 +259,7 @@ def test_no_longer_wanted_asks_whether_to_cancel_the_entry(
     assert store.hotlist_rows() == []
     history = store.hotlist_history(entry)
     assert [(h["action"], h["user"]) for h in history] == [
-        ("added", "sgt.ortiz"),
+        ("approved", "sgt.ortiz"),
         ("cancelled", "sgt"),
     ]
     assert history[1]["reason"] == f"hit {hits[1]} no longer wanted: warrant served"

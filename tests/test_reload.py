@@ -17,6 +17,7 @@ import pytest
 from gateway_helpers import SECRET, jpeg, scene_jpeg, write_config, write_secret
 from test_gateway_e2e import FUTURE, Webhook, free_port, start_gateway, wait_for
 
+from gateway import review
 from gateway.alerts import AlertDispatcher
 from gateway.backup import ServiceLock
 from gateway.config import AlertTarget, load
@@ -112,6 +113,7 @@ def test_alert_target_added_live_delivers_a_reimported_hotlist_hit(tmp_path: Pat
     hotlists = '[[hotlists]]\nsource = "local"\npath = "hot.csv"\n'
     config = write_config(tmp_path, port=port, extra=hotlists)
     store = Store(tmp_path / "data")
+    review.approve_source(store, "local", "mgr")  # a manager approved the source: its entries match
     active = "SELECT plate FROM hotlist WHERE cancelled_at IS NULL ORDER BY plate"
     with gateway(config, port) as proc:
         assert wait_for(lambda: [r[0] for r in store.connect().execute(active)] == ["PLM731"], 30)
