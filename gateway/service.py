@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 from cloud.storage import open_target
 from gateway import reload
+from gateway.access.db import AccessDB
+from gateway.access.heads import HeadExporter
 from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
 from gateway.config import Config
 from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
@@ -53,7 +56,14 @@ class Gateway:
             config.storage.base,
         )
         self.syncer = Syncer(config, self.store, self.target)
-        self.sync = SyncWorker(self.syncer, self.stop)
+        self.heads = HeadExporter(
+            AccessDB(config.data_dir),
+            self.target,
+            config.storage.target,
+            config.retention.access_log_days,
+            f"gateway:{socket.gethostname()}",
+        )
+        self.sync = SyncWorker(self.syncer, self.stop, heads=self.heads)
         reminder = config.alert_reminder or VERIFY_REMINDER
         self.feeds = FeedWatcher(self.store, config, reminder, self.stop)
         self.reload_lock = threading.Lock()
@@ -116,6 +126,7 @@ class Gateway:
         for w in self.workers:
             w.config = config
         self.syncer.reconfigure(config)
+        self.heads.lock_days = config.retention.access_log_days
         self.feeds.reconfigure(config, config.alert_reminder or VERIFY_REMINDER)
         self.config = config
         self.hotlists.refresh(self.store, config)

@@ -37,6 +37,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cameras.view": frozenset({"technician", "manager"}),
     "gateway.status": frozenset(ROLES),  # counts only, no plates
     "retention.proof": frozenset({"auditor", "manager", "admin"}),
+    "storage.init": frozenset({"admin"}),  # the bucket's rules: lock, lifecycle, policy
+    "storage.check": frozenset({"admin", "auditor", "manager"}),  # drift, reads kept too long
     "evidence.hold": frozenset({"investigator", "manager"}),
     "evidence.release": frozenset({"manager"}),
     "evidence.export": frozenset({"investigator", "manager"}),
