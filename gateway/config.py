@@ -8,6 +8,7 @@ can fix the file without reading code.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,6 +109,7 @@ class Config:
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
+    source_sha256: str = ""  # of the file as loaded: watch mode compares the file with it
     logging_target: str = "stderr"  # stderr, file or journald
     logging_file: Path | None = None  # with logging_target = "file"
     tls_cert: Path | None = None
@@ -116,6 +118,7 @@ class Config:
     request_timeout_s: float = 30.0
     keepalive_timeout_s: float = 5.0
     max_connections: int = 64
+    reload: str = "signal"  # "signal" (SIGHUP) or "watch" (the file too)
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
@@ -254,6 +257,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         request_timeout_s=gw.request_timeout_s,
         keepalive_timeout_s=gw.keepalive_timeout_s,
         max_connections=gw.max_connections,
+        reload=gw.reload,
         open_hit_hours=file.hits.open_alert_hours,
         retention=Retention(
             alerts_days=ret.alerts_days or agency.retention_days,
@@ -286,21 +290,27 @@ def parse(
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    return read_source(path)[0]
+
+
+def read_source(path: Path) -> tuple[dict[str, Any], str]:
+    """The parsed file and the sha256 of the bytes it was parsed from."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return tomllib.loads(data.decode()), hashlib.sha256(data).hexdigest()
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load(path: str | Path, strict: bool = True, allow_literal: bool = False) -> Config:
     """Read and validate a config file; ConfigError names every problem found."""
     path = Path(path)
-    config = parse(read_toml(path), path.resolve().parent, strict, allow_literal)
-    return replace(config, path=path)
+    doc, digest = read_source(path)
+    config = parse(doc, path.resolve().parent, strict, allow_literal)
+    return replace(config, path=path, source_sha256=digest)
 
 
 def load_embedded(base: Path) -> Config:

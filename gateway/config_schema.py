@@ -214,6 +214,9 @@ class GatewaySection(Table):
     """An idle kept-alive connection is closed after this time."""
     max_connections: Annotated[int, Between(1, 10_000)] = 64
     """Connections served at once; more wait or are refused."""
+    reload: Literal["signal", "watch"] = "signal"
+    """How a changed config is taken up without a restart: on SIGHUP (`alpr gateway reload`), or
+    also when the file (or a hot-list file) changes ("watch", checked every second)."""
     rotation_grace_hours: Annotated[float, Between(0, 8760)] = 72.0
     """After `alpr provision --rotate`, a camera's previous secret is still accepted this long,
     until the camera's first request signed with the new one."""

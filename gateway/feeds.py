@@ -230,13 +230,23 @@ class FeedWatcher(threading.Thread):
 
     def __init__(self, store: Store, config: Config, reminder: str, stop: threading.Event) -> None:
         super().__init__(name="feeds", daemon=True)
-        self.store, self.config, self.reminder, self.stop = store, config, reminder, stop
+        self.store, self.stop = store, stop
+        self.current = (config, reminder)
+
+    @property
+    def config(self) -> Config:
+        return self.current[0]
+
+    def reconfigure(self, config: Config, reminder: str) -> None:
+        """A reloaded config, taken whole at the next tick."""
+        self.current = (config, reminder)
 
     def tick(self, now: float | None = None) -> None:
+        config, reminder = self.current  # one config for the whole tick, even across a reload
         for step in (
-            lambda: refresh_due(self.store, self.config, now),
-            lambda: check_stale(self.store, self.config, now),
-            lambda: check_overdue(self.store, self.config, self.reminder, now),
+            lambda: refresh_due(self.store, config, now),
+            lambda: check_stale(self.store, config, now),
+            lambda: check_overdue(self.store, config, reminder, now),
         ):
             try:
                 step()

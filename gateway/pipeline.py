@@ -91,6 +91,12 @@ class MatcherCache:
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
             return self.matcher
 
+    def reconfigure(self, max_substitutions: int) -> None:
+        """A reloaded `[matching] max_substitutions`: the matcher is rebuilt at its next use."""
+        with self.lock:
+            if max_substitutions != self.max_substitutions:
+                self.max_substitutions, self.version = max_substitutions, ""
+
 
 class ReaderWorker(threading.Thread):
     """One reader thread; each has its own TFLite interpreters."""
@@ -138,7 +144,8 @@ class ReaderWorker(threading.Thread):
                     self.claimed.discard(rows[0]["id"])
 
     def process(self, event: Any) -> None:
-        camera = self.config.cameras.get(event["camera"])
+        config = self.config  # one config for the whole event, even across a reload
+        camera = config.cameras.get(event["camera"])
         db = self.store.connect()
         if camera is None:  # removed from the config since the event was stored
             db.execute(
@@ -149,12 +156,15 @@ class ReaderWorker(threading.Thread):
         parsed = protocol.decode_event(self.store.event_body(event["path"]))
         found = best_read(self.reader, camera, parsed.frames)
         if found is None:
-            site_status.flag(db, self.config, camera, event, None)
+            site_status.flag(db, config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
             return
-        self.record(event, camera, found)
+        self.record(event, camera, found, config)
 
-    def record(self, event: Any, camera: Camera, found: BestRead) -> None:
+    def record(
+        self, event: Any, camera: Camera, found: BestRead, config: Config | None = None
+    ) -> None:
+        config = config or self.config
         read_id = str(
             uuid.uuid5(
                 READ_NAMESPACE, f"{event['camera']}/{event['sequence']}/{event['body_sha256']}"
@@ -260,12 +270,12 @@ class ReaderWorker(threading.Thread):
                     m.matched_text,
                     read,
                     entry_json,
-                    self.config.console_url,
+                    config.console_url,
                     m.state_differs,
-                    self.config.alert_reminder or VERIFY_REMINDER,
+                    config.alert_reminder or VERIFY_REMINDER,
                 )
-                queue_alerts(db, hit_id, payload, self.config.alerts, now)
-                alerted = alerted or bool(self.config.alerts)
+                queue_alerts(db, hit_id, payload, config.alerts, now)
+                alerted = alerted or bool(config.alerts)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
@@ -275,7 +285,7 @@ class ReaderWorker(threading.Thread):
                     camera.id,
                     f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
-            site_status.flag(db, self.config, camera, event, read_id)
+            site_status.flag(db, config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")
         except BaseException:

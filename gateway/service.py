@@ -7,12 +7,14 @@ import socket
 import threading
 
 from cloud.storage import open_target
+from gateway import reload
 from gateway.access.db import AccessDB
 from gateway.access.heads import HeadExporter
 from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
 from gateway.at_rest import warn_if_unencrypted
 from gateway.config import Config
 from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
+from gateway.ingest import Ingest
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
@@ -66,6 +68,10 @@ class Gateway:
         self.sync = SyncWorker(self.syncer, self.stop, heads=self.heads)
         reminder = config.alert_reminder or VERIFY_REMINDER
         self.feeds = FeedWatcher(self.store, config, reminder, self.stop)
+        self.reload_lock = threading.Lock()
+        self.hotlists = reload.HotlistFiles()
+        self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
+        self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -75,8 +81,13 @@ class Gateway:
     def url(self) -> str:
         return self.web.url
 
+    @property
+    def ingest(self) -> Ingest:
+        ingest: Ingest = self.web.config.app.state.ingest  # type: ignore[union-attr]
+        return ingest
+
     def load_configured_hotlists(self) -> None:
-        load_configured_hotlists(self.store, self.config)
+        self.hotlists.refresh(self.store, self.config)
 
     def start(self) -> None:
         warn_if_unencrypted(self.config.data_dir)
@@ -88,12 +99,43 @@ class Gateway:
         self.sync.start()
         self.feeds.start()
         self.web.start()
+        self.watcher.start()
         log.info(
             "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
             self.url,
             len(self.config.cameras),
             len(self.workers),
+        )
+
+    def reload(self, why: str = "SIGHUP") -> bool:
+        """Read the config file again and apply it (gateway/reload.py); a bad file changes nothing."""
+        with self.reload_lock:
+            log.info("config reload (%s)", why)
+            new = reload.read_new(self.config, self.tls_digest)
+            if new is None:
+                return False
+            self.apply(new)
+            return True
+
+    def apply(self, config: Config) -> None:
+        """Hand a new config to every part. Each takes it whole, by one assignment, and reads its
+        config once per unit of work (a request, an event, a sync pass), so none sees half of one.
+        Alert workers change first, so that a hit queued for a new target finds it running."""
+        summary = reload.changes(self.config, config)
+        self.alerts.reconfigure(config.alerts)
+        self.matchers.reconfigure(config.max_substitutions)
+        self.ingest.reconfigure(config)
+        for w in self.workers:
+            w.config = config
+        self.syncer.reconfigure(config)
+        self.heads.lock_days = config.retention.access_log_days
+        self.feeds.reconfigure(config, config.alert_reminder or VERIFY_REMINDER)
+        self.config = config
+        self.hotlists.refresh(self.store, config)
+        log.info(
+            "config reloaded: %s",
+            "; ".join(summary) or "no change to cameras, alert targets or hot-list sources",
         )
 
     def shutdown(self) -> None:
@@ -106,3 +148,5 @@ class Gateway:
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
         self.feeds.join(timeout=5)
+        if self.watcher.is_alive():
+            self.watcher.join(timeout=5)

@@ -78,8 +78,18 @@ class Syncer:
 
     def __init__(self, config: Config, store: Store, target: Target, uploads: int = 16) -> None:
         self.config, self.store, self.target = config, store, target
+        self.next_config: Config | None = None
         self.alerted_level = 0.0
         self.pool = ThreadPoolExecutor(uploads, thread_name_prefix="upload")
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config, taken at the start of the next pass (never in the middle of one)."""
+        self.next_config = config
+
+    def adopt(self) -> None:
+        config = self.next_config  # read once: a reload meanwhile is taken at the next pass
+        if config is not None:
+            self.config = config
 
     def sync_once(self, limit: int = BATCH) -> SyncStats:
         """Upload up to `limit` queued reads, several at a time; mark the ones that fully landed.
@@ -345,6 +355,7 @@ class SyncWorker(threading.Thread):
         next_purge = 0.0
         while not self.stop.is_set():
             try:
+                self.syncer.adopt()
                 stats = self.syncer.sync_once()
                 self.syncer.bound_queue()
                 if time.monotonic() >= next_purge:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 from gateway import review, site_status
 from gateway.backup import GatewayRunning, RestoreError, ServiceLock, check_backup, restore
 from gateway.config import Config
+from gateway.reload import PidFile, running_pid
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
@@ -42,6 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = gsub.add_parser("serve", help="receive captures, read plates, match hot lists, alert")
     add_config_arg(serve)
     serve.set_defaults(func=run_serve)
+    rel = gsub.add_parser(
+        "reload", help="make the running gateway read its config again (sends it SIGHUP)"
+    )
+    add_config_arg(rel)
+    rel.set_defaults(func=run_reload)
     status = gsub.add_parser("status", help="backlog, reads, hits and alerts waiting")
     add_config_arg(status)
     status.add_argument("--json", action="store_true")
@@ -74,15 +81,41 @@ def run_serve(args: argparse.Namespace) -> int:
         lock = ServiceLock(config.data_dir).acquire()
     except GatewayRunning as exc:
         raise UserError(str(exc)) from None
-    gateway = Gateway(config)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    gateway.start()
-    stopped.wait()
-    log.info("shutting down")
-    gateway.shutdown()
-    lock.release()
+    # From the moment the pid file names us, SIGHUP means "reload", never the default "exit":
+    # one that comes while the gateway is still being built is taken once it runs.
+    early: list[bool] = []
+    signal.signal(signal.SIGHUP, lambda *_: early.append(True))
+    pid_file = PidFile(config.data_dir)
+    pid_file.write()
+    try:
+        gateway = Gateway(config)
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        signal.signal(signal.SIGHUP, lambda *_: gateway.watcher.request())
+        if early:
+            gateway.watcher.request()
+        gateway.start()
+        stopped.wait()
+        log.info("shutting down")
+        gateway.shutdown()
+    finally:
+        pid_file.remove()
+        lock.release()
+    return 0
+
+
+def run_reload(args: argparse.Namespace) -> int:
+    """SIGHUP to the gateway running on this config's data dir; its log says what changed."""
+    config = load_config(args)
+    pid, why = running_pid(config.data_dir)
+    if pid is None:
+        raise UserError(why)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise UserError(f"no gateway is running (process {pid} is gone)") from None
+    print(f"asked the gateway (pid {pid}) to reload its config; its log says what changed")
     return 0
 
 
