@@ -13,7 +13,7 @@ from cloud.storage import StorageError, Target, open_target
 from gateway import config as cfg
 from gateway.access import annual, audit
 from tools.common import add_config_arg
-from tools.ops import auth
+from tools.ops import audit_checks, auth
 
 
 def when(text: str) -> str:
@@ -229,16 +229,27 @@ def run_data_error(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "audit.export")
     try:
-        html = annual.render(ctx.db, ctx.config.agency, args.sample)
+        s = annual.get_sample(ctx.db, args.sample)
     except annual.AuditError as exc:
         return _fail(exc)
+    extras = audit_checks.run(ctx.config, s["period_from"], s["period_to"])
+    html = annual.render(ctx.db, ctx.config.agency, s["id"], extras)
     args.out.write_text(html)
     audit.append(
         ctx.db,
         ctx.user.name,
         "audit report",
         kind="audit",
-        what={"sample": args.sample, "out": str(args.out)},
+        what={
+            "sample": s["id"],
+            "out": str(args.out),
+            "late": None
+            if extras.retention is None or extras.retention.late is None
+            else len(extras.retention.late),
+            "drift": None
+            if extras.cloud is None or extras.cloud.drift is None
+            else len(extras.cloud.drift),
+        },
         source=ctx.source,
     )
     print(f"report written to {args.out}")
