@@ -420,7 +420,7 @@ class ImportProfile(Table):
     """The layout of a delimited hot-list file, so a state system's extract needs no code."""
 
     delimiter: str = ","
-    """One character, e.g. "|" or "\t"."""
+    """One character: a comma, a pipe, a tab ("\\t") or another."""
     header: bool = True
     """The first line names the columns; without one, columns are 1-based positions."""
     columns: dict[str, str]
