@@ -12,11 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud import encryption
 from cloud.storage import FileTarget, S3Target, StorageError, Target, captured_at
 
 NONCURRENT_DAYS = 1
 ABORT_MULTIPART_DAYS = 1
 LIFE_TAG = "alpr-life"
+AUDIT_HEADS = "audit/heads/"  # the gateway's daily audit heads: locked, under no lifecycle rule
 LIFE_GROWTH = 1.6  # each remaining-life value with a rule is ~1.6 times the one before
 DAY_S = 86400.0
 
@@ -49,7 +51,8 @@ def life_days(retention_days: int, captured: float, now: float) -> int | None:
 
 
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
-    """Every rule is scoped by prefix; custody/ has none, so the chain of custody is never expired.
+    """Every rule is scoped by prefix; custody/ and audit/ have none, so the chain of custody and
+    the audit heads are never expired.
 
     reads/ objects carry an `alpr-life=N` tag (their remaining life at upload), and one rule per N
     expires them N days after upload, so a read synced late still goes at capture + retention. An
@@ -98,8 +101,10 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
 def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None) -> dict[str, Any]:
     """Least privilege for each role.
 
-    The gateway writes and reads back reads/ and never deletes, locks, or reads evidence/ or
-    custody/. The evidence role copies reads into evidence/, sets and lifts legal holds, writes
+    The gateway writes and reads back reads/ and index/ (deleting only merged index parts) and
+    never holds, or reads evidence/ or custody/; the one retention it sets is on its daily audit
+    heads (audit/heads/: written once, read back, never deleted; COMPLIANCE retention can only be
+    lengthened). The evidence role copies reads into evidence/, sets and lifts legal holds, writes
     custody/ records under Object Lock retention, and deletes released evidence.
     """
     statements: list[dict[str, Any]] = []
@@ -121,6 +126,13 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Resource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
+                "Sid": "GatewayWritesAuditHeads",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/{AUDIT_HEADS}*"],
+            },
+            {
                 "Sid": "GatewayLists",
                 "Effect": "Allow",
                 "Principal": who,
@@ -136,10 +148,16 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
                     "s3:PutObjectLegalHold",
-                    "s3:PutObjectRetention",
                     "s3:BypassGovernanceRetention",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Sid": "GatewayLocksOnlyAuditHeads",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:PutObjectRetention"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/{AUDIT_HEADS}*"],
             },
             {
                 "Sid": "GatewayDeletesOnlyIndex",
@@ -273,11 +291,11 @@ def init(
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
     )
     report.done.append(
-        f"lifecycle: reads/ expire {retention_days} days after capture (custody/ never)"
+        f"lifecycle: reads/ expire {retention_days} days after capture (custody/ and audit/ never)"
     )
     if principal or evidence:  # before the public access block: RGW 16.2 then refuses policies
         set_policy(s3, bucket, principal, evidence, report)
-    block_public_access(s3, bucket, report)
+    block_public_access(s3, bucket, report, target.sse)
     try:
         s3.put_bucket_encryption(
             Bucket=bucket,
@@ -290,6 +308,7 @@ def init(
         report.unsupported.append(
             f"default encryption (SSE-S3): refused by the server ({_code(exc)})"
         )
+    report.done.append(encryption.describe(target))
     return report
 
 
@@ -328,8 +347,13 @@ RGW_BLOCK = {**FULL_BLOCK, "BlockPublicAcls": False}
 PROBE_KEY = "alpr-init-probe"
 
 
-def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
-    """Block all public access; fall back to RGW_BLOCK where the server then refuses writes."""
+def block_public_access(
+    s3: Any, bucket: str, report: BucketReport, sse: dict[str, str] | None = None
+) -> None:
+    """Block all public access; fall back to RGW_BLOCK where the server then refuses writes.
+
+    The probe object is written like any other (`sse`: the SSE-C parameters, if any)."""
+    sse = sse or {}
     from botocore.exceptions import ClientError
 
     try:
@@ -338,7 +362,7 @@ def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
         report.unsupported.append(f"public access block: refused by the server ({_code(exc)})")
         return
     try:
-        s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"probe")
+        s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"probe", **sse)
         report.done.append("public access blocked")
     except ClientError:
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=RGW_BLOCK)
@@ -426,6 +450,7 @@ def check(
                 report.drift.append("bucket policy differs from the least-privilege policy")
         except ClientError as exc:
             report.drift.append(f"no bucket policy ({_code(exc)})")
+    encryption.check(target, report)
     return report
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from botocore.config import Config as BotoConfig
 
+from cloud import sse_c
 from cloud.durable import fsync_write
 
 log = logging.getLogger("alpr.storage")
@@ -127,7 +128,16 @@ def s3_client(
 class _PendingPut:
     key: str
     md5: str  # hex
+    sha256: str  # hex
+    declared_sha256: str | None  # the caller's "sha256" metadata, if it gave one
     attempts: int = 0
+
+    def landed(self, found: StoredObject, sse: bool) -> bool:
+        """Whether `found` is this PUT's object: by MD5 (ETag), or with SSE-C, whose ETag is not
+        the MD5, by the SHA-256 the object carries in its metadata."""
+        if not sse:
+            return found.md5 == self.md5
+        return self.declared_sha256 == self.sha256 and found.metadata.get("sha256") == self.sha256
 
 
 class _EmptyBody:
@@ -138,8 +148,14 @@ class _EmptyBody:
 
 
 class S3Target:
-    def __init__(self, bucket: str, client: Any, url: str) -> None:
+    """A bucket. With `sse_c_key` every object's PUT, GET and HEAD carries the SSE-C headers."""
+
+    def __init__(self, bucket: str, client: Any, url: str, sse_c_key: bytes | None = None) -> None:
         self.bucket, self.client, self.url = bucket, client, url
+        if sse_c_key is not None and len(sse_c_key) != sse_c.KEY_BYTES:
+            raise StorageError(f"an SSE-C key has {sse_c.KEY_BYTES} bytes, not {len(sse_c_key)}")
+        self.sse_c_key = sse_c_key
+        self.sse: dict[str, str] = sse_c.request_params(sse_c_key) if sse_c_key else {}
         self._local = threading.local()
         # the client retries a PUT by itself after a 5xx or a dropped answer; in a versioned bucket
         # a blind retry of a PUT that had in fact landed is a second copy of the object
@@ -164,12 +180,20 @@ class S3Target:
         except StorageError as exc:  # cannot tell: not sent, the client asks again after a pause
             log.info("PUT %s not retried: cannot tell whether it landed (%s)", pending.key, exc)
             return AWSResponse(request.url, 503, HTTPHeaders(), _EmptyBody())
-        if existing is None or existing.md5 != pending.md5:
+        if existing is None or not pending.landed(existing, bool(self.sse)):
             return None
         log.info("PUT %s had landed before its retry; not sent again", pending.key)
         headers = HTTPHeaders()
         headers["ETag"] = f'"{pending.md5}"'
         return AWSResponse(request.url, 200, headers, _EmptyBody())
+
+    def _hint(self, code: object) -> str:
+        """What a 400 on an object most often means once SSE-C is in play."""
+        if str(code) in ("400", "InvalidArgument", "InvalidRequest"):
+            if self.sse:
+                return " (is the object encrypted with another SSE-C key?)"
+            return " (is the object SSE-C encrypted? set [storage] encryption and sse_c_key)"
+        return ""
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -180,6 +204,7 @@ class S3Target:
             err = exc.response.get("Error", {})
             raise StorageError(
                 f"{what} on s3://{self.bucket}: {err.get('Code')} {err.get('Message', '')}".strip()
+                + (self._hint(err.get("Code")) if what in ("PutObject", "GetObject") else "")
             ) from None
         except BotoCoreError as exc:
             raise StorageError(f"{what} on s3://{self.bucket}: {exc}") from None
@@ -198,8 +223,13 @@ class S3Target:
         if lock is not None:
             extra["ObjectLockMode"] = lock.mode
             extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock.until, dt.UTC)
-        digest = hashlib.md5(data)
-        self._local.put = _PendingPut(key, digest.hexdigest())
+        digest = hashlib.md5(data, usedforsecurity=False)
+        self._local.put = _PendingPut(
+            key,
+            digest.hexdigest(),
+            hashlib.sha256(data).hexdigest(),
+            (metadata or {}).get("sha256"),
+        )
         try:
             answer = self._call(
                 "PutObject",
@@ -209,11 +239,14 @@ class S3Target:
                 ContentMD5=base64.b64encode(digest.digest()).decode(),
                 Metadata=metadata or {},
                 **extra,
+                **self.sse,
             )
         finally:
             self._local.put = None
         etag = str(answer.get("ETag", "")).strip('"')
-        if etag != digest.hexdigest():  # the answer is wrong: believe only what is stored
+        # with SSE-C the ETag is not the MD5 of the bytes sent; otherwise a wrong one means the
+        # answer is wrong: believe only what is stored
+        if not self.sse and etag != digest.hexdigest():
             stored = self.head(key)
             if stored is None or stored.md5 != digest.hexdigest():
                 raise StorageError(
@@ -226,11 +259,14 @@ class S3Target:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            r = self.client.head_object(Bucket=self.bucket, Key=key)
+            r = self.client.head_object(Bucket=self.bucket, Key=key, **self.sse)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
+            raise StorageError(
+                f"HeadObject on s3://{self.bucket}/{key}: {exc}{self._hint(code)}"
+            ) from None
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
         try:
@@ -249,7 +285,8 @@ class S3Target:
         return found
 
     def get(self, key: str) -> bytes:
-        body: bytes = self._call("GetObject", self.client.get_object, Key=key)["Body"].read()
+        r = self._call("GetObject", self.client.get_object, Key=key, **self.sse)
+        body: bytes = r["Body"].read()
         return body
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
@@ -342,7 +379,7 @@ class FileTarget:
             key,
             len(data),
             p.stat().st_mtime,
-            hashlib.md5(data).hexdigest(),
+            hashlib.md5(data, usedforsecurity=False).hexdigest(),
             dict(self._sidecar(key).get("metadata", {})),
         )
 
@@ -411,12 +448,17 @@ def open_target(
     secret_key: str | None = None,
     region: str = "us-east-1",
     base: Path | None = None,
+    sse_c_key: bytes | None = None,
 ) -> Target:
-    """file://PATH (relative to base) or s3://BUCKET (with an endpoint for a non-AWS server)."""
+    """file://PATH (relative to base) or s3://BUCKET (with an endpoint for a non-AWS server);
+    `sse_c_key` (32 bytes) encrypts a bucket's objects with SSE-C."""
     parts = urlsplit(url)
     if parts.scheme == "file":
+        if sse_c_key is not None:
+            raise StorageError(f"SSE-C applies to s3:// targets only, not to {url}")
         path = Path(parts.netloc + parts.path)
         return FileTarget(path if path.is_absolute() or base is None else base / path)
     if parts.scheme == "s3" and parts.netloc:
-        return S3Target(parts.netloc, s3_client(endpoint, access_key, secret_key, region), url)
+        client = s3_client(endpoint, access_key, secret_key, region)
+        return S3Target(parts.netloc, client, url, sse_c_key)
     raise StorageError(f"storage target must be file://PATH or s3://BUCKET, got {url!r}")

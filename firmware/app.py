@@ -113,8 +113,9 @@ def adopt_time(t: object, st: dict) -> bool:
 
 
 def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str) -> tuple:
-    """A signed POST: (status, answer). The clock is taken only from an answer whose signature
-    verifies with our secret; a request refused as stale is sent once more with the new time."""
+    """A signed POST: (status, answer, verified). The clock is taken only from an answer whose
+    signature verifies with our secret; a request refused as stale is sent once more with the new
+    time."""
     for _ in range(2):
         status, answer, verified = proto.post(conf, path, body, seq, ctype, int(hw.now()))
         hw.feed()
@@ -122,7 +123,7 @@ def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str) -> 
             break
         if not (status == 401 and "stale" in str(answer.get("error"))):
             break
-    return status, answer
+    return status, answer, verified
 
 
 # Answers that resending the same bytes can never change (PROTOCOL.md). 401 and 403 are not here:
@@ -131,11 +132,17 @@ HOPELESS = (400, 409, 411, 413, 415, 422)
 
 
 def deliver(conf: dict, seq: int, body: bytes, st: dict) -> int:
-    """Send one event: 1 stored (200/201), -1 rejected for good, 0 keep it queued."""
+    """Send one event: 1 stored (200/201), -1 rejected for good, 0 keep it queued.
+
+    Only an answer signed with our secret may take an event off the flash: anyone else on the
+    network could otherwise answer 201 (or 400) and make the camera drop its captures."""
     try:
-        status, answer = send(conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE)
+        status, answer, verified = send(conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE)
     except OSError as e:
         print("app: event", seq, "not sent:", repr(e))
+        return 0
+    if not verified:
+        print("app: event", seq, "answered", status, "without a valid signature: kept")
         return 0
     if status in (200, 201):
         return 1
@@ -166,12 +173,12 @@ def heartbeat(conf: dict, st: dict, battery: float, solar: float, rssi: int, err
         "awake_ms_last": st.get("awake_ms", 0), "errors_logged": len(elog.entries()),
     }
     try:
-        status, _ = send(conf, st, proto.HEARTBEAT_PATH, json.dumps(beat).encode(), 0,
-                         "application/json")
+        status, _, verified = send(conf, st, proto.HEARTBEAT_PATH, json.dumps(beat).encode(), 0,
+                                   "application/json")
     except OSError as e:
         print("app: heartbeat not sent:", repr(e))
         return
-    if status == 200:
+    if status == 200 and verified:
         st["dropped"] = st["rejected"] = 0  # reported: the gateway has the counts now
 
 

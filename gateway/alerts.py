@@ -48,12 +48,13 @@ BATCH = 20
 
 def queue_alerts(
     db: sqlite3.Connection,
-    hit_id: int,
+    hit_id: int | None,
     payload: dict[str, Any],
     targets: list[AlertTarget],
     now: float,
 ) -> None:
-    """One outbox row per target, in the caller's transaction (the one that records the hit)."""
+    """One outbox row per target, in the caller's transaction (the one that records the hit);
+    hit_id None for a notice (a stale hot list)."""
     body = json.dumps(payload)
     for i, target in enumerate(targets):
         db.execute(
@@ -220,7 +221,11 @@ class TargetWorker(threading.Thread):
 
 
 class AlertDispatcher(threading.Thread):
-    """Starts one worker per configured target, and retries rows whose target is gone."""
+    """Starts one worker per configured target, and retries rows whose target is gone.
+
+    Each worker has its own stop, so a reloaded config can stop the worker of a target that was
+    changed or removed, and start one for a target that was added, while the others run on.
+    """
 
     def __init__(
         self,
@@ -234,21 +239,69 @@ class AlertDispatcher(threading.Thread):
         self.store, self.targets, self.stop, self.timeout_s = store, targets, stop, timeout_s
         self.base_s = base_s
         self.rng = random.Random()
-        self.workers = [
-            TargetWorker(store, i, t, stop, timeout_s, base_s) for i, t in enumerate(targets)
-        ]
+        self.lock = threading.Lock()
+        self.running = False
+        self.workers = [self.worker(i, t) for i, t in enumerate(targets)]
+
+    def worker(self, index: int, target: AlertTarget) -> TargetWorker:
+        return TargetWorker(
+            self.store, index, target, threading.Event(), self.timeout_s, self.base_s
+        )
 
     def run(self) -> None:
-        for worker in self.workers:
-            worker.start()
+        with self.lock:
+            self.running = True
+            for worker in self.workers:
+                worker.start()
         while not self.stop.is_set():
             try:
                 self.hold_orphans()
             except Exception:
                 log.exception("alert outbox check failed")
             self.stop.wait(1.0)
-        for worker in self.workers:
-            worker.join(timeout=self.timeout_s + 1)
+        with self.lock:
+            workers, self.running = list(self.workers), False
+        for worker in workers:
+            worker.stop.set()
+        for worker in workers:
+            if worker.is_alive():
+                worker.join(timeout=self.timeout_s + 1)
+
+    def reconfigure(self, targets: list[AlertTarget]) -> None:
+        """Apply a reloaded `[[alerts]]` list. A target that is unchanged keeps its worker; one
+        that changed or is new gets a fresh worker, started only after the worker it replaces has
+        finished its delivery in flight, so a row is never sent twice. Rows of a removed target
+        stay in the outbox (`hold_orphans`)."""
+        with self.lock:
+            kept: list[TargetWorker] = []
+            for i, target in enumerate(targets):
+                old = self.workers[i] if i < len(self.workers) else None
+                kept.append(
+                    old if old is not None and old.target == target else self.worker(i, target)
+                )
+            retired = [w for w in self.workers if w not in kept]
+            fresh = [w for w in kept if w not in self.workers]
+            running = self.running
+            self.workers, self.targets = kept, list(targets)
+        for worker in retired:
+            worker.stop.set()
+        for worker in retired:
+            if worker.is_alive():
+                worker.join(timeout=self.timeout_s + 1)
+                if worker.is_alive():
+                    log.warning("%s: its delivery in flight has not finished", worker.key)
+        if running and not self.stop.is_set():
+            for worker in fresh:
+                worker.start()
+        for worker in fresh:
+            log.info("%s (%s): delivering", worker.key, worker.target.kind)
+        for worker in retired:
+            if worker.index >= len(targets):
+                log.info(
+                    "%s (%s): removed; its undelivered alerts are kept",
+                    worker.key,
+                    worker.target.kind,
+                )
 
     def hold_orphans(self) -> int:
         """Rows for a target index no longer configured: kept (never lost), retried with backoff,

@@ -8,6 +8,7 @@ can fix the file without reading code.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from gateway.config_schema import (
     StorageConfig,
 )
 from gateway.config_types import SECRET_KEYS, ConfigError, resolve_secret
+from gateway.hotlist import Format, all_categories
 from gateway.reader.reader import ReaderHints
 
 __all__ = [
@@ -107,6 +109,7 @@ class Config:
     coordination_distance_m: float = 1000.0
     neighbours: list[Neighbour] = field(default_factory=list)
     path: Path | None = None
+    source_sha256: str = ""  # of the file as loaded: watch mode compares the file with it
     logging_target: str = "stderr"  # stderr, file or journald
     logging_file: Path | None = None  # with logging_target = "file"
     tls_cert: Path | None = None
@@ -115,6 +118,7 @@ class Config:
     request_timeout_s: float = 30.0
     keepalive_timeout_s: float = 5.0
     max_connections: int = 64
+    reload: str = "signal"  # "signal" (SIGHUP) or "watch" (the file too)
     open_hit_hours: float = 12.0
     retention: Retention = field(default_factory=Retention)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
@@ -123,6 +127,18 @@ class Config:
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
     search: SearchSection = field(default_factory=SearchSection)
     rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
+    alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
+    categories: dict[str, str] = field(default_factory=all_categories)  # fixed and [hotlist] ones
+    profiles: dict[str, Format] = field(default_factory=dict)  # [hotlist.profiles], by name
+
+    def hotlist_format(self, name: str) -> Format:
+        """csv, ncic or a configured import profile; ConfigError for any other name."""
+        if name in ("csv", "ncic"):
+            return name
+        if name not in self.profiles:
+            known = ", ".join(["csv", "ncic", *self.profiles])
+            raise ConfigError(f"hot-list format {name!r} is not one of {known}")
+        return self.profiles[name]
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -241,6 +257,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         request_timeout_s=gw.request_timeout_s,
         keepalive_timeout_s=gw.keepalive_timeout_s,
         max_connections=gw.max_connections,
+        reload=gw.reload,
         open_hit_hours=file.hits.open_alert_hours,
         retention=Retention(
             alerts_days=ret.alerts_days or agency.retention_days,
@@ -255,6 +272,9 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         console_url=file.console.url,
         search=file.search,
         rotation_grace_hours=gw.rotation_grace_hours,
+        alert_reminder=file.hits.reminder,
+        categories=all_categories(file.hotlist.categories),
+        profiles={k: v.profile(k) for k, v in file.hotlist.profiles.items()},
     )
 
 
@@ -270,21 +290,27 @@ def parse(
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    return read_source(path)[0]
+
+
+def read_source(path: Path) -> tuple[dict[str, Any], str]:
+    """The parsed file and the sha256 of the bytes it was parsed from."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return tomllib.loads(data.decode()), hashlib.sha256(data).hexdigest()
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load(path: str | Path, strict: bool = True, allow_literal: bool = False) -> Config:
     """Read and validate a config file; ConfigError names every problem found."""
     path = Path(path)
-    config = parse(read_toml(path), path.resolve().parent, strict, allow_literal)
-    return replace(config, path=path)
+    doc, digest = read_source(path)
+    config = parse(doc, path.resolve().parent, strict, allow_literal)
+    return replace(config, path=path, source_sha256=digest)
 
 
 def load_embedded(base: Path) -> Config:

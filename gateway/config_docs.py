@@ -33,13 +33,17 @@ def resolve(schema: Schema, node: Schema) -> Schema:
     return out
 
 
-def sub_table(schema: Schema, prop: Schema) -> tuple[Schema, bool] | None:
-    """(model, is an array of tables) when a key holds a table or [[tables]], else None."""
+def sub_table(schema: Schema, prop: Schema) -> tuple[Schema, bool, str] | None:
+    """(model, is an array of tables, name suffix) when a key holds a table, [[tables]] or
+    tables by name (`[hotlist.profiles.NAME]`), else None."""
     if "$ref" in prop:
-        return resolve(schema, prop), False
+        return resolve(schema, prop), False, ""
     items = prop.get("items")
     if prop.get("type") == "array" and isinstance(items, dict) and "$ref" in items:
-        return resolve(schema, items), True
+        return resolve(schema, items), True, ""
+    named = prop.get("additionalProperties")
+    if prop.get("type") == "object" and isinstance(named, dict) and "$ref" in named:
+        return resolve(schema, named), False, ".NAME"
     return None
 
 
@@ -132,7 +136,7 @@ def sections(
         if table is not None:
             # the key's own description is its row above; it stands in for a model without one
             note = "" if table[0].get("description") else prop.get("description", "")
-            yield from sections(schema, table[0], f"{name}.{key}", table[1], note)
+            yield from sections(schema, table[0], f"{name}.{key}{table[2]}", table[1], note)
 
 
 def markdown(schema: Schema) -> str:
@@ -142,7 +146,9 @@ def markdown(schema: Schema) -> str:
         table = sub_table(schema, prop)
         if table is None:
             raise ValueError(f"top-level key {key!r} is not a table")
-        lines.extend(sections(schema, table[0], key, table[1], prop.get("description", "")))
+        lines.extend(
+            sections(schema, table[0], key + table[2], table[1], prop.get("description", ""))
+        )
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -65,17 +65,38 @@ def check_jpeg(frame: bytes, index: int) -> None:
         raise Rejection(400, f"frame {index}: corrupt JPEG (does not decode)")
 
 
-class Ingest:
+class Running:
+    """A config with the camera keys read under it: swapped whole on a reload, so a request never
+    checks a camera against one config and its signature against another's keys."""
+
     def __init__(self, config: Config, store: Store) -> None:
-        self.config, self.store = config, store
-        self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
+        self.config = config
         self.keys = CameraKeys(config, store)  # a rotated camera's old key, for its grace
 
-    def check_camera(self, camera: str, body_pending: bool) -> None:
+
+class Ingest:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.store = store
+        self.running = Running(config, store)
+        self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
+
+    @property
+    def config(self) -> Config:
+        return self.running.config
+
+    @property
+    def keys(self) -> CameraKeys:
+        return self.running.keys
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config: requests from now on use it (and read secrets afresh)."""
+        self.running = Running(config, self.store)
+
+    def check_camera(self, camera: str, body_pending: bool, running: Running | None = None) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
         if not camera:
             raise Rejection(401, "missing camera id", close=body_pending)
-        if camera not in self.config.cameras:
+        if camera not in (running or self.running).config.cameras:
             raise Rejection(403, f"unknown camera {camera!r}", close=body_pending)
 
     def authenticate(
@@ -83,8 +104,9 @@ class Ingest:
     ) -> Caller:
         """The verified caller, or a Rejection naming what failed. `target` is the request's path
         with its query, exactly as sent (it is signed)."""
+        running = self.running  # one config for the whole check, even across a reload
         camera = headers.get("x-alpr-camera", "")
-        self.check_camera(camera, False)
+        self.check_camera(camera, False, running)
         signature = headers.get("x-alpr-signature", "")
         if not signature:
             raise Rejection(401, "missing signature")
@@ -93,11 +115,12 @@ class Ingest:
             sequence = int(headers.get("x-alpr-sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
+
         def sign(key: bytes) -> str:
             return protocol.sign(key, method, target, camera, timestamp, sequence, body)
 
         try:
-            secret = self.keys.verify(camera, signature, sign)
+            secret = running.keys.verify(camera, signature, sign)
         except ConfigError as exc:
             log.error("camera %s has no usable secret: %s", camera, exc)
             raise Rejection(403, "camera has no usable secret") from None
@@ -106,7 +129,7 @@ class Ingest:
         caller = Caller(camera, sequence, secret)
         # From here on the camera is known to be itself: its refusals are signed and carry the
         # gateway's time, so a camera whose clock drifted can set it from a stale refusal.
-        if abs(time.time() - timestamp) > self.config.clock_skew_s:
+        if abs(time.time() - timestamp) > running.config.clock_skew_s:
             skew = int(time.time() - timestamp)
             raise Rejection(401, f"stale timestamp ({skew} s off)", caller=caller)
         if sequence < 0:

@@ -20,10 +20,10 @@ import numpy as np
 
 from cloud.durable import fsync_write
 from gateway import protocol, site_status
-from gateway.alert_message import build_payload
+from gateway.alert_message import VERIFY_REMINDER, build_payload
 from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
-from gateway.hotlist import ENTRY_FIELDS, Matcher
+from gateway.hotlist import ALERT_FIELDS, Matcher, Scope
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
 from gateway.store import Store, sha256
@@ -63,7 +63,8 @@ def best_read(reader: PlateReader, camera: Camera, frames: list[bytes]) -> BestR
 
 
 class MatcherCache:
-    """The active hot lists in memory, rebuilt when an import or an add changes them."""
+    """The approved hot-list entries in memory, rebuilt when an import, an add or an approval
+    changes them; requested and rejected entries are never loaded, so they never alert."""
 
     def __init__(self, store: Store, max_substitutions: int) -> None:
         self.store, self.max_substitutions = store, max_substitutions
@@ -76,13 +77,25 @@ class MatcherCache:
         with self.lock:
             if version != self.version:
                 db = self.store.connect()
-                rows = db.execute(
-                    "SELECT id, plate, expires, state FROM hotlist WHERE cancelled_at IS NULL"
+                live = "FROM hotlist WHERE cancelled_at IS NULL AND status='approved'"
+                rows = db.execute(f"SELECT id, plate, expires, state {live}")
+                scoped = db.execute(
+                    f"SELECT id, sites, lat, lon, radius_m {live}"
+                    " AND (coalesce(sites, '') != '' OR radius_m IS NOT NULL)"
                 )
-                self.matcher = Matcher(rows, self.max_substitutions)
+                scopes = {r[0]: Scope.of(r[1], r[2], r[3], r[4]) for r in scoped}
+                self.matcher = Matcher(
+                    rows, self.max_substitutions, {k: v for k, v in scopes.items() if v}
+                )
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
             return self.matcher
+
+    def reconfigure(self, max_substitutions: int) -> None:
+        """A reloaded `[matching] max_substitutions`: the matcher is rebuilt at its next use."""
+        with self.lock:
+            if max_substitutions != self.max_substitutions:
+                self.max_substitutions, self.version = max_substitutions, ""
 
 
 class ReaderWorker(threading.Thread):
@@ -131,7 +144,8 @@ class ReaderWorker(threading.Thread):
                     self.claimed.discard(rows[0]["id"])
 
     def process(self, event: Any) -> None:
-        camera = self.config.cameras.get(event["camera"])
+        config = self.config  # one config for the whole event, even across a reload
+        camera = config.cameras.get(event["camera"])
         db = self.store.connect()
         if camera is None:  # removed from the config since the event was stored
             db.execute(
@@ -142,12 +156,15 @@ class ReaderWorker(threading.Thread):
         parsed = protocol.decode_event(self.store.event_body(event["path"]))
         found = best_read(self.reader, camera, parsed.frames)
         if found is None:
-            site_status.flag(db, self.config, camera, event, None)
+            site_status.flag(db, config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
             return
-        self.record(event, camera, found)
+        self.record(event, camera, found, config)
 
-    def record(self, event: Any, camera: Camera, found: BestRead) -> None:
+    def record(
+        self, event: Any, camera: Camera, found: BestRead, config: Config | None = None
+    ) -> None:
+        config = config or self.config
         read_id = str(
             uuid.uuid5(
                 READ_NAMESPACE, f"{event['camera']}/{event['sequence']}/{event['body_sha256']}"
@@ -160,7 +177,12 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
         matches = self.matchers.get().match(
-            plate.text, [t for t, _ in plate.alternates], state=plate.state
+            plate.text,
+            [t for t, _ in plate.alternates],
+            state=plate.state,
+            site=camera.site,
+            lat=camera.lat,
+            lon=camera.lon,
         )
         now = time.time()
         read = {
@@ -213,11 +235,13 @@ class ReaderWorker(threading.Thread):
             )
             for m in matches:
                 entry = db.execute(
-                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (m.entry_id,)
+                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL"
+                    " AND status='approved'",
+                    (m.entry_id,),
                 ).fetchone()
                 if entry is None:  # replaced or cancelled since the matcher was built
                     continue
-                entry_json = {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS, "added")}
+                entry_json = {k: entry[k] for k in ("id", "source", *ALERT_FIELDS, "added")}
                 # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
                     "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
@@ -246,11 +270,12 @@ class ReaderWorker(threading.Thread):
                     m.matched_text,
                     read,
                     entry_json,
-                    self.config.console_url,
+                    config.console_url,
                     m.state_differs,
+                    config.alert_reminder or VERIFY_REMINDER,
                 )
-                queue_alerts(db, hit_id, payload, self.config.alerts, now)
-                alerted = alerted or bool(self.config.alerts)
+                queue_alerts(db, hit_id, payload, config.alerts, now)
+                alerted = alerted or bool(config.alerts)
                 log.warning(
                     "HIT %s plate=%s kind=%s entry=%s camera=%s%s",
                     hit_id,
@@ -260,7 +285,7 @@ class ReaderWorker(threading.Thread):
                     camera.id,
                     f" (state differs: read {plate.state})" if m.state_differs else "",
                 )
-            site_status.flag(db, self.config, camera, event, read_id)
+            site_status.flag(db, config, camera, event, read_id)
             db.execute("UPDATE events SET status='read' WHERE id=?", (event["id"],))
             db.execute("COMMIT")
         except BaseException:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
-from pathlib import Path
 
 from cloud.storage import open_target
-from gateway import hotlist
-from gateway.alerts import AlertDispatcher
-from gateway.config import Config, HotlistSource
+from gateway import reload
+from gateway.access.db import AccessDB
+from gateway.access.heads import HeadExporter
+from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
+from gateway.at_rest import warn_if_unencrypted
+from gateway.config import Config
+from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
+from gateway.ingest import Ingest
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
@@ -17,46 +22,7 @@ from gateway.sync import Syncer, SyncWorker
 from gateway.web import camera_server
 
 log = logging.getLogger("alpr.gateway")
-
-
-def import_hotlist(
-    store: Store, path: Path, source: str, fmt: str, max_bad_share: float = 0.05
-) -> tuple[int, list[hotlist.LineError]]:
-    """Import a file as the whole of `source`; bad lines are reported, good ones imported.
-
-    A file that cannot be read (OSError), or that `hotlist.refusal` rejects (ImportRefused: bad
-    header, no valid line, too many bad lines) leaves the source's previous list active.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    errors: list[hotlist.LineError] = []
-
-    def accept(good: int, previous: int) -> None:
-        why = hotlist.refusal(str(path), good, errors, max_bad_share, previous)
-        if why is not None:
-            raise hotlist.ImportRefused(why, errors)
-
-    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors), accept)
-    for e in errors:
-        log.warning("hot list %s (%s) %s", source, path, e)
-    log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
-    return count, errors
-
-
-def load_configured_hotlists(store: Store, sources: list[HotlistSource]) -> None:
-    """Re-import every configured file (at each start); a refused or unreadable file is logged in
-    one line naming it and why, and its source's previous list stays active."""
-    for source in sources:
-        try:
-            import_hotlist(store, source.path, source.source, source.format, source.max_bad_share)
-        except hotlist.ImportRefused as exc:
-            log.error("hot list %s: %s", source.source, exc)
-        except OSError as exc:
-            log.error(
-                "hot list %s: cannot read %s (%s); the previous list stays active",
-                source.source,
-                source.path,
-                exc.strerror,
-            )
+__all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
 
 
 class Gateway:
@@ -89,9 +55,23 @@ class Gateway:
             secret,
             config.storage.region,
             config.storage.base,
+            config.storage.sse_c_key(),
         )
         self.syncer = Syncer(config, self.store, self.target)
-        self.sync = SyncWorker(self.syncer, self.stop)
+        self.heads = HeadExporter(
+            AccessDB(config.data_dir),
+            self.target,
+            config.storage.target,
+            config.retention.access_log_days,
+            f"gateway:{socket.gethostname()}",
+        )
+        self.sync = SyncWorker(self.syncer, self.stop, heads=self.heads)
+        reminder = config.alert_reminder or VERIFY_REMINDER
+        self.feeds = FeedWatcher(self.store, config, reminder, self.stop)
+        self.reload_lock = threading.Lock()
+        self.hotlists = reload.HotlistFiles()
+        self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
+        self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -101,23 +81,61 @@ class Gateway:
     def url(self) -> str:
         return self.web.url
 
+    @property
+    def ingest(self) -> Ingest:
+        ingest: Ingest = self.web.config.app.state.ingest  # type: ignore[union-attr]
+        return ingest
+
     def load_configured_hotlists(self) -> None:
-        load_configured_hotlists(self.store, self.config.hotlists)
+        self.hotlists.refresh(self.store, self.config)
 
     def start(self) -> None:
+        warn_if_unencrypted(self.config.data_dir)
         self.load_configured_hotlists()
         self.matchers.get()
         for w in self.workers:
             w.start()
         self.alerts.start()
         self.sync.start()
+        self.feeds.start()
         self.web.start()
+        self.watcher.start()
         log.info(
             "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
             self.url,
             len(self.config.cameras),
             len(self.workers),
+        )
+
+    def reload(self, why: str = "SIGHUP") -> bool:
+        """Read the config file again and apply it (gateway/reload.py); a bad file changes nothing."""
+        with self.reload_lock:
+            log.info("config reload (%s)", why)
+            new = reload.read_new(self.config, self.tls_digest)
+            if new is None:
+                return False
+            self.apply(new)
+            return True
+
+    def apply(self, config: Config) -> None:
+        """Hand a new config to every part. Each takes it whole, by one assignment, and reads its
+        config once per unit of work (a request, an event, a sync pass), so none sees half of one.
+        Alert workers change first, so that a hit queued for a new target finds it running."""
+        summary = reload.changes(self.config, config)
+        self.alerts.reconfigure(config.alerts)
+        self.matchers.reconfigure(config.max_substitutions)
+        self.ingest.reconfigure(config)
+        for w in self.workers:
+            w.config = config
+        self.syncer.reconfigure(config)
+        self.heads.lock_days = config.retention.access_log_days
+        self.feeds.reconfigure(config, config.alert_reminder or VERIFY_REMINDER)
+        self.config = config
+        self.hotlists.refresh(self.store, config)
+        log.info(
+            "config reloaded: %s",
+            "; ".join(summary) or "no change to cameras, alert targets or hot-list sources",
         )
 
     def shutdown(self) -> None:
@@ -129,3 +147,6 @@ class Gateway:
             w.join(timeout=5)
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
+        self.feeds.join(timeout=5)
+        if self.watcher.is_alive():
+            self.watcher.join(timeout=5)

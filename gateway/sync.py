@@ -29,6 +29,7 @@ from typing import Any
 from cloud import index as search_index
 from cloud.bucket import LIFE_TAG, life_days
 from cloud.storage import FileTarget, StorageError, Target, read_key_prefix
+from gateway.access.heads import HeadExporter
 from gateway.config import Config
 from gateway.retention import purge_record, purge_records
 from gateway.store import Store, sha256
@@ -77,8 +78,18 @@ class Syncer:
 
     def __init__(self, config: Config, store: Store, target: Target, uploads: int = 16) -> None:
         self.config, self.store, self.target = config, store, target
+        self.next_config: Config | None = None
         self.alerted_level = 0.0
         self.pool = ThreadPoolExecutor(uploads, thread_name_prefix="upload")
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config, taken at the start of the next pass (never in the middle of one)."""
+        self.next_config = config
+
+    def adopt(self) -> None:
+        config = self.next_config  # read once: a reload meanwhile is taken at the next pass
+        if config is not None:
+            self.config = config
 
     def sync_once(self, limit: int = BATCH) -> SyncStats:
         """Upload up to `limit` queued reads, several at a time; mark the ones that fully landed.
@@ -153,7 +164,11 @@ class Syncer:
         for key, data in ((f"{prefix}.jpg", frame), (f"{prefix}.json", meta)):
             if read["sync_tried"]:
                 existing = self.target.head(key)
-                if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
+                # the stored sha256: with SSE-C, AWS's ETag is not the content's MD5
+                if existing is not None and (
+                    existing.metadata.get("sha256") == sha256(data)
+                    or existing.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+                ):
                     skipped += 1
                     continue
             self.target.put(
@@ -303,7 +318,8 @@ class Syncer:
 
 
 class SyncWorker(threading.Thread):
-    """Runs the Syncer forever, backing off with jitter while the target is unreachable."""
+    """Runs the Syncer forever, backing off with jitter while the target is unreachable; with the
+    local purge (every `purge_every_s`, and at start) it checks whether today's audit head is due."""
 
     def __init__(
         self,
@@ -311,6 +327,7 @@ class SyncWorker(threading.Thread):
         stop: threading.Event,
         idle_s: float = 1.0,
         purge_every_s: float = 300.0,
+        heads: HeadExporter | None = None,
     ) -> None:
         super().__init__(name="sync", daemon=True)
         self.syncer, self.stop, self.idle_s, self.purge_every_s = (
@@ -319,16 +336,30 @@ class SyncWorker(threading.Thread):
             idle_s,
             purge_every_s,
         )
+        self.heads = heads
         self.rng = random.Random()
+
+    def export_head(self) -> None:
+        """Today's audit head, if due; a failure is logged and retried at the next check."""
+        if self.heads is None:
+            return
+        try:
+            self.heads.export_if_due()
+        except StorageError as exc:
+            log.warning("audit head not written (retried in %.0f s): %s", self.purge_every_s, exc)
+        except Exception:  # the sync thread must survive anything
+            log.exception("audit head export failed")
 
     def run(self) -> None:
         failures = 0
         next_purge = 0.0
         while not self.stop.is_set():
             try:
+                self.syncer.adopt()
                 stats = self.syncer.sync_once()
                 self.syncer.bound_queue()
                 if time.monotonic() >= next_purge:
+                    self.export_head()
                     self.syncer.purge()
                     next_purge = time.monotonic() + self.purge_every_s
             except Exception:  # the thread must survive anything; the next pass retries

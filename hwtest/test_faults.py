@@ -230,3 +230,25 @@ def test_refused_events_and_a_clock_set_only_from_signed_answers(
         assert b.timer()
         b.wait_asleep()
     assert set_to_wrong()
+
+
+def test_an_impostor_answer_never_takes_an_event_off_the_flash(
+    board: Board, gateway: Gateway, tmp_path: Path
+) -> None:
+    """Someone on the camera network answering 201 (or 400) without the camera's secret must not
+    make the board drop its capture: it stays on flash and reaches the real gateway later."""
+    b = emulated(board)
+    site = site_config(gateway, tmp_path, burst=1)
+    deploy_to(b, site)
+    gateway.stop()
+    ok = json.dumps({"event": "fake"}).encode()
+    forged = protocol.sign_response(b"not-the-secret", 201, "cam-hw", 1, ok)
+    for status, sig in ((201, None), (201, forged), (400, None)):
+        with fake_gateway(gateway.port, lambda cam, seq, s=status, g=sig: (s, ok, g)):
+            assert b.trigger() if status == 201 and sig is None else b.timer()
+            b.wait_asleep()
+    assert b.mpremote("fs", "ls", ":q").count(".ev") >= 1, "the capture left the flash"
+    gateway.start()
+    assert b.timer()  # the real gateway is back: the kept event goes
+    b.wait_asleep()
+    assert [e["sequence"] for e in wait_for(gateway.events)] == [1]

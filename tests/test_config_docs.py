@@ -36,4 +36,5 @@ def test_every_key_of_every_table_is_described_and_listed() -> None:
     assert "| `rotation_grace_hours` | number 0 to 8760 | `72.0` |" in gateway
     cameras = text.split("## `[[cameras]]`")[1].split("## ")[0]
     assert "| `heading` | number 0 to 360 | required |" in cameras
-    assert '| `format` | "csv" or "ncic" | `"csv"` |' in text
+    assert '| `format` | string | `"csv"` |' in text  # csv, ncic or a profile's name
+    assert "## `[hotlist.profiles.NAME]`" in text

@@ -187,13 +187,18 @@ def test_without_a_pid_file_it_says_to_restart_the_gateway(
 
 
 def test_a_running_gateway_is_told_to_reload(tmp_path: Path) -> None:
-    """SIGHUP goes to the pid in the data dir's pid file, when that process is alive."""
+    """SIGHUP goes to the pid in the data dir's pid file, when that process holds the gateway's
+    service lock (as `alpr gateway serve` does)."""
     config = load(write_config(tmp_path))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     got = tmp_path / "got-hup"
+    lock = config.data_dir / "gateway.lock"
     child = subprocess.Popen(
         [sys.executable, "-c",
-         "import signal, sys, time\n"
+         "import fcntl, os, signal, sys, time\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
          f"signal.signal(signal.SIGHUP, lambda *a: (open({str(got)!r}, 'w').write('hup'), sys.exit(0)))\n"
          "print('ready', flush=True)\n"
          "time.sleep(30)\n"],
@@ -211,7 +216,7 @@ def test_a_running_gateway_is_told_to_reload(tmp_path: Path) -> None:
             child.wait()
     # the process is gone now: a stale pid file is named, and the restart advised
     message = provision.tell_gateway(config, "knows cam-09")
-    assert "names no running process" in message and "systemctl restart alpr-gateway" in message
+    assert "left from one that stopped" in message and "systemctl restart alpr-gateway" in message
 
 
 def test_rotate_can_point_the_camera_at_a_new_gateway_address(tmp_path: Path) -> None:

@@ -154,12 +154,44 @@ def data_error(
 
 
 @dataclass
-class ReportExtras:
-    """Checks run elsewhere; each one absent is printed as 'not run'."""
+class RetentionCheck:
+    """What `cloud verify-retention` and the purge log say about the audit period."""
 
-    retention: str | None = None
-    cloud: str | None = None
+    retention_days: int
+    grace_days: float
+    late: list[tuple[str, float]] | None = None  # None: the bucket could not be listed
+    late_error: str | None = None
+    purges: list[dict[str, Any]] | None = None  # purge_log rows made in the period
+    purges_error: str | None = None
+
+    @property
+    def deleted(self) -> int:
+        return sum(int(p["count"]) for p in self.purges or [])
+
+
+@dataclass
+class IntegrityCheck:
+    """What `cloud check` and `audit verify` (against the bucket's locked heads) say."""
+
+    target: str
+    drift: list[str] | None = None  # None: the check could not run
+    unsupported: list[str] = field(default_factory=list)
+    drift_error: str | None = None
+    heads_error: str | None = None
+
+
+@dataclass
+class ReportExtras:
+    """Checks run against the storage target; each absent one is printed as 'not run'."""
+
+    retention: RetentionCheck | None = None
+    cloud: IntegrityCheck | None = None
+    chain_heads: list[audit.Head] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def _utc(t: float | None) -> str:
+    return "-" if t is None else dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def render(
@@ -175,7 +207,8 @@ def render(
     errors = db.connect().execute(
         "SELECT * FROM audit_data_errors WHERE sample_id=? ORDER BY id", (s["id"],)
     )
-    check = audit.verify(db)
+    extras = extras or ReportExtras()
+    check = audit.verify(db, extras.chain_heads)
     sampled = items(db, s["id"])
     return env.get_template("audit_report.html").render(
         agency=agency,
@@ -185,7 +218,8 @@ def render(
         errors=[dict(e) for e in errors],
         chain=check,
         head=audit.head(db),
-        extras=extras or ReportExtras(),
+        extras=extras,
+        utc=_utc,
         generated=audit.iso()[:19] + " UTC",
         today=dt.datetime.now(dt.UTC).date().isoformat(),
     )

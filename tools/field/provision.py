@@ -27,11 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.config import Config, ConfigError, load
+from gateway.reload import PID_NAME, running_pid
 
 FRAME_SIZES = ("QVGA", "CIF", "HVGA", "VGA", "SVGA", "XGA", "HD", "SXGA", "UXGA")
 PASSWORD_ENV = "ALPR_WIFI_PASSWORD"
-# A running gateway that reloads its config on SIGHUP writes its pid here, in its data dir.
-PID_FILE = "gateway.pid"
+PID_FILE = PID_NAME  # a running gateway's pid, in its data dir (gateway/reload.py)
 # 6 V panel through 200k/100k: about 2.3 V at the pin in cold sun, within the ADC's range at 11 dB
 BATTERY_DIVIDER, SOLAR_DIVIDER = 2.0, 3.0
 
@@ -307,15 +307,13 @@ def provision(args: argparse.Namespace) -> tuple[Path, Path]:
 def tell_gateway(config: Config, why: str) -> str:
     """Ask a running gateway to reload (SIGHUP to the pid in its pid file), or say what to do."""
     restart = f"restart the gateway (`systemctl restart alpr-gateway`) so it {why}"
-    pid_path = config.data_dir / PID_FILE
-    try:
-        pid = int(pid_path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return restart
+    pid, none = running_pid(config.data_dir)  # a pid file left by a crash is never signalled
+    if pid is None:
+        return restart if not (config.data_dir / PID_FILE).exists() else f"{none}; {restart}"
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
-        return f"{pid_path} names no running process; {restart}"
+        return f"the gateway (pid {pid}) has just stopped; {restart}"
     except PermissionError:
         return f"cannot signal the gateway (pid {pid}, another user); {restart}"
     return f"told the gateway (pid {pid}) to reload its config"

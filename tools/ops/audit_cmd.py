@@ -13,7 +13,7 @@ from cloud.storage import StorageError, Target, open_target
 from gateway import config as cfg
 from gateway.access import annual, audit
 from tools.common import add_config_arg
-from tools.ops import auth
+from tools.ops import audit_checks, auth
 
 
 def when(text: str) -> str:
@@ -43,14 +43,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("audit", help="the audit log and the annual audit")
     s = a.add_subparsers(dest="audit_command", required=True)
     v = _parser(s, "verify", "check the hash chain (and exported heads)", run_verify)
-    v.add_argument("--heads", metavar="URL", help="storage holding audit-heads/ to compare with")
+    src = v.add_mutually_exclusive_group()
+    src.add_argument("--heads", metavar="URL", help="storage holding audit/heads/ to compare with")
+    src.add_argument(
+        "--heads-from-bucket",
+        action="store_true",
+        help="compare with the heads the gateway wrote to the configured storage target",
+    )
     lg = _parser(s, "log", "records in a period", run_log)
     lg.add_argument("--from", dest="start", type=when, required=True)
     lg.add_argument("--to", dest="end", type=when, required=True)
     lg.add_argument("--user")
     lg.add_argument("--json", action="store_true")
     h = _parser(s, "head", "the newest record's number and hash (write it daily)", run_head)
-    h.add_argument("--write", metavar="URL", help="store it under audit-heads/ at file:// or s3://")
+    h.add_argument(
+        "--write", metavar="URL", help="store it, locked, under audit/heads/ at file:// or s3://"
+    )
     pu = _parser(s, "purge", "delete records past the retention, keeping the chain", run_purge)
     pu.add_argument("--days", type=int, help="default: the audit_retention_days setting")
     sa = _parser(s, "sample", "draw inquiries at random for the annual audit", run_sample)
@@ -80,26 +88,30 @@ def _fail(exc: Exception) -> int:
 
 def _target(config: cfg.Config, url: str) -> Target:
     st = config.storage
-    access, secret = st.credentials() if url.startswith("s3://") else (None, None)
-    return open_target(url, st.endpoint, access, secret, st.region, st.base)
+    if not url.startswith("s3://"):
+        return open_target(url, base=st.base)
+    access, secret = st.credentials()
+    return open_target(url, st.endpoint, access, secret, st.region, st.base, st.sse_c_key())
 
 
 def run_verify(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "audit.verify")
     heads: list[audit.Head] = []
+    url = ctx.config.storage.target if args.heads_from_bucket else args.heads
     try:
-        if args.heads:
-            target = _target(ctx.config, args.heads)
-            heads = [audit.parse_head(target.get(o.key)) for o in target.list(audit.HEAD_PREFIX)]
-    except (StorageError, ValueError, KeyError) as exc:
-        return _fail(ValueError(f"cannot read the exported heads: {exc}"))
+        if url:
+            heads = audit.exported_heads(_target(ctx.config, url))
+    except (StorageError, ValueError) as exc:
+        return _fail(ValueError(f"cannot read the exported heads from {url}: {exc}"))
+    if url and not heads:
+        print(f"alpr: warning: no audit heads under {url}/{audit.HEAD_PREFIX}", file=sys.stderr)
     check = audit.verify(ctx.db, heads)
     audit.append(
         ctx.db,
         ctx.user.name,
         "audit verify",
         kind="audit",
-        what={"ok": check.ok, "first_bad": check.first_bad, "heads": len(heads)},
+        what={"ok": check.ok, "first_bad": check.first_bad, "heads": len(heads), "from": url},
         source=ctx.source,
         result_count=check.checked,
     )
@@ -141,7 +153,8 @@ def run_head(args: argparse.Namespace) -> int:
     print(json.dumps(h.__dict__))
     if args.write:
         try:
-            key = audit.write_head(_target(ctx.config, args.write), h)
+            target = _target(ctx.config, args.write)
+            key = audit.write_head(target, h, ctx.config.retention.access_log_days)
         except (StorageError, ValueError) as exc:
             return _fail(ValueError(f"cannot write the head to {args.write}: {exc}"))
         audit.append(
@@ -216,16 +229,27 @@ def run_data_error(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "audit.export")
     try:
-        html = annual.render(ctx.db, ctx.config.agency, args.sample)
+        s = annual.get_sample(ctx.db, args.sample)
     except annual.AuditError as exc:
         return _fail(exc)
+    extras = audit_checks.run(ctx.config, s["period_from"], s["period_to"])
+    html = annual.render(ctx.db, ctx.config.agency, s["id"], extras)
     args.out.write_text(html)
     audit.append(
         ctx.db,
         ctx.user.name,
         "audit report",
         kind="audit",
-        what={"sample": args.sample, "out": str(args.out)},
+        what={
+            "sample": s["id"],
+            "out": str(args.out),
+            "late": None
+            if extras.retention is None or extras.retention.late is None
+            else len(extras.retention.late),
+            "drift": None
+            if extras.cloud is None or extras.cloud.drift is None
+            else len(extras.cloud.drift),
+        },
         source=ctx.source,
     )
     print(f"report written to {args.out}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -18,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway import site_status
+from gateway import review, site_status
 from gateway.backup import GatewayRunning, RestoreError, ServiceLock, check_backup, restore
 from gateway.config import Config
+from gateway.reload import PidFile, running_pid
 from gateway.service import Gateway
 from gateway.store import Store
 from tools.common import add_config_arg, load_config, open_store
@@ -42,6 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = gsub.add_parser("serve", help="receive captures, read plates, match hot lists, alert")
     add_config_arg(serve)
     serve.set_defaults(func=run_serve)
+    rel = gsub.add_parser(
+        "reload", help="make the running gateway read its config again (sends it SIGHUP)"
+    )
+    add_config_arg(rel)
+    rel.set_defaults(func=run_reload)
     status = gsub.add_parser("status", help="backlog, reads, hits and alerts waiting")
     add_config_arg(status)
     status.add_argument("--json", action="store_true")
@@ -74,15 +81,41 @@ def run_serve(args: argparse.Namespace) -> int:
         lock = ServiceLock(config.data_dir).acquire()
     except GatewayRunning as exc:
         raise UserError(str(exc)) from None
-    gateway = Gateway(config)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    gateway.start()
-    stopped.wait()
-    log.info("shutting down")
-    gateway.shutdown()
-    lock.release()
+    # From the moment the pid file names us, SIGHUP means "reload", never the default "exit":
+    # one that comes while the gateway is still being built is taken once it runs.
+    early: list[bool] = []
+    signal.signal(signal.SIGHUP, lambda *_: early.append(True))
+    pid_file = PidFile(config.data_dir)
+    pid_file.write()
+    try:
+        gateway = Gateway(config)
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        signal.signal(signal.SIGHUP, lambda *_: gateway.watcher.request())
+        if early:
+            gateway.watcher.request()
+        gateway.start()
+        stopped.wait()
+        log.info("shutting down")
+        gateway.shutdown()
+    finally:
+        pid_file.remove()
+        lock.release()
+    return 0
+
+
+def run_reload(args: argparse.Namespace) -> int:
+    """SIGHUP to the gateway running on this config's data dir; its log says what changed."""
+    config = load_config(args)
+    pid, why = running_pid(config.data_dir)
+    if pid is None:
+        raise UserError(why)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise UserError(f"no gateway is running (process {pid} is gone)") from None
+    print(f"asked the gateway (pid {pid}) to reload its config; its log says what changed")
     return 0
 
 
@@ -130,12 +163,19 @@ def run_openapi(args: argparse.Namespace) -> int:
 
 
 def gateway_status(
-    store: Store, open_hit_hours: float = 12.0, now: float | None = None
+    store: Store,
+    open_hit_hours: float = 12.0,
+    now: float | None = None,
+    sources: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Counts for `gateway status`; `hits_open_overdue`: hits still without a disposition after
-    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up."""
+    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up;
+    `hotlists_stale`: configured `sources` not imported within their max_age_hours;
+    `hotlists_unapproved`: imported sources no manager approved, whose entries do not alert."""
     db = store.connect()
-    overdue_before = (now or time.time()) - open_hit_hours * 3600
+    now = now or time.time()
+    overdue_before = now - open_hit_hours * 3600
+    states = review.source_states(store, sources or [])
 
     def one(sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
@@ -154,6 +194,11 @@ def gateway_status(
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
         "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
+        "hotlist_requested": one(
+            "SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL AND status='requested'"
+        ),
+        "hotlists_stale": [s.source for s in states if s.stale(now)],
+        "hotlists_unapproved": [s.source for s in states if not s.approved_by and s.entries],
         **{f"captures_site_{k}": v for k, v in flagged.items()},
         "alerts_waiting": alerts_waiting(store),
     }
@@ -180,13 +225,21 @@ def alerts_waiting(store: Store) -> dict[str, dict[str, Any]]:
 def run_status(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "gateway.status")
     config, store = ctx.config, Store(ctx.config.data_dir)
-    status = gateway_status(store, config.open_hit_hours)
+    status = gateway_status(store, config.open_hit_hours, sources=config.hotlists)
     if args.json:
         print(json.dumps(status))
     else:
         for key, value in status.items():
             if key != "alerts_waiting":
-                print(f"{key:<18} {value}")
+                shown = ", ".join(value) or "none" if isinstance(value, list) else value
+                print(f"{key:<19} {shown}")
+        for source in status["hotlists_stale"]:
+            print(f"WARNING: hot list {source} is stale (alpr hotlist sources)")
+        for source in status["hotlists_unapproved"]:
+            print(
+                f"WARNING: hot list {source} is not approved: its entries do not alert"
+                f" (alpr hotlist approve-source {source})"
+            )
         for target, waiting in status["alerts_waiting"].items():
             print(
                 f"WARNING: {waiting['pending']} alerts waiting for alerts[{target}]"

@@ -66,6 +66,7 @@ Type=simple
 User={user}
 Group={user}
 ExecStart={exe} gateway serve --config {config_path}
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=5
 TimeoutStopSec=30
