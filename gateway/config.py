@@ -22,6 +22,7 @@ from gateway.config_schema import (
     AlertTarget,
     CameraEntry,
     ConfigFile,
+    ConsoleSection,
     EvidenceConfig,
     HotlistSource,
     Neighbour,
@@ -118,6 +119,7 @@ class Config:
     sharing: SharingSection = field(default_factory=SharingSection)
     policy: PolicySection = field(default_factory=PolicySection)
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
+    console: ConsoleSection = field(default_factory=ConsoleSection)
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -241,6 +243,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         sharing=file.sharing,
         policy=file.policy,
         console_url=file.console.url,
+        console=file.console,
     )
 
 

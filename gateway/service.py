@@ -15,6 +15,7 @@ from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
 from gateway.web import camera_server
+from gateway.web.console import console_server
 
 log = logging.getLogger("alpr.gateway")
 
@@ -92,6 +93,7 @@ class Gateway:
         )
         self.syncer = Syncer(config, self.store, self.target)
         self.sync = SyncWorker(self.syncer, self.stop)
+        self.console = console_server(config, self.store, self.target)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -112,6 +114,9 @@ class Gateway:
         self.alerts.start()
         self.sync.start()
         self.web.start()
+        if self.console is not None:
+            self.console.start()
+            log.info("console listening on %s", self.console.url)
         log.info(
             "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
@@ -121,6 +126,9 @@ class Gateway:
         )
 
     def shutdown(self) -> None:
+        if self.console is not None:
+            self.console.app.state.stopping = True  # ends the alert streams
+            self.console.shutdown()
         self.web.shutdown()
         self.stop.set()
         self.store.new_events.notify()  # wake the waiting threads to see the stop

@@ -202,6 +202,7 @@ class Store:
         self._local = threading.local()
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
+        self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
         with self.connect() as db:
             db.executescript(SCHEMA)
             self._migrate(db)

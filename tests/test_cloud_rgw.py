@@ -22,7 +22,7 @@ from cloud.storage import S3Target, s3_client
 from gateway.config import Config, load
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
-from tools.ops.evidence_hold import hold_read
+from gateway.evidence_hold import hold_read
 
 
 def s3_config(

@@ -16,7 +16,7 @@ from cloud.storage import FileTarget, StorageError, StoredObject
 from gateway.config import Config
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
-from tools.ops.evidence_hold import hold_read
+from gateway.evidence_hold import hold_read
 
 
 class NoReadsListing(FileTarget):

@@ -50,6 +50,7 @@ class WebServer:
         name: str = "web",
     ) -> None:
         self.name = name
+        self.app = app
         self.tls = tls_cert is not None
         protocol = type("GatewayH11Protocol", (LimitedH11Protocol,), {"limits": limits})
         self.config = uvicorn.Config(

@@ -1,0 +1,295 @@
+"""Live alerts: open hits, pushed to the browser by server-sent events as soon as the reader commits
+them; each hit's full frame with the plate box drawn, the crop enlarged, the read and the entry; and
+the disposition, which needs a verification record before it closes the hit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway.access.roles import AccessDenied, read_scope
+from gateway.alert_message import VERIFY_REMINDER
+from gateway.store import Store
+from gateway.web.console.session import Ctx, Refused, allow
+
+router = APIRouter()
+DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
+MIN_VERIFICATION = 10  # characters: what was checked, and against what
+PAGE_HITS = 50
+KEEPALIVE_S = 15.0
+CROP_SCALE = 4
+HIT_SQL = (
+    "SELECT hits.*, coalesce(hits.plate, reads.text) AS text, reads.confidence, reads.alternates,"
+    " reads.state AS read_state, reads.box, reads.frame_path, reads.crop_path,"
+    " coalesce(hits.camera, reads.camera) AS camera, coalesce(hits.site, reads.site) AS site,"
+    " coalesce(hits.captured, reads.captured) AS captured FROM hits"
+    " LEFT JOIN reads ON reads.id = hits.read_id"
+)
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    from gateway.web.console.app import render as page
+
+    return page(request, template, status, **values)
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def hit_view(row: Any) -> dict[str, Any]:
+    """A hit as the templates and the JSON API show it."""
+    out = dict(row)
+    out["entry"] = json.loads(out["entry"])
+    out["alternates"] = json.loads(out["alternates"]) if out.get("alternates") else []
+    out["when"] = (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(out["captured"])) + "Z"
+        if out.get("captured")
+        else "?"
+    )
+    out["has_image"] = bool(out.get("frame_path"))
+    return out
+
+
+def hits_after(store: Store, after: int = 0, open_only: bool = True) -> list[dict[str, Any]]:
+    sql = HIT_SQL + " WHERE hits.id > ?" + (" AND hits.disposition IS NULL" if open_only else "")
+    rows = store.connect().execute(sql + " ORDER BY hits.id DESC LIMIT ?", (after, PAGE_HITS))
+    return [hit_view(r) for r in rows]
+
+
+def one_hit(store: Store, hit_id: int) -> dict[str, Any]:
+    row = store.connect().execute(HIT_SQL + " WHERE hits.id=?", (hit_id,)).fetchone()
+    if row is None:
+        raise Refused(f"no hit {hit_id}", 404)
+    return hit_view(row)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+async def alerts_page(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("alerts.view"))]
+) -> Response:
+    hits = await run_in_threadpool(hits_after, store_of(request))
+    await run_in_threadpool(
+        ctx.record, "console alerts", "view", {"open": len(hits)}, "", len(hits)
+    )
+    last = max((h["id"] for h in hits), default=0)
+    if not hits:  # the stream starts after the newest hit, open or not
+        row = await run_in_threadpool(
+            lambda: store_of(request).connect().execute("SELECT max(id) FROM hits").fetchone()
+        )
+        last = int(row[0] or 0)
+    return render(request, "alerts.html", ctx=ctx, hits=hits, last=last, reminder=VERIFY_REMINDER)
+
+
+@router.get("/hits/{hit_id}", response_class=HTMLResponse)
+async def hit_page(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("hits.view"))], hit_id: int
+) -> Response:
+    hit = await run_in_threadpool(one_hit, store_of(request), hit_id)
+    await run_in_threadpool(ctx.record, "console hit", "view", {"hit": hit_id}, "", 1)
+    return render(
+        request,
+        "hit.html",
+        ctx=ctx,
+        hit=hit,
+        reminder=VERIFY_REMINDER,
+        dispositions=DISPOSITIONS,
+        error="",
+        may_close=ctx.may("hits.disposition"),
+    )
+
+
+@router.get("/hits/{hit_id}/card", response_class=HTMLResponse)
+async def hit_card(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("alerts.view"))], hit_id: int
+) -> Response:
+    """One alert card, for the page to add when the stream announces a hit."""
+    hit = await run_in_threadpool(one_hit, store_of(request), hit_id)
+    await run_in_threadpool(ctx.record, "console hit", "view", {"hit": hit_id}, "", 1)
+    return render(request, "hit_card.html", ctx=ctx, hit=hit)
+
+
+@router.get("/api/hits")
+async def api_hits(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("hits.view"))]
+) -> JSONResponse:
+    hits = await run_in_threadpool(hits_after, store_of(request))
+    await run_in_threadpool(ctx.record, "console api hits", "view", {"open": True}, "", len(hits))
+    return JSONResponse({"hits": hits})
+
+
+def newer_hits(store: Store, last: int) -> list[Any]:
+    return (
+        store.connect().execute("SELECT id FROM hits WHERE id > ? ORDER BY id", (last,)).fetchall()
+    )
+
+
+@router.get("/api/alerts/stream")
+async def alert_stream(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("alerts.view"))], after: int = 0
+) -> StreamingResponse:
+    """Server-sent events: `hit` with the hit's id, within a second of the reader's commit."""
+    store = store_of(request)
+    await run_in_threadpool(ctx.record, "console alert stream", "view", {"after": after})
+
+    async def events() -> AsyncIterator[bytes]:
+        last, quiet = after, 0.0
+        yield b"retry: 2000\n\n"
+        while not request.app.state.stopping and not await request.is_disconnected():
+            seen = store.new_hits.generation()
+            rows = await run_in_threadpool(newer_hits, store, last)
+            for r in rows:
+                last = int(r["id"])
+                yield f"event: hit\ndata: {last}\n\n".encode()
+            if not rows:
+                woken = await run_in_threadpool(store.new_hits.wait, seen, 1.0)
+                quiet = 0.0 if woken else quiet + 1.0
+                if quiet >= KEEPALIVE_S:
+                    quiet = 0.0
+                    yield b": keepalive\n\n"
+            await asyncio.sleep(0)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )
+
+
+def read_row(store: Store, read_id: str) -> Any:
+    row = store.connect().execute("SELECT * FROM reads WHERE id=?", (read_id,)).fetchone()
+    if row is None:
+        raise Refused(f"no read {read_id} on this gateway (purged or never stored)", 404)
+    return row
+
+
+def may_see_read(ctx: Ctx, store: Store, row: Any) -> None:
+    """A read that made a hit is seen by whoever sees hits; any other by the user's read scope."""
+    hit = store.connect().execute("SELECT 1 FROM hits WHERE read_id=?", (row["id"],)).fetchone()
+    if hit is not None and ctx.may("hits.view"):
+        return
+    try:
+        scope = read_scope(ctx.user, time.time(), ctx.settings.history_role)
+    except AccessDenied as exc:
+        raise Refused(str(exc)) from None
+    if scope.since is not None and row["captured"] < scope.since:
+        raise Refused(f"{ctx.user.name} may see reads of the last 24 h only")
+    if scope.sites is not None and row["site"] not in scope.sites:
+        raise Refused(f"{ctx.user.name} may not see reads at site {row['site']}")
+
+
+def frame_with_box(store: Store, row: Any) -> bytes:
+    """The full frame with the plate's box drawn, as JPEG."""
+    data = (store.root / row["frame_path"]).read_bytes()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise Refused(f"read {row['id']}: the stored frame does not decode", 500)
+    x, y, w, h = (int(v) for v in json.loads(row["box"]))
+    thick = max(2, image.shape[1] // 300)
+    cv2.rectangle(image, (x, y), (x + w, y + h), (0, 0, 255), thick)
+    cv2.putText(
+        image,
+        row["text"],
+        (x, max(0, y - 2 * thick)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        max(0.5, image.shape[1] / 1200),
+        (0, 0, 255),
+        thick,
+    )
+    return bytes(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes())
+
+
+def crop_enlarged(store: Store, row: Any) -> bytes:
+    data = (store.root / row["crop_path"]).read_bytes()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise Refused(f"read {row['id']}: the stored crop does not decode", 500)
+    big = cv2.resize(image, None, fx=CROP_SCALE, fy=CROP_SCALE, interpolation=cv2.INTER_CUBIC)
+    return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+
+
+@router.get("/reads/{read_id}/{kind}.jpg")
+async def read_image(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("alerts.view"))], read_id: str, kind: str
+) -> Response:
+    if kind not in ("frame", "crop"):
+        raise Refused(f"no image {kind!r}: frame or crop", 404)
+    store = store_of(request)
+
+    def build() -> bytes:
+        row = read_row(store, read_id)
+        may_see_read(ctx, store, row)
+        ctx.record("console image", "view", {"read": read_id, "image": kind}, "", 1)
+        return frame_with_box(store, row) if kind == "frame" else crop_enlarged(store, row)
+
+    body = await run_in_threadpool(build)
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+def close_hit(
+    ctx: Ctx, store: Store, hit_id: int, status: str, verification: str, note: str
+) -> str:
+    """Record the verification and the disposition together; '' when done, else why not."""
+    if status not in DISPOSITIONS:
+        return f"choose a disposition: one of {', '.join(DISPOSITIONS)}"
+    if len(verification.strip()) < MIN_VERIFICATION:
+        return (
+            "record the verification first: what you checked (plate characters, state, NCIC or"
+            f" state system status), at least {MIN_VERIFICATION} characters"
+        )
+    if not note.strip():
+        return "the disposition needs a note"
+    db = store.connect()
+    row = db.execute("SELECT disposition FROM hits WHERE id=?", (hit_id,)).fetchone()
+    if row is None:
+        return f"no hit {hit_id}"
+    if row["disposition"] is not None:
+        return f"hit {hit_id} is closed already ({row['disposition']})"
+    ctx.record(
+        "hits disposition",
+        "change",
+        {"hit": hit_id, "status": status, "verification": verification.strip()},
+        why=status,
+        count=1,
+    )
+    text = f"{note.strip()}\nverification: {verification.strip()}"
+    done = db.execute(
+        "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=?"
+        " WHERE id=? AND disposition IS NULL",
+        (status, text, ctx.user.name, time.time(), hit_id),
+    ).rowcount
+    return "" if done else f"hit {hit_id} was closed meanwhile"
+
+
+@router.post("/hits/{hit_id}/disposition", response_class=HTMLResponse)
+async def disposition(
+    request: Request,
+    ctx: Annotated[Ctx, Depends(allow("hits.disposition"))],
+    hit_id: int,
+    status: str = Form(""),
+    verification: str = Form(""),
+    note: str = Form(""),
+) -> Response:
+    store = store_of(request)
+    error = await run_in_threadpool(close_hit, ctx, store, hit_id, status, verification, note)
+    hit = await run_in_threadpool(one_hit, store, hit_id)
+    return render(
+        request,
+        "hit.html",
+        400 if error else 200,
+        ctx=ctx,
+        hit=hit,
+        reminder=VERIFY_REMINDER,
+        dispositions=DISPOSITIONS,
+        error=error,
+        may_close=True,
+        form={"status": status, "verification": verification, "note": note},
+    )
