@@ -20,9 +20,9 @@ from cloud import bucket, evidence
 from cloud.storage import S3Target, StorageError
 from cloud.storage import s3_client as product_client
 from gateway.config import Config, load
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
-from gateway.evidence_hold import hold_read
 
 DAY = 86400.0
 

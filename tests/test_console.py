@@ -1,0 +1,206 @@
+"""The console over real HTTP on loopback: its own listener, cookies, CSRF, the security headers,
+roles through gateway/access, the audit log, and the rules for closing a hit and searching."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from console_helpers import PLATE, Browserless, Console, csrf_of, running_console, wait_for
+from gateway_helpers import SECRET, scene_jpeg
+
+from gateway.access import audit
+from gateway.web.console.session import COOKIE
+from tools.field.camera_sim import CameraClient
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """One gateway for the module, with one hit on PLATE already read."""
+    with running_console(tmp_path_factory.mktemp("console")) as c:
+        camera = CameraClient(c.camera_url, "cam-01", SECRET.encode())
+        assert camera.send_event(1, [scene_jpeg(PLATE, seed=1)])[0] == 201
+        camera.close()
+        store = c.gateway.store
+        assert wait_for(lambda: store.connect().execute("SELECT count(*) FROM hits").fetchone()[0])
+        yield c
+
+
+def hit_id(console: Console) -> int:
+    return int(console.gateway.store.connect().execute("SELECT min(id) FROM hits").fetchone()[0])
+
+
+def logged_in(console: Console, name: str) -> Browserless:
+    client = Browserless(console.url)
+    code = console.code(name) if console.secrets[name] else None
+    answer = client.login(name, code)
+    assert answer.status == 303, answer.body
+    return client
+
+
+def records(console: Console, user: str) -> list[dict[str, object]]:
+    return list(audit.records(console.gateway.console.app.state.access, user=user))  # type: ignore[union-attr]
+
+
+def test_console_and_camera_listeners_serve_apart(console: Console) -> None:
+    on_camera = Browserless(console.camera_url)
+    for path in ("/login", "/alerts", "/static/htmx.min.js", "/api/hits"):
+        assert on_camera.get(path).status == 404, path
+    on_console = Browserless(console.url)
+    assert on_console.get("/v1/health").status == 404
+    assert on_console.get("/login").status == 200
+
+
+def test_session_cookie_and_security_headers(console: Console) -> None:
+    client = Browserless(console.url)
+    answer = client.login("ofc")
+    cookie = next(c for c in client.set_cookies if c.startswith(COOKIE + "="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert "Secure" not in cookie  # plain HTTP on loopback here; see the TLS test
+    page = client.get(answer.header("location"))
+    assert page.status == 200
+    csp = page.header("content-security-policy")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert page.header("x-frame-options") == "DENY"
+    assert "<script>" not in page.body  # no inline scripts: only files from /static
+
+
+def test_totp_needed_for_roles_that_search_history(console: Console) -> None:
+    client = Browserless(console.url)
+    refused = client.login("inv")
+    assert refused.status == 401 and "TOTP code is needed" in refused.body
+    assert COOKIE not in client.cookies
+    assert client.login("inv", console.code("inv")).status == 303
+    assert client.get("/search").status == 200
+
+
+def test_not_logged_in_goes_to_the_login_page(console: Console) -> None:
+    client = Browserless(console.url)
+    answer = client.get("/alerts")
+    assert answer.status == 303 and answer.header("location").startswith("/login")
+    assert client.get("/api/hits").status == 401
+
+
+def test_idle_session_ends(console: Console) -> None:
+    client = logged_in(console, "ofc")
+    assert client.get("/alerts").status == 200
+    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
+    for live in sessions.live.values():
+        live.last_seen -= sessions.idle_s + 1
+    answer = client.get("/alerts")
+    assert answer.status == 303 and "idle" in answer.header("location")
+    assert client.get("/alerts").status == 303  # and the token is revoked for good
+
+
+def test_post_without_csrf_token_is_refused(console: Console) -> None:
+    client = logged_in(console, "ofc")
+    hit = hit_id(console)
+    form = {"status": "not-located", "verification": "plate and state checked", "note": "x"}
+    assert client.post(f"/hits/{hit}/disposition", form).status == 403
+    assert client.post(f"/hits/{hit}/disposition", {**form, "csrf": "forged"}).status == 403
+    row = (
+        console.gateway.store.connect()
+        .execute("SELECT disposition FROM hits WHERE id=?", (hit,))
+        .fetchone()
+    )
+    assert row[0] is None
+
+
+def test_officer_cannot_open_the_audit_pages(console: Console) -> None:
+    client = logged_in(console, "ofc")
+    answer = client.get("/audit")
+    assert answer.status == 403 and "may not audit.read" in answer.body
+    denied = [r for r in records(console, "ofc") if r["kind"] == "denied"]
+    assert denied and "audit.read" in str(denied[-1]["what"])
+    auditor = logged_in(console, "aud")
+    assert auditor.get("/audit").status == 200
+
+
+def test_hit_needs_verification_before_it_closes(console: Console) -> None:
+    client = logged_in(console, "ofc")
+    hit = hit_id(console)
+    page = client.get(f"/hits/{hit}")
+    assert page.status == 200 and PLATE in page.body
+    token = csrf_of(page.body)
+    no_check = {"csrf": token, "status": "confirmed", "verification": "", "note": "stopped"}
+    answer = client.post(f"/hits/{hit}/disposition", no_check)
+    assert answer.status == 400 and "record the verification first" in answer.body
+    store = console.gateway.store
+    assert store.connect().execute("SELECT disposition FROM hits").fetchone()[0] is None
+    done = {**no_check, "verification": "plate IL KXR482 seen; NCIC: stolen, current"}
+    assert client.post(f"/hits/{hit}/disposition", done).status == 200
+    row = store.connect().execute("SELECT * FROM hits WHERE id=?", (hit,)).fetchone()
+    assert row["disposition"] == "confirmed" and row["disposition_user"] == "ofc"
+    assert "NCIC: stolen" in row["disposition_note"]
+    changes = [r for r in records(console, "ofc") if r["action"] == "hits disposition"]
+    assert changes and "NCIC" in str(changes[-1]["what"])
+    again = client.post(f"/hits/{hit}/disposition", done)
+    assert again.status == 400 and "closed already" in again.body
+
+
+def test_search_needs_purpose_and_case_or_reason(console: Console) -> None:
+    client = logged_in(console, "ofc")
+    token = client.csrf("/search")
+    form = {"csrf": token, "purpose": "stolen vehicle", "plate": PLATE, "reason": "too short"}
+    answer = client.post("/search", form)
+    assert answer.status == 400 and "at least 20 characters" in answer.body
+    assert not [r for r in records(console, "ofc") if r["kind"] == "inquiry"]
+    answer = client.post("/search", {**form, "case": "26-000123"})
+    assert answer.status == 200 and "/reads/" in answer.body and PLATE in answer.body
+    inquiries = [r for r in records(console, "ofc") if r["kind"] == "inquiry"]
+    assert inquiries[-1]["why"] == "stolen vehicle; case 26-000123"
+    assert inquiries[-1]["result_count"] == 1
+    assert PLATE not in str(inquiries[-1]["what"])  # the plate is in the access log only
+
+
+def test_frame_image_needs_a_session_and_is_a_jpeg(console: Console) -> None:
+    read = console.gateway.store.connect().execute("SELECT read_id FROM hits").fetchone()[0]
+    assert Browserless(console.url).get(f"/reads/{read}/frame.jpg").status == 303
+    client = logged_in(console, "ofc")
+    for kind in ("frame", "crop"):
+        answer = client.get(f"/reads/{read}/{kind}.jpg")
+        assert answer.status == 200 and answer.header("content-type") == "image/jpeg"
+
+
+def test_chime_is_the_generated_one() -> None:
+    from tools.chime import PATH, chime
+
+    assert PATH.read_bytes() == chime()
+
+
+def test_console_over_tls_sets_secure_cookie(tmp_path: Path) -> None:
+    import http.client
+    import ssl
+
+    from test_web_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    extra = f'tls_cert = "{cert.name}"\ntls_key = "{key.name}"\n'
+    with running_console(tmp_path, extra) as c:
+        assert c.url.startswith("https://")
+        host, port = c.gateway.console.address  # type: ignore[union-attr]
+        context = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection(host, port, context=context, timeout=10)
+        conn.request("GET", "/login")
+        page = conn.getresponse()
+        body = page.read().decode()
+        login_cookie = page.headers["set-cookie"]
+        assert "Secure" in login_cookie
+        form = (
+            f"username=ofc&password=correct+horse+battery&csrf={csrf_of(body)}&code=&next=/alerts"
+        )
+        jar = login_cookie.split(";")[0]
+        conn.request(
+            "POST",
+            "/login",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": jar},
+        )
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 303
+        cookie = next(v for k, v in answer.getheaders() if k == "set-cookie" and COOKIE in v)
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        conn.close()
