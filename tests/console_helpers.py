@@ -137,12 +137,12 @@ class Browserless:
     def post(self, path: str, form: dict[str, Any], **headers: str) -> Answer:
         return self.request("POST", path, form, **headers)
 
-    def login(self, name: str, code: str | None = None) -> Answer:
+    def login(self, name: str, code: str | None = None, password: str = PASSWORD) -> Answer:
         page = self.get("/login")
         token = csrf_of(page.body)
         return self.post(
             "/login",
-            {"username": name, "password": PASSWORD, "code": code or "", "csrf": token},
+            {"username": name, "password": password, "code": code or "", "csrf": token},
         )
 
     def csrf(self, path: str = "/alerts") -> str:

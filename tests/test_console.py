@@ -204,3 +204,17 @@ def test_console_over_tls_sets_secure_cookie(tmp_path: Path) -> None:
         cookie = next(v for k, v in answer.getheaders() if k == "set-cookie" and COOKIE in v)
         assert "Secure" in cookie and "HttpOnly" in cookie
         conn.close()
+
+
+def test_demo_gateway_serves_the_console_to_its_demo_user(tmp_path: Path) -> None:
+    from tools.demo import demo_login, hotlist_csv, running_gateway
+
+    workdir = tmp_path / "demo"
+    with running_gateway(workdir, hotlist_csv(["ABC123"])) as (gateway, _):
+        assert gateway.console is not None
+        who = demo_login(gateway.config, workdir)
+        password = (workdir / "demo-password").read_text().strip()
+        client = Browserless(gateway.console.url)
+        assert client.login(who, password=password).status == 303
+        assert client.get("/alerts").status == 200
+        assert client.get("/cameras").status == 200  # the demo user is a technician too

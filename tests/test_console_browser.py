@@ -7,6 +7,8 @@ CHROMIUM_REQUIRED=1 (as in CI), where its absence fails them.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import time
@@ -163,9 +165,11 @@ def test_verification_and_disposition(page: Page, console: Console) -> None:
     page.fill("textarea[name=verification]", f"plate {PLATE} IL seen; NCIC: stolen, current")
     page.click("#disposition button[type=submit]")
     assert "Closed: confirmed" in page.inner_text("#closed")
-    row = console.gateway.store.connect().execute(
-        "SELECT disposition, disposition_note FROM hits WHERE id=?", (hit,)
-    ).fetchone()
+    row = (
+        console.gateway.store.connect()
+        .execute("SELECT disposition, disposition_note FROM hits WHERE id=?", (hit,))
+        .fetchone()
+    )
     assert row[0] == "confirmed" and "NCIC" in row[1]
 
 
@@ -187,16 +191,34 @@ def test_search_refused_without_reason_then_done(page: Page, console: Console) -
     assert page.locator("#results svg.timeline").count() == 1
 
 
+def week_of_heartbeats(console: Console, camera: str, until_h_ago: float) -> None:
+    """Heartbeats every 3 h for the past week up to `until_h_ago`: a battery charged by day."""
+    now = time.time()
+    rows = []
+    for i in range(56):
+        at = now - 7 * 86400 + i * 3 * 3600
+        if at > now - until_h_ago * 3600:
+            break
+        hour = (at // 3600) % 24
+        sun = max(0.0, math.sin(math.pi * (hour - 6) / 12))
+        body = {"battery_v": round(3.7 + 0.3 * sun, 2), "solar_v": round(6 * sun, 2), "queued": 0}
+        rows.append((camera, at, json.dumps(body)))
+    console.gateway.store.connect().executemany(
+        "INSERT INTO heartbeats (camera, received, body) VALUES (?,?,?)", rows
+    )
+
+
 def test_silent_camera_flagged(page: Page, console: Console) -> None:
+    week_of_heartbeats(console, "cam-01", 0)
+    week_of_heartbeats(console, "cam-02", 5)  # gone silent five hours ago
     camera = CameraClient(console.camera_url, "cam-01", SECRET.encode())
-    for battery in (3.9, 3.85, 3.8):
-        assert camera.send_heartbeat({"battery_v": battery, "solar_v": 5.1, "queued": 0})[0] == 200
+    assert camera.send_heartbeat({"battery_v": 3.9, "solar_v": 5.1, "queued": 0})[0] == 200
     camera.close()
     log_in(page, console, "tech")
     page.goto(console.url + "/cameras")
-    assert "silent" in page.inner_text("#camera-cam-02 .flags")  # never heard from
+    assert "silent" in page.inner_text("#camera-cam-02 .flags")
     assert "silent" not in page.inner_text("#camera-cam-01 .flags")
-    assert page.locator("#camera-cam-01 svg.spark polyline").count() >= 1
+    assert page.locator("#camera-cam-01 svg.spark polyline").count() == 2  # battery and solar
 
 
 def test_officer_cannot_open_audit(page: Page, console: Console) -> None:

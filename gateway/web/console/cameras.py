@@ -38,9 +38,19 @@ def health(config: Config, store: Store) -> list[dict[str, Any]]:
             colour="#c78a00",
         )
         h["misaligned"] = MISALIGNED in h["flags"]
+        h["age_text"] = age_text(h["last_contact_age_s"])
         out.append(h)
     out.sort(key=lambda h: (not h["flags"], h["camera"]))
     return out
+
+
+def age_text(seconds: int | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
 
 
 @router.get("/cameras", response_class=HTMLResponse)
