@@ -13,7 +13,8 @@ DEFAULTS: dict = {
     "frame_size": "VGA",
     "jpeg_quality": 12,
     "trigger": {"pin": 13, "level": 1, "kind": "radar"},
-    "adc": {"battery_pin": 14, "battery_divider": 2.0, "solar_pin": 15, "solar_divider": 2.0},
+    # solar 3.0 (200k/100k): a 6 V panel's ~7 V in cold sun is ~2.3 V at the pin, within the ADC
+    "adc": {"battery_pin": 14, "battery_divider": 2.0, "solar_pin": 15, "solar_divider": 3.0},
     "thresholds": {"low_v": 3.45, "critical_v": 3.3},
     "heartbeat_s": 3600,
     "retry_s": 60,  # first retry delay while events wait; doubles (with jitter) up to heartbeat_s

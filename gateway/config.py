@@ -70,6 +70,8 @@ class Camera:
     heading: float  # degrees clockwise from north, the direction the camera looks
     secret_ref: str  # "env:NAME", "file:/absolute/path" or "literal:VALUE" (the demo only)
     hints: ReaderHints = field(default_factory=ReaderHints)
+    previous_secret_ref: str | None = None  # the key before `alpr provision --rotate`
+    rotated_at: float | None = None  # unix seconds of that rotation
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,16 @@ class Config:
     policy: PolicySection = field(default_factory=PolicySection)
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
     console: ConsoleSection = field(default_factory=ConsoleSection)
+    rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
         return resolve_secret(self.cameras[camera_id].secret_ref, f"cameras.{camera_id}.secret")
+
+    def previous_secret(self, camera_id: str) -> bytes | None:
+        """The key the camera held before its last rotation, if the config still names one."""
+        ref = self.cameras[camera_id].previous_secret_ref
+        return None if ref is None else resolve_secret(ref, f"cameras.{camera_id}.previous_secret")
 
 
 ALIASES = {
@@ -195,6 +203,8 @@ def _camera(entry: CameraEntry, site: Site) -> Camera:
         entry.heading,
         entry.secret,
         ReaderHints(roi, entry.hints.plate_width),
+        entry.previous_secret,
+        None if entry.rotated_at is None else entry.rotated_at.timestamp(),
     )
 
 
@@ -244,6 +254,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         policy=file.policy,
         console_url=file.console.url,
         console=file.console,
+        rotation_grace_hours=gw.rotation_grace_hours,
     )
 
 

@@ -6,6 +6,7 @@ need the file's folder (paths, `file:` secrets) read it from the validation cont
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -53,12 +54,16 @@ class Neighbour(Table):
     """A neighbouring agency to coordinate with when a site is near the boundary."""
 
     name: Text
+    """The agency's name."""
     contact: Text
+    """Whom to call there about a site near the boundary."""
     boundary: RelPath | None = None
     """Its jurisdiction, a GeoJSON polygon file (relative to the config)."""
 
 
 class Agency(Table):
+    """The agency that runs the system, and how long it keeps reads."""
+
     name: Text
     """The agency's name, as it appears on reads and reports."""
     retention_days: Annotated[int, Between(1, 3650)] = 30
@@ -68,6 +73,7 @@ class Agency(Table):
     coordination_distance_m: Annotated[float, Between(0, 100_000)] = 1000.0
     """Sites closer than this to the boundary are listed with the neighbour to coordinate with."""
     neighbours: list[Neighbour] = []
+    """Neighbouring agencies, for sites near the boundary."""
 
 
 class Credentials(Table):
@@ -110,6 +116,7 @@ class StorageConfig(Credentials):
     endpoint: Text | None = None
     """For a server other than AWS, such as Ceph RGW."""
     region: Text = "us-east-1"
+    """The S3 region."""
     local_retention_days: Annotated[int, Between(0, 3650)] = 7
     """Synced copies are kept on the gateway this long."""
     queue_limit_mb: Annotated[int, Between(1, 10_000_000)] = 2048
@@ -148,9 +155,11 @@ class GatewaySection(Table):
     data_dir: RelPath = Field(Path("var/gateway"), validate_default=True)
     """The read store (SQLite and files), relative to the config."""
     max_body_bytes: Annotated[int, Between(10_000, 100_000_000)] = 8_000_000
+    """A camera request with a larger body is refused (413) before it is read."""
     clock_skew_s: Annotated[int, Between(5, 3600)] = 300
     """A camera request whose timestamp is further off than this is refused."""
     reader_workers: Annotated[int, Between(1, 64)] = 1
+    """Plate reader threads; each reads one event at a time."""
     tls_cert: ExistingFile | None = None
     """PEM certificate chain (relative to the config); give tls_key with it."""
     tls_key: ExistingFile | None = None
@@ -163,6 +172,9 @@ class GatewaySection(Table):
     """An idle kept-alive connection is closed after this time."""
     max_connections: Annotated[int, Between(1, 10_000)] = 64
     """Connections served at once; more wait or are refused."""
+    rotation_grace_hours: Annotated[float, Between(0, 8760)] = 72.0
+    """After `alpr provision --rotate`, a camera's previous secret is still accepted this long,
+    until the camera's first request signed with the new one."""
 
     @field_validator("listen")
     @classmethod
@@ -179,11 +191,15 @@ class GatewaySection(Table):
 
 
 class Matching(Table):
+    """How a read is compared with the hot lists."""
+
     max_substitutions: Annotated[int, Between(0, 3)] = 1
     """Confusable characters tolerated in a match (0/O/D/Q, 1/I/L/T, 2/Z ...)."""
 
 
 class Hits(Table):
+    """Hits: reads that matched a hot list."""
+
     open_alert_hours: Annotated[float, Between(0.1, 8760)] = 12.0
     """A hit without a disposition older than this is flagged."""
 
@@ -192,6 +208,7 @@ class LoggingSection(Table):
     """Where the service writes its log."""
 
     target: Literal["stderr", "file", "journald"] = "stderr"
+    """stderr, a file, or the systemd journal."""
     file: RelPath | None = Field(None, validate_default=True)
     """The log file (relative to the config), with target = "file"."""
 
@@ -214,10 +231,12 @@ class RetentionSection(Table):
     hits_days: Days = 365
     """Hits with a disposition; a hit without one is never purged."""
     heartbeats_days: Days = 90
+    """Camera heartbeats (battery, signal, queue)."""
     access_log_plates_days: Days | None = None
     """After this the plate text in access-log rows is blanked, the row stays; default:
     agency.retention_days."""
     access_log_days: Days = 1095
+    """Then the access-log row itself goes (3 years by default)."""
 
 
 def _lanes(value: object) -> object:
@@ -236,19 +255,29 @@ class Site(Table):
     """A place where cameras stand, as the chief approved it (the site plan)."""
 
     id: Text
+    """Short unique id, e.g. elm-st; cameras name it."""
     name: Text = ""
+    """A name people use, e.g. "Elm St at 5th"."""
     lat: Annotated[float, Between(-90, 90)]
+    """Latitude, decimal degrees (WGS 84)."""
     lon: Annotated[float, Between(-180, 180)]
+    """Longitude, decimal degrees (WGS 84)."""
     heading: Annotated[float, Between(0, 360)] | None = None
     """Degrees clockwise from north; default: taken from its cameras."""
     lanes: Annotated[tuple[str, ...], BeforeValidator(_lanes), WithJsonSchema(LANES_SCHEMA)] = ()
     """Lane names, or how many lanes."""
     purpose: Text = ""
+    """Why this site, as approved; published in the transparency report."""
     approved_by: Text = ""
+    """Who approved the site."""
     approved_on: DateText = ""
+    """When, a date such as 2026-10-01."""
     status: Literal["planned", "installed", "retired"] = "planned"
+    """Captures from a site not installed are kept but flagged."""
     view_range_m: Annotated[float, Between(1, 500)] = 35.0
+    """How far the cameras read plates, for the site map's view cone."""
     view_angle_deg: Annotated[float, Between(1, 179)] = 40.0
+    """The cameras' field of view, for the site map's view cone."""
 
 
 class Hints(Table):
@@ -270,7 +299,10 @@ class Hints(Table):
 
 
 class CameraEntry(Table):
+    """A camera, as `alpr provision` registers it."""
+
     id: Text
+    """Unique id, e.g. cam-03; the camera sends it with every request."""
     site: Text
     """The id of a site in [[sites]]."""
     lat: Annotated[float, Between(-90, 90)] | None = None
@@ -281,13 +313,38 @@ class CameraEntry(Table):
     """Degrees clockwise from north, the direction the camera looks."""
     secret: SecretRef
     """The camera's HMAC key: env:NAME or file:PATH, never the key itself."""
+    previous_secret: SecretRef | None = None
+    """The key the board held before `alpr provision --rotate`: accepted for
+    gateway.rotation_grace_hours after rotated_at, until the camera first uses `secret`."""
+    rotated_at: dt.datetime | None = None
+    """When the secret was rotated, with its offset (e.g. 2026-11-29T19:42:00Z); with
+    previous_secret."""
     hints: Hints = Hints()
+    """Reader hints from the site survey (`alpr survey`)."""
+
+    @field_validator("rotated_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("give the time with its offset, e.g. 2026-11-29T19:42:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _rotation(self) -> CameraEntry:
+        if (self.previous_secret is None) != (self.rotated_at is None):
+            raise ValueError("give previous_secret and rotated_at together, or neither")
+        return self
 
 
 class HotlistSource(Table):
+    """A hot-list file, imported at each start as the whole of its source (gateway/HOTLISTS.md)."""
+
     source: Text
+    """The list's name, e.g. ncic or local; a new file replaces the source's entries."""
     path: RelPath
+    """The file, relative to the config."""
     format: Literal["csv", "ncic"] = "csv"
+    """csv, or an NCIC-style extract."""
     max_bad_share: Annotated[float, Between(0, 1)] = 0.05
     """A file with a larger share of bad lines is refused whole."""
 
@@ -328,6 +385,7 @@ class AlertTarget(Table):
     """Where hits are sent: the log, a signed webhook, an MQTT broker or mail (SMTP)."""
 
     kind: Literal["webhook", "log", "mqtt", "email"]
+    """The channel; each kind takes only its own keys."""
     url: str = Field("", validate_default=True)
     """https:// (http:// only on loopback); webhooks only."""
     secret_ref: SecretRef | None = Field(None, alias="secret", validate_default=True)
@@ -337,6 +395,7 @@ class AlertTarget(Table):
     port: Annotated[int, Between(1, 65535)] | None = None
     """Default: 1883 (MQTT), 8883 (MQTT with tls), 587 (email)."""
     username: Text | None = None
+    """MQTT or SMTP login; with password."""
     password_ref: SecretRef | None = Field(None, alias="password")
     """env:NAME or file:PATH; with username."""
     tls: bool = False
@@ -475,6 +534,7 @@ class SharingAgency(Table):
     """An agency ALPR data may be released to; without a signed MOU only the chief may approve."""
 
     name: Text
+    """The agency's name, unique in the list."""
     mou_signed: DateText | None = None
     """The date the memorandum of understanding was signed; leave it out when there is none."""
     contact: Text = ""
@@ -485,6 +545,7 @@ class SharingSection(Table):
     """Release of data to other agencies (`alpr share`)."""
 
     agencies: list[SharingAgency] = []
+    """The agencies data may be released to."""
 
     @field_validator("agencies")
     @classmethod

@@ -8,7 +8,6 @@ service keeps running.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from gateway import protocol
 from gateway.access import audit
 from gateway.access.db import AccessDB
+from gateway.camera_keys import CameraKeys
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
@@ -69,12 +69,7 @@ class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.config, self.store = config, store
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
-        self.secrets: dict[str, bytes] = {}
-
-    def secret(self, camera: str) -> bytes:
-        if camera not in self.secrets:
-            self.secrets[camera] = self.config.secret(camera)
-        return self.secrets[camera]
+        self.keys = CameraKeys(config, store)  # a rotated camera's old key, for its grace
 
     def check_camera(self, camera: str, body_pending: bool) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
@@ -98,13 +93,15 @@ class Ingest:
             sequence = int(headers.get("x-alpr-sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
+        def sign(key: bytes) -> str:
+            return protocol.sign(key, method, target, camera, timestamp, sequence, body)
+
         try:
-            secret = self.secret(camera)
+            secret = self.keys.verify(camera, signature, sign)
         except ConfigError as exc:
             log.error("camera %s has no usable secret: %s", camera, exc)
             raise Rejection(403, "camera has no usable secret") from None
-        expected = protocol.sign(secret, method, target, camera, timestamp, sequence, body)
-        if not hmac.compare_digest(expected, signature):
+        if secret is None:
             raise Rejection(401, "bad signature")
         caller = Caller(camera, sequence, secret)
         # From here on the camera is known to be itself: its refusals are signed and carry the

@@ -1,5 +1,8 @@
 """The gateway's durable store: SQLite in WAL mode beside a spool of event files.
 
+SCHEMA is the newest version; gateway/migrations.py upgrades older stores to it, so a change here
+needs a numbered step there (tests/test_store_migration.py compares an upgraded store with a new one).
+
 An event is acknowledged only after its file is fsynced and renamed into place (and the directory
 fsynced), and then its row is committed with synchronous=FULL. A crash before the commit leaves at
 worst an orphan file, never an acknowledged event without its frames.
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud.durable import fsync_write
+from gateway import migrations
+from gateway.backup import backup
 from gateway.wakeup import Wakeup
 
 SCHEMA = """
@@ -158,21 +163,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-# Columns added since the first release, for stores created before them.
-MIGRATIONS = (
-    ("hotlist", "cancelled_at", "REAL"),
-    ("hotlist", "cancelled_by", "TEXT"),
-    ("hotlist", "cancel_reason", "TEXT"),
-    ("hits", "plate", "TEXT"),
-    ("hits", "captured", "REAL"),
-    ("hits", "camera", "TEXT"),
-    ("hits", "site", "TEXT"),
-    ("access_log", "plates_blanked", "INTEGER NOT NULL DEFAULT 0"),
-    ("access_log", "nonce", "TEXT"),
-    ("reads", "state", "TEXT"),
-    ("reads", "state_confidence", "REAL"),
-    ("hits", "state_differs", "INTEGER NOT NULL DEFAULT 0"),
-)
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
     " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -203,23 +193,11 @@ class Store:
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
-        with self.connect() as db:
-            db.executescript(SCHEMA)
-            self._migrate(db)
+        migrations.prepare(self.connect(), self.root, SCHEMA)
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        """Add the columns a store made by an older release lacks; copy each hit's read into it."""
-        added = False
-        for table, column, decl in MIGRATIONS:
-            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                added = added or table == "hits"
-        if added:
-            db.execute(
-                "UPDATE hits SET plate=r.text, captured=r.captured, camera=r.camera, site=r.site"
-                " FROM reads AS r WHERE r.id = hits.read_id AND hits.plate IS NULL"
-            )
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy of the live store at dest (SQLite online backup API)."""
+        return backup(self.connect(), dest)
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection: WAL, full fsync on commit, waits for the writer lock."""

@@ -106,9 +106,11 @@ class EmulatedBoard(Board):
     def timer(self) -> bool:
         return bool(self.control(op="timer")["woke"])
 
-    def set_supply(self, battery_v: float, solar_v: float, divider: float = 2.0) -> None:
-        # the site config's divider and pins (tools/field/provision.py defaults: GPIO14, GPIO15)
-        self.control(op="set", adc={"14": battery_v / divider, "15": solar_v / divider})
+    def set_supply(
+        self, battery_v: float, solar_v: float, battery_div: float = 2.0, solar_div: float = 3.0
+    ) -> None:
+        # the site config's dividers and pins (tools/field/provision.py defaults: GPIO14, GPIO15)
+        self.control(op="set", adc={"14": battery_v / battery_div, "15": solar_v / solar_div})
 
     def set_wifi(self, state: str) -> None:
         self.control(op="set", wifi=state)
@@ -168,7 +170,9 @@ class RealBoard(Board):
         self.mpremote("exec", "import app; app.main()", timeout=120)
         return True
 
-    def set_supply(self, battery_v: float, solar_v: float, divider: float = 2.0) -> None:
+    def set_supply(
+        self, battery_v: float, solar_v: float, battery_div: float = 2.0, solar_div: float = 3.0
+    ) -> None:
         self._hand("HWTEST_SUPPLY_CMD", battery=battery_v, solar=solar_v)
 
     def set_wifi(self, state: str) -> None:

@@ -143,6 +143,12 @@ def board(tmp_path: Path, images: Path) -> Iterator[Board]:
     b.close()
 
 
+def gateway_url(gateway: Gateway) -> str:
+    """The URL the board reaches the gateway at: HWTEST_GATEWAY_URL, else its listen address."""
+    host = os.environ.get("HWTEST_GATEWAY_HOST", "127.0.0.1") if REAL_PORT else "127.0.0.1"
+    return os.environ.get("HWTEST_GATEWAY_URL") or f"http://{host}:{gateway.port}"
+
+
 def site_config(gateway: Gateway, tmp_path: Path, **overrides: Any) -> Path:
     """Provision cam-hw with `alpr provision` (once per gateway) and return its site config."""
     out = tmp_path / "cam-hw.site.json"
@@ -152,7 +158,8 @@ def site_config(gateway: Gateway, tmp_path: Path, **overrides: Any) -> Path:
         args = provision.build_args(
             ["--camera", "cam-hw", "--config", str(gateway.config), "--out", str(out),
              "--ssid", os.environ.get("HWTEST_SSID", "bench-ap"),
-             "--password-file", str(password), "--heartbeat-s", "600"]
+             "--password-file", str(password), "--heartbeat-s", "600", "--heading", "90",
+             "--gateway-url", gateway_url(gateway)]
         )
         provision.provision(args)
         gateway.stop()  # it read the config before cam-hw existed

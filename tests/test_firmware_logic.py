@@ -168,13 +168,18 @@ def test_provisioned_site_config_passes_the_firmware_check(
     config = write_config(tmp_path)
     args = provision.build_args(
         ["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net", "--burst", "5",
-         "--frame-size", "SVGA", "--trigger", "pir", "--trigger-pin", "33"]
+         "--frame-size", "SVGA", "--trigger", "pir", "--trigger-pin", "33", "--heading", "180",
+         "--gateway-url", "http://192.168.4.1:8080"]
     )
     _, site = provision.provision(args)
     written = json.loads(site.read_text())
     checked = cfg.load(str(site))
     assert {k: checked[k] for k in written} == written
     assert checked["wifi"]["password"] == "pd-wifi-pass" and checked["burst"] == 5
+    # a 6 V panel (about 7 V in cold sun) through the default divider stays within the ESP32
+    # ADC's range at 11 dB (about 2.45 V), for the firmware's default and provision's alike
+    assert 7.0 / checked["adc"]["solar_divider"] <= 2.45
+    assert 7.0 / cfg.DEFAULTS["adc"]["solar_divider"] <= 2.45
 
 
 def test_sequence_reservation_survives_a_damaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ from gateway_helpers import write_config
 from gateway.config import load
 from tools.field import deploy, flash, provision
 
+NEW = ["--heading", "45", "--gateway-url", "http://10.0.0.2:8080"]
+
 
 def test_provision_registers_and_keeps_the_config_byte_for_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -20,7 +22,9 @@ def test_provision_registers_and_keeps_the_config_byte_for_byte(
     monkeypatch.setenv("ALPR_WIFI_PASSWORD", "from-env")
     config = write_config(tmp_path)
     before = config.read_bytes()
-    args = provision.build_args(["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net"])
+    args = provision.build_args(
+        ["--camera", "cam-09", "--config", str(config), "--ssid", "pd-net", *NEW]
+    )
     secret_path, site = provision.provision(args)
     assert config.read_bytes().startswith(before)
     assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
@@ -30,7 +34,8 @@ def test_provision_registers_and_keeps_the_config_byte_for_byte(
     assert loaded.secret("cam-09") == secret.encode()
     conf = json.loads(site.read_text())
     assert conf["secret"] == secret and conf["camera"] == "cam-09"
-    assert conf["gateway"] == f"http://127.0.0.1:{loaded.listen_port}"
+    assert conf["gateway"] == "http://10.0.0.2:8080"
+    assert loaded.cameras["cam-09"].heading == 45
     assert conf["wifi"] == {"ssid": "pd-net", "password": "from-env"}
     with pytest.raises(SystemExit, match="already"):
         provision.provision(args)
@@ -45,7 +50,7 @@ def test_provision_takes_the_wifi_password_from_a_file_never_the_command_line(
     with pytest.raises(SystemExit):
         provision.build_args(["--camera", "cam-09", "--config", str(config), "--password", "x"])
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    args = provision.build_args(["--camera", "cam-09", "--config", str(config)])
+    args = provision.build_args(["--camera", "cam-09", "--config", str(config), *NEW])
     before = config.read_bytes()
     with pytest.raises(SystemExit, match="--password-file or set ALPR_WIFI_PASSWORD"):
         provision.provision(args)
@@ -54,7 +59,7 @@ def test_provision_takes_the_wifi_password_from_a_file_never_the_command_line(
     secret_file.write_text("p@ss word\n")
     monkeypatch.setenv("ALPR_WIFI_PASSWORD", "the file wins")
     args = provision.build_args(
-        ["--camera", "cam-09", "--config", str(config), "--password-file", str(secret_file)]
+        ["--camera", "cam-09", "--config", str(config), "--password-file", str(secret_file), *NEW]
     )
     _, site = provision.provision(args)
     assert json.loads(site.read_text())["wifi"]["password"] == "p@ss word"
@@ -67,7 +72,9 @@ def test_provision_prompts_for_the_password_on_a_terminal(
     monkeypatch.delenv("ALPR_WIFI_PASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("getpass.getpass", lambda prompt: "typed-secret")
-    args = provision.build_args(["--camera", "cam-09", "--config", str(config), "--ssid", "ap"])
+    args = provision.build_args(
+        ["--camera", "cam-09", "--config", str(config), "--ssid", "ap", *NEW]
+    )
     _, site = provision.provision(args)
     assert json.loads(site.read_text())["wifi"]["password"] == "typed-secret"
 
@@ -75,7 +82,9 @@ def test_provision_prompts_for_the_password_on_a_terminal(
 def test_provision_refuses_an_unknown_site(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     before = config.read_bytes()
-    args = provision.build_args(["--camera", "cam-09", "--config", str(config), "--site", "nope"])
+    args = provision.build_args(
+        ["--camera", "cam-09", "--config", str(config), "--site", "nope", *NEW]
+    )
     with pytest.raises(SystemExit, match="unknown site"):
         provision.provision(args)
     assert config.read_bytes() == before

@@ -338,22 +338,3 @@ def test_retention_purges_each_kind_and_keeps_open_hits(tmp_path: Path) -> None:
     }
     # a second pass finds nothing more to do
     assert Syncer(config, store, FileTarget(tmp_path / "store")).purge(now) == 0
-
-
-def test_a_store_from_before_gets_the_new_columns_and_hit_copies(tmp_path: Path) -> None:
-    from gateway.store import MIGRATIONS
-
-    store = Store(tmp_path)
-    read_id = make_read(store, text="OLD123")
-    entry = add_entry(store)
-    db = store.connect()
-    for table, column, _ in MIGRATIONS:
-        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-    db.execute(
-        "INSERT INTO hits (read_id, entry_id, entry, match_kind, matched_text, created)"
-        " VALUES (?, ?, '{}', 'exact', 'OLD123', 0)",
-        (read_id, entry),
-    )
-    db.close()
-    row = Store(tmp_path).connect().execute("SELECT plate, camera, site FROM hits").fetchone()
-    assert tuple(row) == ("OLD123", "cam-01", "s1")

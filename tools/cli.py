@@ -8,12 +8,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import tomllib
+import traceback
 from collections.abc import Sequence
 
+from gateway.backup import GatewayRunning, RestoreError
+from gateway.config import ConfigError
+from gateway.migrations import StoreVersionError
+from gateway.store import RefusedError
 from tools import bench, completion, demo, read, train
+from tools.common import ConfigNotFound
+from tools.errors import UserError
 from tools.field import camera_sim, deploy, emulator, flash, power, provision, sites, survey
+from tools.field.geo import GeoError
 from tools.ops import (
     audit_cmd,
     cloud_cmd,
@@ -82,6 +92,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user can cause and fix: one line on stderr, exit 2. Anything else is a bug and keeps its
+# traceback, so it gets reported rather than hidden.
+EXPECTED: tuple[type[BaseException], ...] = (
+    UserError,
+    ConfigError,
+    ConfigNotFound,
+    StoreVersionError,
+    RestoreError,
+    GatewayRunning,
+    RefusedError,
+    GeoError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    json.JSONDecodeError,
+    tomllib.TOMLDecodeError,
+    ConnectionError,
+)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an expected error, naming the file or what failed."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc})"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"not valid TOML ({exc})"
+    if isinstance(exc, ConnectionError):
+        why = (exc.strerror or str(exc)).lower()
+        return f"cannot connect: {why}; is the gateway (`alpr gateway serve`) up at that address?"
+    if isinstance(exc, ConfigError) and not str(exc).startswith("config"):
+        return f"config error: {exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -89,7 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except EXPECTED as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"alpr: {describe(exc)}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -71,7 +71,8 @@ def load_config(args: argparse.Namespace) -> cfg.Config:
         print(f"alpr: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except cfg.ConfigError as exc:
-        raise SystemExit(f"alpr: config error: {exc}") from None
+        print(f"alpr: config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def open_store(args: argparse.Namespace) -> tuple[cfg.Config, Store]:

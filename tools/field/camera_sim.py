@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from gateway import protocol
 from tools.common import add_config_arg, load_config
+from tools.errors import UserError
 
 log = logging.getLogger("alpr.camera")
 
@@ -78,13 +80,15 @@ class CameraClient:
 
 
 def jpeg_files(folder: Path) -> Iterator[bytes]:
-    """The JPEGs of a folder, over and over."""
+    """The JPEGs of a folder, over and over; the folder is checked at the call, not the first send."""
+    if not folder.exists():
+        raise UserError(f"images folder {folder} does not exist: give --images a folder of JPEGs")
+    if not folder.is_dir():
+        raise UserError(f"--images {folder} is not a folder: give a folder of JPEGs")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     if not files:
-        raise SystemExit(f"alpr camera simulate: no .jpg files in {folder}")
-    while True:
-        for f in files:
-            yield f.read_bytes()
+        raise UserError(f"no .jpg files in {folder}: give --images a folder of JPEGs")
+    return (f.read_bytes() for f in itertools.cycle(files))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,15 +109,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def simulate(args: argparse.Namespace) -> int:
     config = load_config(args)
     if args.camera not in config.cameras:
-        raise SystemExit(f"alpr camera simulate: camera {args.camera!r} is not in the config")
-    url = args.gateway or f"http://{config.listen_host}:{config.listen_port}"
+        raise UserError(
+            f"camera {args.camera!r} is not in the config (cameras: {', '.join(config.cameras)})"
+        )
+    # a gateway listening on every address is reached on loopback from its own box
+    host = "127.0.0.1" if config.listen_host in ("0.0.0.0", "") else config.listen_host
+    url = args.gateway or f"http://{host}:{config.listen_port}"
     client = CameraClient(url, args.camera, config.secret(args.camera))
     frames = jpeg_files(args.images)
     seq = args.start_seq if args.start_seq is not None else int(time.time() * 1000) % 2**40
     ok = 0
     for i in range(args.count):
         start = time.monotonic()
-        status, body = client.send_event(seq + i, [next(frames) for _ in range(args.frames)])
+        try:
+            status, body = client.send_event(seq + i, [next(frames) for _ in range(args.frames)])
+        except OSError as exc:  # refused, reset, timed out, unknown host
+            why = (exc.strerror or str(exc) or type(exc).__name__).lower()
+            raise UserError(
+                f"cannot reach the gateway at {url}: {why}; is `alpr gateway serve` running?"
+                + ("" if args.gateway else " (or give its address with --gateway URL)")
+            ) from None
         ok += status in (200, 201)
         print(json.dumps({"sequence": seq + i, "status": status, **body}), flush=True)
         time.sleep(max(0.0, 1.0 / args.rate - (time.monotonic() - start)))

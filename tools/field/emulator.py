@@ -25,8 +25,8 @@ from typing import Any
 EMULATOR = Path(__file__).resolve().parents[2] / "hwtest" / "emulator"
 DEFAULT_STATE = Path("build/emulator/state.json")
 START_TIMEOUT_S = 60.0
-# tools/field/provision.py's site-config defaults: battery on GPIO14, solar on GPIO15, halved
-BATTERY_PIN, SOLAR_PIN, DIVIDER = 14, 15, 2.0
+# tools/field/provision.py's site-config defaults: battery on GPIO14 halved, solar on GPIO15 thirded
+BATTERY_PIN, SOLAR_PIN, BATTERY_DIVIDER, SOLAR_DIVIDER = 14, 15, 2.0, 3.0
 
 
 class EmulatorError(RuntimeError):
@@ -216,9 +216,9 @@ def run_op(args: argparse.Namespace) -> int:
     if op == "adc":
         adc: dict[str, float] = {}
         if args.battery is not None:
-            adc[str(BATTERY_PIN)] = args.battery / args.divider
+            adc[str(BATTERY_PIN)] = args.battery / args.battery_divider
         if args.solar is not None:
-            adc[str(SOLAR_PIN)] = args.solar / args.divider
+            adc[str(SOLAR_PIN)] = args.solar / args.solar_divider
         for spec in args.pin or []:
             pin, _, volts = spec.partition("=")
             try:
@@ -289,7 +289,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = add("adc", "set the battery and solar voltages the ADC pins see", run_op)
     a.add_argument("--battery", type=float, help=f"battery volts (GPIO{BATTERY_PIN})")
     a.add_argument("--solar", type=float, help=f"solar volts (GPIO{SOLAR_PIN})")
-    a.add_argument("--divider", type=float, default=DIVIDER, help="the boards' divider ratio")
+    a.add_argument(
+        "--battery-divider", type=float, default=BATTERY_DIVIDER, help="the battery divider ratio"
+    )
+    a.add_argument(
+        "--solar-divider", type=float, default=SOLAR_DIVIDER, help="the solar divider ratio"
+    )
     a.add_argument("--pin", action="append", help="GPIO=VOLTS at the pin itself (repeatable)")
     w = add("wifi", "take the access point up or down", run_op)
     w.add_argument("state_word", choices=("up", "down"), metavar="up|down")

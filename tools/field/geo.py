@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 Point = tuple[float, float]
 M_PER_DEG_LAT = 110_574.0
@@ -30,6 +31,17 @@ class Projection:
         return x, (lat - self.lat0) * M_PER_DEG_LAT
 
 
+def as_object(path: Path, value: object, what: str) -> dict[str, Any]:
+    """GeoJSON objects are JSON objects; a bare array (of coordinates, say) is named as such."""
+    if not isinstance(value, dict):
+        kind = "an array" if isinstance(value, list) else f"a {type(value).__name__}"
+        raise GeoError(
+            f"{path}: {what} is {kind}, not a GeoJSON object: expected"
+            ' {"type": "Polygon", "coordinates": [[[lon, lat], ...]]} or a Feature(Collection)'
+        )
+    return value
+
+
 def load_polygon(path: Path) -> list[Point]:
     """The exterior ring, as (lon, lat) points, of the first polygon in a GeoJSON file."""
     try:
@@ -38,14 +50,15 @@ def load_polygon(path: Path) -> list[Point]:
         raise GeoError(f"{path}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise GeoError(f"{path}: not JSON: {exc}") from None
-    geometry = doc
+    geometry = as_object(path, doc, "the file")
     if doc.get("type") == "FeatureCollection":
-        if not doc.get("features"):
+        if not doc.get("features") or not isinstance(doc["features"], list):
             raise GeoError(f"{path}: the FeatureCollection has no features")
-        geometry = doc["features"][0]
+        geometry = as_object(path, doc["features"][0], "its first feature")
     if geometry.get("type") == "Feature":
-        geometry = geometry.get("geometry") or {}
-    kind, coords = geometry.get("type"), geometry.get("coordinates")
+        geometry = as_object(path, geometry.get("geometry") or {}, "the feature's geometry")
+    kind = geometry.get("type")
+    coords: Any = geometry.get("coordinates")
     if kind == "MultiPolygon" and coords:
         coords = coords[0]
     elif kind != "Polygon":

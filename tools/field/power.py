@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tools.errors import UserError
 
 CURRENT_MA = {"deep_sleep": 4.4, "running": 190.0, "wifi_rx": 100.0, "wifi_tx": 240.0}
 # JPEG bytes per frame at quality about 12 (OV2640), by frame size: what the upload has to carry
@@ -105,11 +108,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def load_site_config(path: Path) -> dict[str, Any]:
+    """The camera's site config (JSON from `alpr provision`); the gateway's TOML is named as the
+    wrong file rather than reported as a JSON syntax error."""
     try:
-        conf = json.loads(args.config.read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"alpr power estimate: {args.config}: {exc}") from None
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        conf = json.loads(text)
+    except ValueError as exc:
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            raise UserError(f"{path}: not a site config (not valid JSON: {exc})") from None
+        raise UserError(
+            f"{path} is a TOML file (the gateway config?); power estimate needs the camera's site"
+            " config, the JSON file `alpr provision` writes (CAMERA.site.json)"
+        ) from None
+    if not isinstance(conf, dict):
+        raise UserError(f"{path}: a site config is a JSON object, not {type(conf).__name__}")
+    return conf
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = load_site_config(args.config)
     if conf.get("frame_size", "VGA") not in FRAME_BYTES:
         raise SystemExit(f"alpr power estimate: unknown frame_size {conf.get('frame_size')!r}")
     est = estimate(

@@ -14,6 +14,7 @@ import re
 import statistics
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from gateway import protocol
 from gateway.config import ConfigError, load
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateReader, ReaderHints, expand
+from tools.errors import UserError
 from tools.ops import auth
 from tools.train.glyphs import segment
 
@@ -239,8 +241,18 @@ def fetch_from_gateway(url: str, camera: str, secret: bytes, limit: int) -> list
     ts = int(time.time())
     headers = protocol.signed_headers(secret, path, camera, ts, 0, b"", method="GET")
     request = urllib.request.Request(url.rstrip("/") + path, headers=headers, method="GET")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace").strip()[:200] or exc.reason
+        raise UserError(f"the gateway at {url} answered {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        why = getattr(exc, "reason", exc)
+        why = getattr(why, "strerror", None) or str(why)
+        raise UserError(
+            f"cannot reach the gateway at {url}: {why.lower()}; is `alpr gateway serve` running?"
+        ) from None
     return [(f"{camera}-seq{c['sequence']}", base64.b64decode(c["jpeg"])) for c in body["captures"]]
 
 

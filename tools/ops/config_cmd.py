@@ -1,4 +1,5 @@
-"""`alpr config`: the config file's reference (JSON Schema) and a check that names every problem."""
+"""`alpr config`: the config file's reference (JSON Schema, or Markdown for docs/config.md) and a
+check that names every problem."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 
 from gateway import config as cfg
+from gateway.config_docs import markdown
 from tools.common import ConfigNotFound, add_config_arg, demo_config, find_config, load_path
 
 
@@ -15,6 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     schema = cmds.add_parser("schema", help="print the JSON Schema of the config file")
     schema.set_defaults(func=run_schema)
+    docs = cmds.add_parser("docs", help="print the reference of every key (docs/config.md)")
+    docs.set_defaults(func=run_docs)
     check = cmds.add_parser("check", help="validate a config file; print OK or every problem")
     add_config_arg(check)
     check.set_defaults(func=run_check)
@@ -22,6 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_schema(args: argparse.Namespace) -> int:
     print(json.dumps(cfg.json_schema(), indent=2))
+    return 0
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    sys.stdout.write(markdown(cfg.json_schema()))
     return 0
 
 

@@ -1,7 +1,9 @@
-"""`alpr gateway serve|status` and `alpr cameras status`.
+"""`alpr gateway serve|status|backup|restore` and `alpr cameras status`.
 
 The status commands need a login (`gateway.status`, `cameras.view`); they show counts and camera
-health, never a plate, so they leave no audit record. `serve` runs as the service account.
+health, never a plate, so they leave no audit record. `serve` runs as the service account;
+`backup` and `restore` too, by whoever can already read and write the data folder (root or the
+service account): the files themselves are the access control there.
 """
 
 from __future__ import annotations
@@ -10,19 +12,24 @@ import argparse
 import json
 import logging
 import signal
+import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from gateway import site_status
+from gateway.backup import GatewayRunning, RestoreError, ServiceLock, check_backup, restore
 from gateway.camera_health import camera_health
 from gateway.service import Gateway
 from gateway.store import Store
-from tools.common import add_config_arg, load_config
+from tools.common import add_config_arg, load_config, open_store
+from tools.errors import UserError
 from tools.ops import auth
 from tools.ops.logsetup import configure_logging
 
 log = logging.getLogger("alpr.gateway")
+STORE_TABLES = ("events", "reads", "hits", "hotlist", "access_log")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +42,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=run_status)
+    bk = gsub.add_parser("backup", help="a consistent copy of the store, safe while it runs")
+    add_config_arg(bk)
+    bk.add_argument("--out", type=Path, required=True, help="the backup file to write (new)")
+    bk.set_defaults(func=run_backup)
+    rs = gsub.add_parser("restore", help="replace the store by a backup (gateway stopped)")
+    add_config_arg(rs)
+    rs.add_argument("file", type=Path, help="a file written by `alpr gateway backup`")
+    rs.set_defaults(func=run_restore)
     spec = gsub.add_parser(
         "openapi", help="print the HTTP API's OpenAPI spec (as checked in: gateway/openapi.json)"
     )
@@ -51,6 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     configure_logging(config.logging_target, config.logging_file, verbose=args.verbose)
+    try:
+        lock = ServiceLock(config.data_dir).acquire()
+    except GatewayRunning as exc:
+        raise UserError(str(exc)) from None
     gateway = Gateway(config)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,6 +78,43 @@ def run_serve(args: argparse.Namespace) -> int:
     stopped.wait()
     log.info("shutting down")
     gateway.shutdown()
+    lock.release()
+    return 0
+
+
+def store_counts(db: sqlite3.Connection) -> str:
+    """Rows per main table, so a backup or restore can be checked at a glance."""
+    counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in STORE_TABLES}
+    return ", ".join(f"{n} {t}" for t, n in counts.items())
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """Online backup: the gateway keeps receiving while the copy is taken."""
+    out: Path = args.out
+    if out.exists():
+        raise UserError(f"{out} exists; give a new file name (a backup never overwrites)")
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent} is not a folder; create it first")
+    _, store = open_store(args)
+    store.backup(out)
+    check_backup(out)
+    print(f"backed up {store.db_path} to {out}: {store_counts(sqlite3.connect(out))}")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    try:
+        found, saved = restore(config.data_dir, args.file)
+    except RestoreError as exc:
+        raise UserError(str(exc)) from None
+    if saved:
+        print(f"the replaced store is kept at {saved}")
+    store = Store(config.data_dir)  # upgrades a backup from an older release, with its own backup
+    print(
+        f"restored {args.file} (schema version {found}) into {store.db_path}: {store_counts(store.connect())}"
+    )
+    print("event files are not in the backup: copy the data folder's spool/ back if it was lost")
     return 0
 
 

@@ -225,5 +225,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {config}, boundary.geojson, hotlists/local.csv and secrets/cam-01.key (0600)")
     print("next: edit the agency, site and boundary, then")
     print(f"  alpr sites check --config {config}")
-    print(f"  alpr provision --camera cam-02 --config {config} ...   # more cameras")
+    print(
+        f"  alpr provision --camera cam-02 --config {config} --heading DEG"
+        " --gateway-url http://HOST:PORT ...   # more cameras"
+    )
     return 0

@@ -134,6 +134,12 @@ def read_json(row: Any) -> dict[str, Any]:
     return out
 
 
+def plate_pattern(text: str) -> str:
+    """A plate as reads store it: capitals, no spaces, dashes or dots ("abc-123" finds ABC123).
+    The ? and * wildcards stay."""
+    return "".join(c for c in text.upper() if c.isalnum() or c in "?*")
+
+
 def run_reads(args: argparse.Namespace) -> int:
     now = time.time()
     ctx, scope = auth.reads_scope(args, now)
@@ -148,9 +154,10 @@ def run_reads(args: argparse.Namespace) -> int:
             )
         since = scope.since
     sql, params = "SELECT * FROM reads WHERE 1=1", []
-    if args.plate:
+    plate = plate_pattern(args.plate) if args.plate else None
+    if plate:
         sql += " AND text GLOB ?"
-        params.append(args.plate.upper())
+        params.append(plate)
     if since is not None:
         sql += " AND captured >= ?"
         params.append(since)
@@ -162,11 +169,14 @@ def run_reads(args: argparse.Namespace) -> int:
         .execute(sql + " ORDER BY captured DESC LIMIT ?", [*params, args.limit])
         .fetchall()
     )
-    query: dict[str, Any] = {"plate": args.plate, "since": since, "limit": args.limit}
+    query: dict[str, Any] = {"plate": plate, "since": since, "limit": args.limit}
     if scope.sites is not None:
         query["sites"] = sorted(scope.sites)
     if not record_look(ctx, store, "reads list", args.reason, query, len(rows)):
         return 2
+    if not rows:  # on stderr: --json output stays valid (no lines, an empty list)
+        asked = f" plate {plate}" if plate else ""
+        print(f"no reads match{asked}" + (" since then" if since else ""), file=sys.stderr)
     for row in rows:
         if args.json:
             print(json.dumps(read_json(row)))
@@ -193,6 +203,8 @@ def run_hits(args: argparse.Namespace) -> int:
     rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
     if not record_look(ctx, store, "hits list", args.reason, {"open": args.open}, len(rows)):
         return 2
+    if not rows:
+        print("no open hits" if args.open else "no hits", file=sys.stderr)
     for row in rows:
         out = dict(row)
         out["entry"] = json.loads(out["entry"])
