@@ -218,3 +218,33 @@ def test_demo_gateway_serves_the_console_to_its_demo_user(tmp_path: Path) -> Non
         assert client.login(who, password=password).status == 303
         assert client.get("/alerts").status == 200
         assert client.get("/cameras").status == 200  # the demo user is a technician too
+
+
+def test_alert_stream_announces_a_new_hit(console: Console) -> None:
+    """The server-sent events a browser listens to, read here without one."""
+    import http.client
+    import time
+
+    client = logged_in(console, "ofc")
+    store = console.gateway.store
+    last = int(store.connect().execute("SELECT max(id) FROM hits").fetchone()[0])
+    host, port = console.gateway.console.address  # type: ignore[union-attr]
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    conn.request("GET", f"/api/alerts/stream?after={last}", headers={"Cookie": cookie})
+    stream = conn.getresponse()
+    assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    camera = CameraClient(console.camera_url, "cam-01", SECRET.encode())
+    assert camera.send_event(50, [scene_jpeg(PLATE, seed=1)])[0] == 201
+    camera.close()
+    deadline = time.monotonic() + 60  # the reader's time; the stream's keepalives come every 15 s
+    while (line := stream.readline()) != b"event: hit\n":
+        assert line, "the stream ended"
+        assert time.monotonic() < deadline, "no hit announced"
+    arrived = time.monotonic()
+    data = stream.readline().decode()
+    conn.close()
+    hit = int(data.removeprefix("data: "))
+    assert hit > last
+    row = store.connect().execute("SELECT created FROM hits WHERE id=?", (hit,)).fetchone()
+    print(f"event {1000 * (time.time() - row[0]) - 1000 * (time.monotonic() - arrived):.0f} ms")

@@ -26,6 +26,7 @@ DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "othe
 MIN_VERIFICATION = 10  # characters: what was checked, and against what
 PAGE_HITS = 50
 KEEPALIVE_S = 15.0
+POLL_S = 0.1  # how often a stream looks at the wake-up counter (a lock, no query)
 CROP_SCALE = 4
 HIT_SQL = (
     "SELECT hits.*, coalesce(hits.plate, reads.text) AS text, reads.confidence, reads.alternates,"
@@ -143,21 +144,23 @@ async def alert_stream(
     await run_in_threadpool(ctx.record, "console alert stream", "view", {"after": after})
 
     async def events() -> AsyncIterator[bytes]:
-        last, quiet = after, 0.0
+        """The store is read only when the reader's wake-up signal moved: a stream costs no
+        thread and no query while nothing happens."""
+        last, seen, quiet = after, -1, 0.0
         yield b"retry: 2000\n\n"
         while not request.app.state.stopping and not await request.is_disconnected():
-            seen = store.new_hits.generation()
-            rows = await run_in_threadpool(newer_hits, store, last)
-            for r in rows:
-                last = int(r["id"])
-                yield f"event: hit\ndata: {last}\n\n".encode()
-            if not rows:
-                woken = await run_in_threadpool(store.new_hits.wait, seen, 1.0)
-                quiet = 0.0 if woken else quiet + 1.0
-                if quiet >= KEEPALIVE_S:
-                    quiet = 0.0
-                    yield b": keepalive\n\n"
-            await asyncio.sleep(0)
+            generation = store.new_hits.generation()
+            if generation != seen:  # the first time round, or hits were committed since
+                seen = generation
+                for r in await run_in_threadpool(newer_hits, store, last):
+                    last = int(r["id"])
+                    yield f"event: hit\ndata: {last}\n\n".encode()
+                continue
+            await asyncio.sleep(POLL_S)
+            quiet += POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield b": keepalive\n\n"
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
