@@ -25,11 +25,14 @@ from gateway.config import load
 from gateway.service import Gateway
 
 PLATE = "KXR482"
+SPARE = "ZZY909"  # listed, never captured
 FUTURE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 HOTLIST = (
     "plate,state,category,case_number,reason,requested_by,contact,instructions,expires\n"
     f"{PLATE},IL,stolen-vehicle,26-000123,stolen from driveway,Det. Ray #12,"
     f"dispatch 555-0100,do not approach; call dispatch,{FUTURE}\n"
+    f"{SPARE},IL,stolen-plate,26-000124,plates taken,Det. Ray #12,dispatch 555-0100,"
+    f"verify then call dispatch,{FUTURE}\n"
 )
 # name -> roles; the officer and the technician log in with a password alone
 USERS = {
