@@ -302,3 +302,27 @@ def test_manager_cancels_an_entry_and_holds_a_read(console: Console) -> None:
     held = manager.post(f"/reads/{read}/hold", form)
     assert held.status == 200 and "held under case 26-000123" in held.body, held.body[-600:]
     assert any(r["action"] == "evidence hold" for r in records(console, "mgr"))
+
+
+def test_alert_stream_ends_with_the_session(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.client
+    import time
+
+    from gateway.web.console import alerts
+
+    monkeypatch.setattr(alerts, "KEEPALIVE_S", 0.3)  # the session is checked at each keepalive
+    client = logged_in(console, "ofc")
+    host, port = console.gateway.console.address  # type: ignore[union-attr]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    conn.request("GET", "/api/alerts/stream?after=1000000", headers={"Cookie": cookie})
+    stream = conn.getresponse()
+    assert stream.readline() == b"retry: 2000\n"
+    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
+    sessions.get(client.cookies[COOKIE]).last_seen -= sessions.idle_s + 1
+    deadline = time.monotonic() + 20
+    while (line := stream.readline()) != b"event: logout\n":
+        assert line and time.monotonic() < deadline, "the stream outlived its session"
+    conn.close()

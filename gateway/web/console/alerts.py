@@ -17,9 +17,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from gateway.access.roles import AccessDenied, read_scope
+from gateway.access.sessions import principal
 from gateway.alert_message import VERIFY_REMINDER
 from gateway.store import Store
-from gateway.web.console.session import Ctx, Refused, allow
+from gateway.web.console.session import (
+    ConsoleSessions,
+    Ctx,
+    Refused,
+    allow,
+    is_bearer,
+    token_of,
+)
 
 router = APIRouter()
 DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
@@ -129,6 +137,22 @@ async def api_hits(
     return JSONResponse({"hits": hits})
 
 
+def still_live(request: Request) -> bool:
+    """The stream's session is not idle, ended or expired (an open page does not keep it alive)."""
+    token = token_of(request)
+    sessions_: ConsoleSessions = request.app.state.sessions
+    live = sessions_.get(token) if token else None
+    if token is None or (live is None and not is_bearer(request)):
+        return False
+    if live is not None and time.time() - live.last_seen > sessions_.idle_s:
+        return False
+    try:
+        principal(request.app.state.access, token)
+    except AccessDenied:
+        return False
+    return True
+
+
 def newer_hits(store: Store, last: int) -> list[Any]:
     return (
         store.connect().execute("SELECT id FROM hits WHERE id > ? ORDER BY id", (last,)).fetchall()
@@ -160,6 +184,9 @@ async def alert_stream(
             quiet += POLL_S
             if quiet >= KEEPALIVE_S:
                 quiet = 0.0
+                if not await run_in_threadpool(still_live, request):
+                    yield b"event: logout\ndata: session ended\n\n"
+                    return
                 yield b": keepalive\n\n"
 
     return StreamingResponse(

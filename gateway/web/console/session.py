@@ -151,11 +151,14 @@ def deny(
     raise Refused(str(exc))
 
 
+def is_bearer(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("bearer ")
+
+
 def token_of(request: Request) -> str | None:
     """The cookie, or for scripts an `Authorization: Bearer` API token (no cookie, no CSRF)."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
+    if is_bearer(request):
+        return request.headers["authorization"][7:].strip() or None
     return request.cookies.get(COOKIE) or None
 
 
@@ -175,9 +178,8 @@ def authenticate(request: Request, db: AccessDB, store: ConsoleSessions) -> tupl
     if token is None:
         raise NotLoggedIn("please log in")
     now = time.time()
-    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
     csrf = ""
-    if not bearer:
+    if not is_bearer(request):
         live = store.touch(token, now)
         if live is None:
             name = sessions.logout(db, token, source_of(request))  # idle or unknown: end it

@@ -37,6 +37,10 @@
   function listen(section) {
     var source = new EventSource(section.getAttribute("data-stream"));
     source.addEventListener("hit", function (event) { addHit(section, event.data); });
+    source.addEventListener("logout", function () {
+      source.close();
+      window.location.assign("/login?why=" + encodeURIComponent("the session ended: log in again"));
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
