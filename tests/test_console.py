@@ -326,3 +326,33 @@ def test_alert_stream_ends_with_the_session(
     while (line := stream.readline()) != b"event: logout\n":
         assert line and time.monotonic() < deadline, "the stream outlived its session"
     conn.close()
+
+
+def test_no_longer_wanted_asks_about_the_entry(console: Console) -> None:
+    store = console.gateway.store
+    before = int(store.connect().execute("SELECT max(id) FROM hits").fetchone()[0])
+    camera = CameraClient(console.camera_url, "cam-01", SECRET.encode())
+    assert camera.send_event(70, [scene_jpeg(PLATE, seed=1)])[0] == 201
+    camera.close()
+    assert wait_for(
+        lambda: store.connect().execute("SELECT max(id) FROM hits").fetchone()[0] > before, 90
+    )
+    hit = int(store.connect().execute("SELECT max(id) FROM hits").fetchone()[0])
+    client = logged_in(console, "ofc")
+    form = {
+        "csrf": client.csrf(f"/hits/{hit}"),
+        "status": "no-longer-wanted",
+        "verification": "NCIC: record cleared this morning",
+        "note": "owner recovered the car",
+    }
+    asked = client.post(f"/hits/{hit}/disposition", form)
+    assert asked.status == 400 and "say whether to cancel or keep it" in asked.body
+    refused = client.post(f"/hits/{hit}/disposition", {**form, "entry": "cancel"})
+    assert refused.status == 403 and "may not hotlist.approve" in refused.body
+    assert (
+        store.connect().execute("SELECT disposition FROM hits WHERE id=?", (hit,)).fetchone()[0]
+        is None
+    )
+    kept_entry = client.post(f"/hits/{hit}/disposition", {**form, "entry": "keep"})
+    assert kept_entry.status == 200 and "Closed: no-longer-wanted" in kept_entry.body
+    assert [dict(r)["plate"] for r in store.hotlist_rows(expired=False)].count(PLATE) == 1

@@ -265,9 +265,18 @@ async def read_image(
 
 
 def close_hit(
-    ctx: Ctx, store: Store, hit_id: int, status: str, verification: str, note: str
+    ctx: Ctx,
+    store: Store,
+    hit_id: int,
+    status: str,
+    verification: str,
+    note: str,
+    entry_choice: str = "",
 ) -> str:
-    """Record the verification and the disposition together; '' when done, else why not."""
+    """Record the verification and the disposition together; '' when done, else why not.
+
+    No longer wanted, with the entry still listed: the officer says whether to cancel it (a
+    manager's decision, as with `alpr hits disposition --cancel-entry`) or keep it."""
     if status not in DISPOSITIONS:
         return f"choose a disposition: one of {', '.join(DISPOSITIONS)}"
     if len(verification.strip()) < MIN_VERIFICATION:
@@ -278,15 +287,26 @@ def close_hit(
     if not note.strip():
         return "the disposition needs a note"
     db = store.connect()
-    row = db.execute("SELECT disposition FROM hits WHERE id=?", (hit_id,)).fetchone()
+    row = db.execute("SELECT disposition, entry FROM hits WHERE id=?", (hit_id,)).fetchone()
     if row is None:
         return f"no hit {hit_id}"
     if row["disposition"] is not None:
         return f"hit {hit_id} is closed already ({row['disposition']})"
+    entry = store.live_entry(json.loads(row["entry"])) if status == "no-longer-wanted" else None
+    if entry is not None and entry_choice not in ("cancel", "keep"):
+        return f"hot-list entry {entry['id']} is still active: say whether to cancel or keep it"
+    cancel = entry is not None and entry_choice == "cancel"
+    if cancel:
+        ctx.check("hotlist.approve")
     ctx.record(
         "hits disposition",
         "change",
-        {"hit": hit_id, "status": status, "verification": verification.strip()},
+        {
+            "hit": hit_id,
+            "status": status,
+            "verification": verification.strip(),
+            "cancel_entry": cancel,
+        },
         why=status,
         count=1,
     )
@@ -296,7 +316,13 @@ def close_hit(
         " WHERE id=? AND disposition IS NULL",
         (status, text, ctx.user.name, time.time(), hit_id),
     ).rowcount
-    return "" if done else f"hit {hit_id} was closed meanwhile"
+    if not done:
+        return f"hit {hit_id} was closed meanwhile"
+    if cancel and entry is not None:
+        reason = f"hit {hit_id} no longer wanted: {note.strip()}"
+        ctx.record("hotlist cancel", "change", {"entry": int(entry["id"])}, why=reason, count=1)
+        store.cancel_hotlist_entry(int(entry["id"]), ctx.user.name, reason)
+    return ""
 
 
 @router.post("/hits/{hit_id}/disposition", response_class=HTMLResponse)
@@ -307,9 +333,12 @@ async def disposition(
     status: str = Form(""),
     verification: str = Form(""),
     note: str = Form(""),
+    entry: str = Form(""),
 ) -> Response:
     store = store_of(request)
-    error = await run_in_threadpool(close_hit, ctx, store, hit_id, status, verification, note)
+    error = await run_in_threadpool(
+        close_hit, ctx, store, hit_id, status, verification, note, entry
+    )
     hit = await run_in_threadpool(one_hit, store, hit_id)
     return render(
         request,
@@ -321,5 +350,5 @@ async def disposition(
         dispositions=DISPOSITIONS,
         error=error,
         may_close=True,
-        form={"status": status, "verification": verification, "note": note},
+        form={"status": status, "verification": verification, "note": note, "entry": entry},
     )
