@@ -28,4 +28,5 @@ def console_server(config: Config, store: Store, target: Any = None) -> WebServe
         c.tls_cert,
         c.tls_key,
         name="console",
+        table="console",
     )

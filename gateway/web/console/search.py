@@ -112,6 +112,7 @@ def page(request: Request, ctx: Ctx, status: int = 200, **values: Any) -> HTMLRe
 async def search_page(
     request: Request, ctx: Annotated[Ctx, Depends(allow("reads.recent"))]
 ) -> Response:
+    await run_in_threadpool(ctx.record, "console search form", "view", {})
     return page(request, ctx)
 
 
