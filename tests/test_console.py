@@ -356,3 +356,18 @@ def test_no_longer_wanted_asks_about_the_entry(console: Console) -> None:
     kept_entry = client.post(f"/hits/{hit}/disposition", {**form, "entry": "keep"})
     assert kept_entry.status == 200 and "Closed: no-longer-wanted" in kept_entry.body
     assert [dict(r)["plate"] for r in store.hotlist_rows(expired=False)].count(PLATE) == 1
+
+
+def test_api_token_reads_the_json_api_without_cookies(console: Console) -> None:
+    import json
+
+    from gateway.access import sessions
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    token = sessions.api_token(db, "ofc", ["officer"], 1, "boss", "test")
+    client = Browserless(console.url)
+    answer = client.get("/api/hits", Authorization=f"Bearer {token}")
+    assert answer.status == 200
+    assert all(h["text"] for h in json.loads(answer.body)["hits"])
+    assert client.get("/api/cameras", Authorization=f"Bearer {token}").status == 403
+    assert client.get("/api/hits", Authorization="Bearer alpr_not-a-token").status == 401

@@ -145,6 +145,8 @@ def test_live_alert_on_a_phone(page: Page, console: Console) -> None:
     reminder = page.locator(".reminder")
     assert "not grounds for a stop" in reminder.inner_text()
     assert reminder.bounding_box()["y"] < page.locator(card).bounding_box()["y"]  # type: ignore[index]
+    overflow = "document.documentElement.scrollWidth - window.innerWidth"
+    assert page.evaluate(overflow) <= 0, "the page scrolls sideways at phone width"
     page.click("#mute")
     assert page.evaluate("localStorage.getItem('alpr.chime.muted')") == "1"
     assert page.inner_text("#mute") == "Unmute chime"
