@@ -8,7 +8,7 @@ CEPH   := radosgw ceph-mon ceph-osd ceph-common
 MQTT   := mosquitto
 BROWSER := chromium
 
-.PHONY: demo test lint typecheck pytest fonts ceph mosquitto chromium clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java chromium clean
 
 # Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
 # S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
@@ -25,6 +25,12 @@ ceph:
 
 mosquitto:
 	@PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { echo "installing $(MQTT)"; $(call apt,$(MQTT)); }
+
+# Java for the Spark test, which runs the search over the same Parquet files as DuckDB (Debian 12
+# ships OpenJDK 17, Debian 13 OpenJDK 21: pyspark 4 runs on either).
+java:
+	@command -v java >/dev/null || { echo "installing a Java runtime"; \
+	  $(call apt,openjdk-17-jre-headless) || $(call apt,openjdk-21-jre-headless); }
 
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing $(BROWSER)"; $(call apt,$(BROWSER)); }
@@ -51,7 +57,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph mosquitto chromium $(STAMP) node-deps
+pytest: fonts ceph mosquitto java chromium $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

@@ -17,6 +17,7 @@ from cloud.storage import FileTarget, S3Target, StorageError, Target, captured_a
 NONCURRENT_DAYS = 1
 ABORT_MULTIPART_DAYS = 1
 LIFE_TAG = "alpr-life"
+AUDIT_HEADS = "audit/heads/"  # the gateway's daily audit heads: locked, under no lifecycle rule
 LIFE_GROWTH = 1.6  # each remaining-life value with a rule is ~1.6 times the one before
 DAY_S = 86400.0
 
@@ -49,7 +50,8 @@ def life_days(retention_days: int, captured: float, now: float) -> int | None:
 
 
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
-    """Every rule is scoped by prefix; custody/ has none, so the chain of custody is never expired.
+    """Every rule is scoped by prefix; custody/ and audit/ have none, so the chain of custody and
+    the audit heads are never expired.
 
     reads/ objects carry an `alpr-life=N` tag (their remaining life at upload), and one rule per N
     expires them N days after upload, so a read synced late still goes at capture + retention. An
@@ -64,6 +66,13 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "Expiration": {"Days": retention_days},
             "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
+        },
+        {  # the search index; a compacted day is rewritten within a day, hence one day more
+            "ID": "index-retention",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "index/"},
+            "Expiration": {"Days": retention_days + 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
         },
         {
             "ID": "evidence-uploads",
@@ -91,8 +100,10 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
 def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None) -> dict[str, Any]:
     """Least privilege for each role.
 
-    The gateway writes and reads back reads/ and never deletes, locks, or reads evidence/ or
-    custody/. The evidence role copies reads into evidence/, sets and lifts legal holds, writes
+    The gateway writes and reads back reads/ and index/ (deleting only merged index parts) and
+    never holds, or reads evidence/ or custody/; the one retention it sets is on its daily audit
+    heads (audit/heads/: written once, read back, never deleted; COMPLIANCE retention can only be
+    lengthened). The evidence role copies reads into evidence/, sets and lifts legal holds, writes
     custody/ records under Object Lock retention, and deletes released evidence.
     """
     statements: list[dict[str, Any]] = []
@@ -106,6 +117,20 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"],
                 "Resource": [f"arn:aws:s3:::{bucket}/reads/*"],
             },
+            {  # the search index is derived from the reads: compaction deletes merged parts
+                "Sid": "GatewayKeepsIndex",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/index/*"],
+            },
+            {
+                "Sid": "GatewayWritesAuditHeads",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/{AUDIT_HEADS}*"],
+            },
             {
                 "Sid": "GatewayLists",
                 "Effect": "Allow",
@@ -118,15 +143,27 @@ def bucket_policy(bucket: str, gateway: str | None, evidence: str | None = None)
                 "Effect": "Deny",
                 "Principal": who,
                 "Action": [
-                    "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
                     "s3:PutLifecycleConfiguration",
                     "s3:PutBucketPolicy",
                     "s3:PutObjectLegalHold",
-                    "s3:PutObjectRetention",
                     "s3:BypassGovernanceRetention",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Sid": "GatewayLocksOnlyAuditHeads",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:PutObjectRetention"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/{AUDIT_HEADS}*"],
+            },
+            {
+                "Sid": "GatewayDeletesOnlyIndex",
+                "Effect": "Deny",
+                "Principal": who,
+                "Action": ["s3:DeleteObject"],
+                "NotResource": [f"arn:aws:s3:::{bucket}/index/*"],
             },
             {
                 "Sid": "GatewayNeverReadsEvidence",
@@ -253,7 +290,7 @@ def init(
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)}
     )
     report.done.append(
-        f"lifecycle: reads/ expire {retention_days} days after capture (custody/ never)"
+        f"lifecycle: reads/ expire {retention_days} days after capture (custody/ and audit/ never)"
     )
     if principal or evidence:  # before the public access block: RGW 16.2 then refuses policies
         set_policy(s3, bucket, principal, evidence, report)

@@ -48,12 +48,13 @@ BATCH = 20
 
 def queue_alerts(
     db: sqlite3.Connection,
-    hit_id: int,
+    hit_id: int | None,
     payload: dict[str, Any],
     targets: list[AlertTarget],
     now: float,
 ) -> None:
-    """One outbox row per target, in the caller's transaction (the one that records the hit)."""
+    """One outbox row per target, in the caller's transaction (the one that records the hit);
+    hit_id None for a notice (a stale hot list)."""
     body = json.dumps(payload)
     for i, target in enumerate(targets):
         db.execute(

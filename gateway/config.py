@@ -27,12 +27,14 @@ from gateway.config_schema import (
     HotlistSource,
     Neighbour,
     PolicySection,
+    SearchSection,
     SharingAgency,
     SharingSection,
     Site,
     StorageConfig,
 )
 from gateway.config_types import SECRET_KEYS, ConfigError, resolve_secret
+from gateway.hotlist import Format, all_categories
 from gateway.reader.reader import ReaderHints
 
 __all__ = [
@@ -122,7 +124,20 @@ class Config:
     policy: PolicySection = field(default_factory=PolicySection)
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
     console: ConsoleSection = field(default_factory=ConsoleSection)
+    search: SearchSection = field(default_factory=SearchSection)
     rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
+    alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
+    categories: dict[str, str] = field(default_factory=all_categories)  # fixed and [hotlist] ones
+    profiles: dict[str, Format] = field(default_factory=dict)  # [hotlist.profiles], by name
+
+    def hotlist_format(self, name: str) -> Format:
+        """csv, ncic or a configured import profile; ConfigError for any other name."""
+        if name in ("csv", "ncic"):
+            return name
+        if name not in self.profiles:
+            known = ", ".join(["csv", "ncic", *self.profiles])
+            raise ConfigError(f"hot-list format {name!r} is not one of {known}")
+        return self.profiles[name]
 
     def secret(self, camera_id: str) -> bytes:
         """The camera's HMAC key, resolved from its reference when asked (never stored in the config)."""
@@ -254,7 +269,11 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         policy=file.policy,
         console_url=file.console.url,
         console=file.console,
+        search=file.search,
         rotation_grace_hours=gw.rotation_grace_hours,
+        alert_reminder=file.hits.reminder,
+        categories=all_categories(file.hotlist.categories),
+        profiles={k: v.profile(k) for k, v in file.hotlist.profiles.items()},
     )
 
 

@@ -36,7 +36,15 @@ from gateway.config_types import (
     context,
     resolve_secret,
 )
-from gateway.hotlist import CATEGORIES
+from gateway.hotlist import (
+    CATEGORIES,
+    CATEGORY_RE,
+    DESCRIPTION_FIELDS,
+    ENTRY_FIELDS,
+    SCOPE_FIELDS,
+    Profile,
+)
+from gateway.schedule import parse_schedule
 
 SITE_STATUSES = ("planned", "installed", "retired")
 LOG_TARGETS = ("stderr", "file", "journald")
@@ -201,7 +209,10 @@ class Hits(Table):
     """Hits: reads that matched a hot list."""
 
     open_alert_hours: Annotated[float, Between(0.1, 8760)] = 12.0
-    """A hit without a disposition older than this is flagged."""
+    """A hit without a disposition older than this is flagged, and alerted to managers once."""
+    reminder: Text | None = None
+    """The verification reminder that opens every alert, naming the agency's own state system
+    (MULES, ACIC ...); default: the standard text (NCIC or the state system)."""
 
 
 class LoggingSection(Table):
@@ -343,10 +354,111 @@ class HotlistSource(Table):
     """The list's name, e.g. ncic or local; a new file replaces the source's entries."""
     path: RelPath
     """The file, relative to the config."""
-    format: Literal["csv", "ncic"] = "csv"
-    """csv, or an NCIC-style extract."""
+    format: Text = "csv"
+    """csv, ncic (an NCIC-style extract), or the name of a profile in [hotlist.profiles]."""
     max_bad_share: Annotated[float, Between(0, 1)] = 0.05
     """A file with a larger share of bad lines is refused whole."""
+    refresh: Text | None = None
+    """Re-import schedule while the gateway runs: "daily 04:00" (local time) or "every 6h";
+    default: at start only."""
+    max_age_hours: Annotated[float, Between(0.1, 8760)] = 24.0
+    """A list not imported successfully for longer than this raises a stale-list alert."""
+
+    @field_validator("refresh")
+    @classmethod
+    def _refresh(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+
+IMPORT_FIELDS = frozenset({*ENTRY_FIELDS, *DESCRIPTION_FIELDS, *SCOPE_FIELDS})
+REQUIRED_FIELDS = frozenset(ENTRY_FIELDS) - {"state"}
+
+
+class ImportProfile(Table):
+    """The layout of a delimited hot-list file, so a state system's extract needs no code."""
+
+    delimiter: str = ","
+    """One character, e.g. "|" or "\t"."""
+    header: bool = True
+    """The first line names the columns; without one, columns are 1-based positions."""
+    columns: dict[str, str]
+    """Column (header name, or position "1", "2" ... without a header) -> entry field."""
+    date_format: Text = "%Y-%m-%d"
+    """strptime format of the expiry column, e.g. "%m/%d/%Y" or "%Y%m%d"."""
+    categories: dict[str, str] = {}
+    """The file's category codes -> category ids; empty: the file holds category ids."""
+    defaults: dict[str, str] = {}
+    """Values of fields the file lacks, e.g. contact = "MULES terminal, dispatch"."""
+    comment: str = "#"
+    """Lines starting with this are skipped ("" for none)."""
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        if len(value) != 1 or value in '\r\n"':
+            raise ValueError(f"expected one character (not a quote or a line break), got {value!r}")
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        import datetime as dt
+
+        probe = dt.date(2031, 12, 24)
+        try:
+            back = dt.datetime.strptime(probe.strftime(value), value).date()
+        except ValueError:
+            back = None
+        if back != probe:
+            raise ValueError(f"{value!r} does not give back a date (e.g. %Y-%m-%d, %m/%d/%Y)")
+        return value
+
+    @model_validator(mode="after")
+    def _mapping(self) -> ImportProfile:
+        for column, name in self.columns.items():
+            if name not in IMPORT_FIELDS:
+                raise ValueError(
+                    f"columns.{column}: {name!r} is not an entry field"
+                    f" ({', '.join(sorted(IMPORT_FIELDS))})"
+                )
+            if not self.header and not (column.isdigit() and int(column) >= 1):
+                raise ValueError(f"columns.{column}: without a header, give 1-based positions")
+        for name in self.defaults:
+            if name not in IMPORT_FIELDS:
+                raise ValueError(f"defaults.{name}: not an entry field")
+        missing = sorted(REQUIRED_FIELDS - set(self.columns.values()) - set(self.defaults))
+        if missing:
+            raise ValueError(f"columns: no column or default for {', '.join(missing)}")
+        return self
+
+    def profile(self, name: str) -> Profile:
+        return Profile(
+            name,
+            self.delimiter,
+            self.header,
+            dict(self.columns),
+            self.date_format,
+            dict(self.categories),
+            dict(self.defaults),
+            self.comment,
+        )
+
+
+def _category(value: str) -> str:
+    if not CATEGORY_RE.match(value):
+        raise ValueError(f"{value!r}: a category id is lower-case letters, digits and dashes")
+    return value
+
+
+class HotlistSettings(Table):
+    """Rules for every hot list: the agency's own categories and file layouts."""
+
+    categories: list[Annotated[str, AfterValidator(_category)]] = []
+    """Categories besides the fixed eight, e.g. ["blue-alert", "silver-alert"]."""
+    profiles: dict[str, ImportProfile] = {}
+    """Import profiles by name, used as a source's format (see HOTLISTS.md)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -454,12 +566,13 @@ class AlertTarget(Table):
 
     @field_validator("recipients")
     @classmethod
-    def _categories(cls, recipients: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _categories(
+        cls, recipients: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        known = [*CATEGORIES, *context(info).get("categories", ())]
         for category, addresses in recipients.items():
-            if category not in CATEGORIES:
-                raise ValueError(
-                    f"{category!r} is not a hot-list category ({', '.join(CATEGORIES)})"
-                )
+            if category not in known:
+                raise ValueError(f"{category!r} is not a hot-list category ({', '.join(known)})")
             if not addresses:
                 raise ValueError(f"{category}: give at least one address")
         return recipients
@@ -568,18 +681,38 @@ class PolicySection(Table):
     """What it must never be used for."""
 
 
+DEFAULT_PURPOSES = (
+    "stolen vehicle",
+    "wanted person",
+    "missing person",
+    "AMBER alert",
+    "criminal investigation",
+)
+
+
+class SearchSection(Table):
+    """Historical search (`alpr search`) over the index in storage."""
+
+    purposes: Annotated[list[Text], Field(min_length=1)] = list(DEFAULT_PURPOSES)
+    """The purposes a search may give; every search names one, and a case number or reason."""
+    approval: Literal["none", "supervisor"] = "none"
+    """"supervisor": a manager approves each search before its requester runs it."""
+
+
 SECTIONS = (
     "agency",
     "storage",
     "gateway",
     "matching",
     "hits",
+    "hotlist",
     "retention",
     "evidence",
     "logging",
     "sharing",
     "policy",
     "console",
+    "search",
 )
 
 
@@ -593,12 +726,14 @@ class ConfigFile(Table):
     gateway: GatewaySection = Field(default_factory=dict, validate_default=True)
     matching: Matching = Field(default_factory=dict, validate_default=True)
     hits: Hits = Field(default_factory=dict, validate_default=True)
+    hotlist: HotlistSettings = Field(default_factory=dict, validate_default=True)
     retention: RetentionSection = Field(default_factory=dict, validate_default=True)
     evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingSection = Field(default_factory=dict, validate_default=True)
     sharing: SharingSection = Field(default_factory=dict, validate_default=True)
     policy: PolicySection = Field(default_factory=dict, validate_default=True)
     console: ConsoleSection = Field(default_factory=dict, validate_default=True)
+    search: SearchSection = Field(default_factory=dict, validate_default=True)
     sites: list[Site] = []
     cameras: list[CameraEntry] = []
     hotlists: list[HotlistSource] = []
@@ -607,9 +742,14 @@ class ConfigFile(Table):
 
     @model_validator(mode="before")
     @classmethod
-    def _tables_present(cls, data: Any) -> Any:
-        """Absent tables validate as empty ones, so their paths and defaults get the context."""
+    def _tables_present(cls, data: Any, info: ValidationInfo) -> Any:
+        """Absent tables validate as empty ones, so their paths and defaults get the context; the
+        agency's own categories go into the context for the tables that name categories."""
         if isinstance(data, dict):
+            hotlist = data.get("hotlist")
+            extra = hotlist.get("categories") if isinstance(hotlist, dict) else None
+            if isinstance(info.context, dict) and isinstance(extra, list):
+                info.context["categories"] = [c for c in extra if isinstance(c, str)]
             return {**{k: {} for k in SECTIONS if k != "agency"}, **data}
         return data
 
@@ -628,4 +768,17 @@ class ConfigFile(Table):
             if cam.id in cameras:
                 raise ValueError(f"cameras[{i}].id: duplicate camera id {cam.id!r}")
             cameras.add(cam.id)
+        categories = {*CATEGORIES, *self.hotlist.categories}
+        for name, profile in self.hotlist.profiles.items():
+            for code, category in profile.categories.items():
+                if category not in categories:
+                    raise ValueError(
+                        f"hotlist.profiles.{name}.categories.{code}: unknown category {category!r}"
+                    )
+        for i, source in enumerate(self.hotlists):
+            if source.format not in ("csv", "ncic", *self.hotlist.profiles):
+                raise ValueError(
+                    f"hotlists[{i}].format: {source.format!r} is not csv, ncic or a profile in"
+                    " [hotlist.profiles]"
+                )
         return self

@@ -1,7 +1,8 @@
-"""Hot lists: entries, the two import formats (HOTLISTS.md), and the matcher.
+"""Hot lists: entries, the import formats (HOTLISTS.md), and the matcher.
 
-The matcher keeps only what matching needs (id, plate, expiry) in memory, so that an NCIC-size list
-of a million entries fits; the full entry is read from the store when a hit is made.
+The matcher keeps only what matching needs (id, plate, expiry, and the place of the few scoped
+entries) in memory, so that an NCIC-size list of a million entries fits; the full entry is read from
+the store when a hit is made.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import math
 import re
 from array import array
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 from typing import NamedTuple
@@ -51,6 +53,14 @@ ENTRY_FIELDS = (
     "expires",
 )
 CSV_FIELDS = list(ENTRY_FIELDS)
+# Optional descriptions shown in every alert, and where an entry alerts (empty: everywhere).
+DESCRIPTION_FIELDS = ("vehicle_colour", "vehicle_make", "vehicle_type", "subject", "notes")
+SCOPE_FIELDS = ("sites", "lat", "lon", "radius_m")
+OPTIONAL_FIELDS = (*DESCRIPTION_FIELDS, *SCOPE_FIELDS)
+# What an alert shows of an entry: who asked, who entered and who approved it, and the descriptions.
+ALERT_FIELDS = (*ENTRY_FIELDS, *DESCRIPTION_FIELDS, "sites", "entered_by", "approved_by")
+STATUSES = ("requested", "approved", "rejected")
+CATEGORY_RE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 NCIC_FIELDS = ["record", "category", "plate", "state", *ENTRY_FIELDS[3:]]
 # Characters an OCR confuses; each group is one equivalence class for matching.
 CONFUSION_CLASSES = ("0ODQ", "1ILT", "2Z", "5S", "8B", "6G")
@@ -64,7 +74,10 @@ class EntryError(ValueError):
 
 
 class Entry(NamedTuple):
-    """A validated entry (a tuple: a million of them must import quickly)."""
+    """A validated entry (a tuple: a million of them must import quickly).
+
+    `sites` is a comma-separated list of site ids; `lat`, `lon`, `radius_m` a circle. With either,
+    the entry alerts only on reads there (`Scope`)."""
 
     plate: str
     state: str | None
@@ -76,12 +89,28 @@ class Entry(NamedTuple):
     contact: str
     instructions: str
     expires: dt.date
+    vehicle_colour: str = ""
+    vehicle_make: str = ""
+    vehicle_type: str = ""
+    subject: str = ""
+    notes: str = ""
+    sites: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
 
     @property
     def is_partial(self) -> bool:
         return "?" in self.plate or "*" in self.plate
 
-    def row(self, added: float) -> tuple[object, ...]:
+    def row(
+        self,
+        added: float,
+        status: str = "approved",
+        entered_by: str = "",
+        approved_by: str | None = None,
+        request_ref: str = "",
+    ) -> tuple[object, ...]:
         """The values for store.INSERT_ENTRY."""
         return (
             self.source,
@@ -95,6 +124,19 @@ class Entry(NamedTuple):
             self.instructions,
             self.expires.isoformat(),
             added,
+            status,
+            entered_by,
+            approved_by,
+            request_ref,
+            self.vehicle_colour,
+            self.vehicle_make,
+            self.vehicle_type,
+            self.subject,
+            self.notes,
+            self.sites,
+            self.lat,
+            self.lon,
+            self.radius_m,
         )
 
     def expired(self, today: dt.date | None = None) -> bool:
@@ -106,16 +148,59 @@ def canonical(text: str) -> str:
     return text.translate(CANON)
 
 
-def _required(fields: dict[str, str], key: str) -> str:
-    value = (fields.get(key) or "").strip()
+def _required(fields: Mapping[str, object], key: str) -> str:
+    value = str(fields.get(key) or "").strip()
     if not value:
         raise EntryError(f"{key}: missing")
     return value
 
 
-def make_entry(fields: dict[str, str], source: str) -> Entry:
-    """Validate one entry; every field is required except the state."""
-    plate = (fields.get("plate") or "").strip().upper().replace(" ", "").replace("-", "")
+def all_categories(extra: Iterable[str] = ()) -> dict[str, str]:
+    """The fixed categories and an agency's own (config `[hotlist] categories`), id -> label."""
+    out = dict(CATEGORIES)
+    for name in extra:
+        out.setdefault(name, name.replace("-", " "))
+    return out
+
+
+def _number(fields: Mapping[str, object], key: str) -> float | None:
+    raw = fields.get(key)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise EntryError(f"{key}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise EntryError(f"{key}: {raw!r} is not a number")
+    return value
+
+
+def _scope(fields: Mapping[str, object]) -> tuple[str, float | None, float | None, float | None]:
+    """(sites, lat, lon, radius_m) of an entry, checked: a circle needs all three numbers."""
+    raw_sites = fields.get("sites") or ""
+    names = raw_sites if isinstance(raw_sites, list | tuple) else str(raw_sites).split(",")
+    sites = ",".join(sorted({str(s).strip() for s in names if str(s).strip()}))
+    lat, lon, radius = (_number(fields, k) for k in ("lat", "lon", "radius_m"))
+    given = [v is not None for v in (lat, lon, radius)]
+    if any(given) and not all(given):
+        raise EntryError("lat, lon, radius_m: give all three (a point and a radius) or none")
+    if lat is not None and not -90 <= lat <= 90:
+        raise EntryError(f"lat: {lat} is out of range [-90, 90]")
+    if lon is not None and not -180 <= lon <= 180:
+        raise EntryError(f"lon: {lon} is out of range [-180, 180]")
+    if radius is not None and not 0 < radius <= 1_000_000:
+        raise EntryError(f"radius_m: {radius} must be over 0 and at most 1000000 m")
+    return sites, lat, lon, radius
+
+
+def make_entry(
+    fields: Mapping[str, object], source: str, categories: Mapping[str, str] | None = None
+) -> Entry:
+    """Validate one entry; every field of ENTRY_FIELDS is required except the state.
+
+    `categories`: the ones allowed (default: the fixed eight; see `all_categories`)."""
+    plate = str(fields.get("plate") or "").strip().upper().replace(" ", "").replace("-", "")
     if not plate:
         raise EntryError("plate: missing")
     if not PLATE_RE.match(plate):
@@ -124,15 +209,21 @@ def make_entry(fields: dict[str, str], source: str) -> Entry:
         )
     if len(plate) - plate.count("?") - plate.count("*") < 2:
         raise EntryError(f"plate: {plate!r} needs at least 2 known characters")
-    state = (fields.get("state") or "").strip().upper() or None
+    state = str(fields.get("state") or "").strip().upper() or None
     if state is not None and not STATE_RE.match(state):
         raise EntryError(f"state: {state!r} is not a 2-letter code")
-    category = (fields.get("category") or "").strip().lower()
-    if category not in CATEGORIES:
-        raise EntryError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
+    category = str(fields.get("category") or "").strip().lower()
+    allowed = CATEGORIES if categories is None else categories
+    if category not in allowed:
+        raise EntryError(f"category: {category!r} is not one of {', '.join(allowed)}")
     source = source.strip()
     if not source:
         raise EntryError("source: missing")
+    sites, lat, lon, radius_m = _scope(fields)
+
+    def text(key: str) -> str:
+        return str(fields.get(key) or "").strip()
+
     return Entry(
         plate,
         state,
@@ -143,7 +234,16 @@ def make_entry(fields: dict[str, str], source: str) -> Entry:
         _required(fields, "requested_by"),
         _required(fields, "contact"),
         _required(fields, "instructions"),
-        parse_date((fields.get("expires") or "").strip()),
+        parse_date(text("expires")),
+        text("vehicle_colour"),
+        text("vehicle_make"),
+        text("vehicle_type"),
+        text("subject"),
+        text("notes"),
+        sites,
+        lat,
+        lon,
+        radius_m,
     )
 
 
@@ -200,19 +300,111 @@ def refusal(
     return None
 
 
-def parse(text: str, source: str, fmt: str) -> tuple[list[Entry], list[LineError]]:
+@dataclass(frozen=True)
+class Profile:
+    """A delimited file layout named in the config (`[hotlist.profiles.NAME]`), so that a state
+    system's extract (MULES, REJIS, ACIC ...) imports without code.
+
+    `columns` maps a column (its header name, or its 1-based position when there is no header) to
+    an entry field; `defaults` fills fields the file lacks; `categories` maps the file's codes to
+    categories (empty: the file holds category ids)."""
+
+    name: str
+    delimiter: str = ","
+    header: bool = True
+    columns: Mapping[str, str] = field(default_factory=dict)
+    date_format: str = "%Y-%m-%d"
+    categories: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    comment: str = "#"
+
+
+Format = str | Profile  # "csv", "ncic", or a profile
+
+
+def format_name(fmt: Format) -> str:
+    return fmt.name if isinstance(fmt, Profile) else fmt
+
+
+def parse(
+    text: str, source: str, fmt: Format, categories: Mapping[str, str] | None = None
+) -> tuple[list[Entry], list[LineError]]:
     """Good entries and the bad lines (with their line number and reason) of a hot-list file."""
     errors: list[LineError] = []
-    return list(iter_entries(text, source, fmt, errors)), errors
+    return list(iter_entries(text, source, fmt, errors, categories)), errors
 
 
-def iter_entries(text: str, source: str, fmt: str, errors: list[LineError]) -> Iterator[Entry]:
+def iter_entries(
+    text: str,
+    source: str,
+    fmt: Format,
+    errors: list[LineError],
+    categories: Mapping[str, str] | None = None,
+) -> Iterator[Entry]:
     """The good entries, one at a time; bad lines are appended to `errors` as they are met."""
-    for line_no, fields in _rows(text, fmt, errors):
+    rows = (
+        _profile_rows(text, fmt, errors) if isinstance(fmt, Profile) else _rows(text, fmt, errors)
+    )
+    for line_no, fields in rows:
         try:
-            yield make_entry(fields, source)
+            yield make_entry(fields, source, categories)
         except EntryError as exc:
             errors.append(LineError(line_no, str(exc)))
+
+
+@lru_cache(maxsize=4096)
+def _profile_date(raw: str, date_format: str) -> str:
+    try:
+        return dt.datetime.strptime(raw, date_format).date().isoformat()
+    except ValueError:
+        raise EntryError(f"expires: {raw!r} does not match the date format {date_format}") from None
+
+
+def _profile_rows(
+    text: str, profile: Profile, errors: list[LineError]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.reader(io.StringIO(text), delimiter=profile.delimiter)
+    index: dict[str, int] = {}
+    if not profile.header:
+        index = {col: int(col) - 1 for col in profile.columns}
+    width = 0
+    for cells in reader:
+        line_no = reader.line_num
+        if not cells or not any(c.strip() for c in cells):
+            continue
+        if profile.comment and cells[0].lstrip().startswith(profile.comment):
+            continue
+        if profile.header and not index:
+            names = [c.strip() for c in cells]
+            missing = [c for c in profile.columns if c not in names]
+            if missing:
+                reason = f"header lacks {', '.join(missing)} (profile {profile.name})"
+                errors.append(LineError(line_no, reason, whole_file=True))
+                return
+            index = {col: names.index(col) for col in profile.columns}
+            continue
+        width = width or max(index.values(), default=-1) + 1
+        if len(cells) < width:
+            reason = f"expected at least {width} {profile.delimiter!r}-separated fields, got {len(cells)}"
+            errors.append(LineError(line_no, reason))
+            continue
+        fields = dict(profile.defaults)
+        for col, name in profile.columns.items():
+            value = cells[index[col]].strip()
+            if value or name not in fields:
+                fields[name] = value
+        try:
+            code = fields.get("category", "").strip()
+            if profile.categories:
+                if code not in profile.categories:
+                    raise EntryError(f"category: unknown code {code!r} (profile {profile.name})")
+                fields["category"] = profile.categories[code]
+            if fields.get("expires", "").strip():
+                fields["expires"] = _profile_date(fields["expires"].strip(), profile.date_format)
+        except EntryError as exc:
+            errors.append(LineError(line_no, str(exc)))
+            continue
+        yield line_no, fields
 
 
 def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -248,7 +440,47 @@ def _rows(text: str, fmt: str, errors: list[LineError]) -> Iterator[tuple[int, d
             row["category"] = NCIC_CATEGORY[code]
             yield line_no, row
     else:
-        raise ValueError(f"unknown hot-list format {fmt!r} (csv or ncic)")
+        raise ValueError(f"unknown hot-list format {fmt!r} (csv, ncic or a configured profile)")
+
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a scoped entry alerts: at any of its sites, or within radius_m of its point."""
+
+    sites: frozenset[str] = frozenset()
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+
+    @classmethod
+    def of(
+        cls, sites: str | None, lat: float | None, lon: float | None, radius_m: float | None
+    ) -> Scope | None:
+        """The scope of a stored entry, or None for one that alerts everywhere."""
+        names = frozenset(s for s in (sites or "").split(",") if s)
+        if not names and radius_m is None:
+            return None
+        return cls(names, lat, lon, radius_m)
+
+    def covers(self, site: str | None, lat: float | None, lon: float | None) -> bool:
+        if site is not None and site in self.sites:
+            return True
+        if None in (self.lat, self.lon, self.radius_m, lat, lon):
+            return False
+        assert self.lat is not None and self.lon is not None and self.radius_m is not None
+        assert lat is not None and lon is not None
+        return distance_m(self.lat, self.lon, lat, lon) <= self.radius_m
 
 
 @dataclass(frozen=True)
@@ -279,9 +511,12 @@ class Matcher:
             tuple[int, str, dt.date | str] | tuple[int, str, dt.date | str, str | None]
         ],
         max_substitutions: int = 1,
+        scopes: Mapping[int, Scope] | None = None,
     ) -> None:
-        """`entries` are (id, plate, expiry as a date or ISO string[, state]); a million load in seconds."""
+        """`entries` are (id, plate, expiry as a date or ISO string[, state]); a million load in
+        seconds. `scopes`: entry id -> where it alerts, for the scoped entries only."""
         self.max_substitutions = max_substitutions
+        self.scopes = dict(scopes or {})
         self.ids = array("q")
         self.plates: list[str] = []
         self.states: dict[int, str] = {}  # only entries that name a state
@@ -326,11 +561,15 @@ class Matcher:
         alternates: Iterable[str] = (),
         today: dt.date | None = None,
         state: str | None = None,
+        site: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
     ) -> list[Match]:
         """Every active entry the read matches, best kind first: exact, alternate, confusion, wildcard.
 
         `state` is the reader's guess of the state of issuance (None when unsure); a match with an
-        entry of another state is kept and marked `state_differs`.
+        entry of another state is kept and marked `state_differs`. A scoped entry matches only a
+        read at one of its sites (`site`) or within its radius of (`lat`, `lon`).
         """
         day = (today or dt.datetime.now(dt.UTC).date()).toordinal()
         found: dict[int, Match] = {}
@@ -362,7 +601,13 @@ class Matcher:
                 known = self.states.get(i)
                 if known is not None and known != state.upper():
                     found[i] = dataclasses.replace(m, state_differs=True)
-        return sorted(found.values(), key=lambda m: order[m.kind])
+        scopes = self.scopes
+        kept = [
+            m
+            for m in found.values()
+            if m.entry_id not in scopes or scopes[m.entry_id].covers(site, lat, lon)
+        ]
+        return sorted(kept, key=lambda m: order[m.kind])
 
     def _wild_candidates(self, text: str) -> Iterator[int]:
         seen: set[int] = set()

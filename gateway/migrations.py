@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway import schema_v7
 from gateway.backup import backup, backup_name
 
 log = logging.getLogger("alpr.store")
@@ -80,8 +81,31 @@ def to_v6(db: sqlite3.Connection) -> None:
     add_columns(db, "hits", (("state_differs", "INTEGER NOT NULL DEFAULT 0"),))
 
 
+def to_v7(db: sqlite3.Connection) -> None:
+    """Hot-list entries are requested and approved (existing ones stay approved), carry
+    descriptions and a scope; sources are approved as a whole; a hit's outcome is an append-only
+    history; the alert outbox takes notices without a hit (stale lists)."""
+    add_columns(db, "hotlist", schema_v7.HOTLIST_COLUMNS)
+    for statement in schema_v7.STATEMENTS:
+        db.execute(statement)
+    hit_id = [r for r in db.execute("PRAGMA table_info(alerts)") if r[1] == "hit_id"]
+    if hit_id and hit_id[0][3]:  # NOT NULL: rebuild the table, keeping every row
+        db.execute("ALTER TABLE alerts RENAME TO alerts_old")
+        db.execute(schema_v7.ALERTS)
+        db.execute("INSERT INTO alerts SELECT * FROM alerts_old")
+        db.execute("DROP TABLE alerts_old")
+        db.execute("CREATE INDEX IF NOT EXISTS alerts_due ON alerts (delivered_at, next_at)")
+
+
 # STEPS[n] upgrades a store at version n to n + 1. Append here; never edit a released step.
-STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: to_v2, 2: to_v3, 3: to_v4, 4: to_v5, 5: to_v6}
+STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: to_v2,
+    2: to_v3,
+    3: to_v4,
+    4: to_v5,
+    5: to_v6,
+    6: to_v7,
+}
 CURRENT = max(STEPS) + 1
 
 

@@ -20,10 +20,10 @@ import numpy as np
 
 from cloud.durable import fsync_write
 from gateway import protocol, site_status
-from gateway.alert_message import build_payload
+from gateway.alert_message import VERIFY_REMINDER, build_payload
 from gateway.alerts import queue_alerts
 from gateway.config import Camera, Config
-from gateway.hotlist import ENTRY_FIELDS, Matcher
+from gateway.hotlist import ALERT_FIELDS, Matcher, Scope
 from gateway.reader.images import ImageError, decode
 from gateway.reader.reader import PlateRead, PlateReader, ReaderConfig, expand
 from gateway.store import Store, sha256
@@ -63,7 +63,8 @@ def best_read(reader: PlateReader, camera: Camera, frames: list[bytes]) -> BestR
 
 
 class MatcherCache:
-    """The active hot lists in memory, rebuilt when an import or an add changes them."""
+    """The approved hot-list entries in memory, rebuilt when an import, an add or an approval
+    changes them; requested and rejected entries are never loaded, so they never alert."""
 
     def __init__(self, store: Store, max_substitutions: int) -> None:
         self.store, self.max_substitutions = store, max_substitutions
@@ -76,10 +77,16 @@ class MatcherCache:
         with self.lock:
             if version != self.version:
                 db = self.store.connect()
-                rows = db.execute(
-                    "SELECT id, plate, expires, state FROM hotlist WHERE cancelled_at IS NULL"
+                live = "FROM hotlist WHERE cancelled_at IS NULL AND status='approved'"
+                rows = db.execute(f"SELECT id, plate, expires, state {live}")
+                scoped = db.execute(
+                    f"SELECT id, sites, lat, lon, radius_m {live}"
+                    " AND (coalesce(sites, '') != '' OR radius_m IS NOT NULL)"
                 )
-                self.matcher = Matcher(rows, self.max_substitutions)
+                scopes = {r[0]: Scope.of(r[1], r[2], r[3], r[4]) for r in scoped}
+                self.matcher = Matcher(
+                    rows, self.max_substitutions, {k: v for k, v in scopes.items() if v}
+                )
                 self.version = version
                 log.info("hot lists loaded: %d entries (version %s)", len(self.matcher), version)
             return self.matcher
@@ -160,7 +167,12 @@ class ReaderWorker(threading.Thread):
         fsync_write(self.store.root / crop_rel, found.crop)
         plate = found.plate
         matches = self.matchers.get().match(
-            plate.text, [t for t, _ in plate.alternates], state=plate.state
+            plate.text,
+            [t for t, _ in plate.alternates],
+            state=plate.state,
+            site=camera.site,
+            lat=camera.lat,
+            lon=camera.lon,
         )
         now = time.time()
         read = {
@@ -213,11 +225,13 @@ class ReaderWorker(threading.Thread):
             )
             for m in matches:
                 entry = db.execute(
-                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL", (m.entry_id,)
+                    "SELECT * FROM hotlist WHERE id=? AND cancelled_at IS NULL"
+                    " AND status='approved'",
+                    (m.entry_id,),
                 ).fetchone()
                 if entry is None:  # replaced or cancelled since the matcher was built
                     continue
-                entry_json = {k: entry[k] for k in ("id", "source", *ENTRY_FIELDS, "added")}
+                entry_json = {k: entry[k] for k in ("id", "source", *ALERT_FIELDS, "added")}
                 # the hit keeps its own copy of the read: it stays (open) after the read is purged
                 cur = db.execute(
                     "INSERT OR IGNORE INTO hits (read_id, entry_id, entry, match_kind, matched_text,"
@@ -249,6 +263,7 @@ class ReaderWorker(threading.Thread):
                     entry_json,
                     self.config.console_url,
                     m.state_differs,
+                    self.config.alert_reminder or VERIFY_REMINDER,
                 )
                 queue_alerts(db, hit_id, payload, self.config.alerts, now)
                 alerted = alerted or bool(self.config.alerts)

@@ -88,6 +88,14 @@ def purge_records(store: Store, retention: Retention, now: float | None = None) 
             ).fetchall()
             delete("alerts", "alert payloads of purged hits", orphans, "created")
             delete("hits", "hits with a disposition, past hits_days", hits, "created")
+            # their history goes with them (the trigger refuses it while the hit exists)
+            db.executemany("DELETE FROM hit_events WHERE hit_id=?", [(h["id"],) for h in hits])
+        notices = db.execute(
+            "SELECT id, next_at FROM alerts WHERE hit_id IS NULL AND delivered_at IS NOT NULL"
+            " AND next_at < ?",
+            (cut(retention.alerts_days),),
+        ).fetchall()
+        delete("alerts", "notices (stale lists), past alerts_days", notices, "next_at")
 
         beats = db.execute(
             "SELECT id, received FROM heartbeats WHERE received < ?",

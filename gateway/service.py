@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
-from pathlib import Path
 
 from cloud.storage import open_target
-from gateway import hotlist
-from gateway.alerts import AlertDispatcher
-from gateway.config import Config, HotlistSource
+from gateway.access.db import AccessDB
+from gateway.access.heads import HeadExporter
+from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
+from gateway.config import Config
+from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
@@ -18,46 +20,7 @@ from gateway.web import camera_server
 from gateway.web.console import console_server
 
 log = logging.getLogger("alpr.gateway")
-
-
-def import_hotlist(
-    store: Store, path: Path, source: str, fmt: str, max_bad_share: float = 0.05
-) -> tuple[int, list[hotlist.LineError]]:
-    """Import a file as the whole of `source`; bad lines are reported, good ones imported.
-
-    A file that cannot be read (OSError), or that `hotlist.refusal` rejects (ImportRefused: bad
-    header, no valid line, too many bad lines) leaves the source's previous list active.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    errors: list[hotlist.LineError] = []
-
-    def accept(good: int, previous: int) -> None:
-        why = hotlist.refusal(str(path), good, errors, max_bad_share, previous)
-        if why is not None:
-            raise hotlist.ImportRefused(why, errors)
-
-    count = store.replace_hotlist(source, hotlist.iter_entries(text, source, fmt, errors), accept)
-    for e in errors:
-        log.warning("hot list %s (%s) %s", source, path, e)
-    log.info("hot list %s: %d entries imported, %d lines rejected", source, count, len(errors))
-    return count, errors
-
-
-def load_configured_hotlists(store: Store, sources: list[HotlistSource]) -> None:
-    """Re-import every configured file (at each start); a refused or unreadable file is logged in
-    one line naming it and why, and its source's previous list stays active."""
-    for source in sources:
-        try:
-            import_hotlist(store, source.path, source.source, source.format, source.max_bad_share)
-        except hotlist.ImportRefused as exc:
-            log.error("hot list %s: %s", source.source, exc)
-        except OSError as exc:
-            log.error(
-                "hot list %s: cannot read %s (%s); the previous list stays active",
-                source.source,
-                source.path,
-                exc.strerror,
-            )
+__all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
 
 
 class Gateway:
@@ -92,7 +55,16 @@ class Gateway:
             config.storage.base,
         )
         self.syncer = Syncer(config, self.store, self.target)
-        self.sync = SyncWorker(self.syncer, self.stop)
+        self.heads = HeadExporter(
+            AccessDB(config.data_dir),
+            self.target,
+            config.storage.target,
+            config.retention.access_log_days,
+            f"gateway:{socket.gethostname()}",
+        )
+        self.sync = SyncWorker(self.syncer, self.stop, heads=self.heads)
+        reminder = config.alert_reminder or VERIFY_REMINDER
+        self.feeds = FeedWatcher(self.store, config, reminder, self.stop)
         self.console = console_server(config, self.store, self.target)
 
     @property
@@ -104,7 +76,7 @@ class Gateway:
         return self.web.url
 
     def load_configured_hotlists(self) -> None:
-        load_configured_hotlists(self.store, self.config.hotlists)
+        load_configured_hotlists(self.store, self.config)
 
     def start(self) -> None:
         self.load_configured_hotlists()
@@ -113,6 +85,7 @@ class Gateway:
             w.start()
         self.alerts.start()
         self.sync.start()
+        self.feeds.start()
         self.web.start()
         if self.console is not None:
             self.console.start()
@@ -137,3 +110,4 @@ class Gateway:
             w.join(timeout=5)
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
+        self.feeds.join(timeout=5)

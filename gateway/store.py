@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud.durable import fsync_write
-from gateway import migrations
+from gateway import migrations, schema_v7
 from gateway.backup import backup
 from gateway.wakeup import Wakeup
 
@@ -96,7 +96,22 @@ CREATE TABLE IF NOT EXISTS hotlist (
     added REAL NOT NULL,
     cancelled_at REAL,            -- set by `alpr hotlist remove`: a cancelled entry never matches
     cancelled_by TEXT,
-    cancel_reason TEXT
+    cancel_reason TEXT,
+    status TEXT NOT NULL DEFAULT 'approved',  -- requested, approved, rejected: only approved match
+    entered_by TEXT,              -- who typed it in (the logged-in user), or the import
+    approved_by TEXT,             -- the manager who approved it, or its source
+    approved_at REAL,
+    request_ref TEXT,             -- the written request's reference (manual entries)
+    reject_reason TEXT,
+    vehicle_colour TEXT,
+    vehicle_make TEXT,
+    vehicle_type TEXT,
+    subject TEXT,                 -- the person sought, as described
+    notes TEXT,
+    sites TEXT,                   -- comma-separated site ids: alerts only there (with the circle)
+    lat REAL,                     -- with lon and radius_m: alerts only within the circle
+    lon REAL,
+    radius_m REAL
 );
 CREATE INDEX IF NOT EXISTS hotlist_source ON hotlist (source);
 CREATE TABLE IF NOT EXISTS hotlist_history (
@@ -130,7 +145,7 @@ CREATE TABLE IF NOT EXISTS hits (
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
-    hit_id INTEGER NOT NULL REFERENCES hits (id),
+    hit_id INTEGER REFERENCES hits (id),  -- NULL for notices: a stale hot list
     target TEXT NOT NULL,
     payload TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -160,12 +175,14 @@ CREATE TABLE IF NOT EXISTS purge_log (
     ids_sha256 TEXT NOT NULL      -- SHA-256 of the sorted purged ids, one per line: proof of deletion
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+""" + ";\n".join(schema_v7.STATEMENTS)
 
 
 INSERT_ENTRY = (
     "INSERT INTO hotlist (source, plate, state, category, case_number, reason, requested_by, contact,"
-    " instructions, expires, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " instructions, expires, added, status, entered_by, approved_by, request_ref, vehicle_colour,"
+    " vehicle_make, vehicle_type, subject, notes, sites, lat, lon, radius_m)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -338,7 +355,9 @@ class Store:
         `accept(good_entries, previous_entries)` runs before the commit; whatever it raises rolls the
         import back, so a refused file leaves the previous list active. Cancelled entries stay, with
         their history, and the file cannot bring one back: an entry with the same plate, state and
-        case number as a cancelled one of this source is skipped. Returns the entries now active.
+        case number as a cancelled one of this source is skipped. The entries are approved when a
+        manager approved the source (`approve_source`), else requested: they match only once it is
+        approved. Returns the entries now active.
         """
         db = self.connect()
         now = time.time()
@@ -358,18 +377,29 @@ class Store:
                     (source,),
                 )
             }
+            approval = db.execute(
+                "SELECT approved_by FROM hotlist_sources WHERE source=?", (source,)
+            ).fetchone()
+            approver = approval[0] if approval else None
+            status = "approved" if approver else "requested"
             good = [0]
 
             def rows() -> Iterator[tuple[object, ...]]:
                 for e in entries:
                     good[0] += 1
                     if not cancelled or (e.plate, e.state, e.case_number) not in cancelled:
-                        yield e.row(now)
+                        yield e.row(now, status, f"import:{source}", approver)
 
             db.execute("DELETE FROM hotlist WHERE source=? AND cancelled_at IS NULL", (source,))
             count = db.executemany(INSERT_ENTRY, rows()).rowcount
             if accept is not None:
                 accept(good[0], previous)
+            db.execute(
+                "INSERT INTO hotlist_sources (source, imported_at, entries) VALUES (?,?,?)"
+                " ON CONFLICT(source) DO UPDATE SET imported_at=excluded.imported_at,"
+                " entries=excluded.entries",
+                (source, now, count),
+            )
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:
@@ -377,13 +407,18 @@ class Store:
             raise
         return count
 
-    def add_hotlist_entry(self, e: Any, user: str = "") -> int:
+    def add_hotlist_entry(
+        self, e: Any, user: str = "", request_ref: str = "", status: str = "requested"
+    ) -> int:
+        """A manual entry, requested by `user` under a written request; it matches only once a
+        manager approves it (`gateway.review.review_entry`)."""
         db = self.connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            cur = db.execute(INSERT_ENTRY, e.row(time.time()))
+            who = user or "unknown"
+            cur = db.execute(INSERT_ENTRY, e.row(time.time(), status, who, None, request_ref))
             entry_id = int(cur.lastrowid or 0)
-            self._history(db, entry_id, user or "unknown", "added", e.reason)
+            self._history(db, entry_id, who, status, e.reason)
             self._bump_hotlist_version(db)
             db.execute("COMMIT")
         except BaseException:

@@ -26,8 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from cloud import index as search_index
 from cloud.bucket import LIFE_TAG, life_days
 from cloud.storage import FileTarget, StorageError, Target, read_key_prefix
+from gateway.access.heads import HeadExporter
 from gateway.config import Config
 from gateway.retention import purge_record, purge_records
 from gateway.store import Store, sha256
@@ -109,6 +111,7 @@ class Syncer:
         if done:
             try:
                 self.upload_index(done)
+                search_index.on_synced(self.target, done, self.config.retention_days)
             except StorageError as exc:  # the reads themselves landed; their batch goes next pass
                 stats.failures += 1
                 log.warning("index batch upload failed: %s", exc)
@@ -301,7 +304,8 @@ class Syncer:
 
 
 class SyncWorker(threading.Thread):
-    """Runs the Syncer forever, backing off with jitter while the target is unreachable."""
+    """Runs the Syncer forever, backing off with jitter while the target is unreachable; with the
+    local purge (every `purge_every_s`, and at start) it checks whether today's audit head is due."""
 
     def __init__(
         self,
@@ -309,6 +313,7 @@ class SyncWorker(threading.Thread):
         stop: threading.Event,
         idle_s: float = 1.0,
         purge_every_s: float = 300.0,
+        heads: HeadExporter | None = None,
     ) -> None:
         super().__init__(name="sync", daemon=True)
         self.syncer, self.stop, self.idle_s, self.purge_every_s = (
@@ -317,7 +322,19 @@ class SyncWorker(threading.Thread):
             idle_s,
             purge_every_s,
         )
+        self.heads = heads
         self.rng = random.Random()
+
+    def export_head(self) -> None:
+        """Today's audit head, if due; a failure is logged and retried at the next check."""
+        if self.heads is None:
+            return
+        try:
+            self.heads.export_if_due()
+        except StorageError as exc:
+            log.warning("audit head not written (retried in %.0f s): %s", self.purge_every_s, exc)
+        except Exception:  # the sync thread must survive anything
+            log.exception("audit head export failed")
 
     def run(self) -> None:
         failures = 0
@@ -327,6 +344,7 @@ class SyncWorker(threading.Thread):
                 stats = self.syncer.sync_once()
                 self.syncer.bound_queue()
                 if time.monotonic() >= next_purge:
+                    self.export_head()
                     self.syncer.purge()
                     next_purge = time.monotonic() + self.purge_every_s
             except Exception:  # the thread must survive anything; the next pass retries

@@ -21,6 +21,7 @@ from channel_helpers import Subscriber, free_port, mosquitto, self_signed, smtp_
 from gateway_helpers import SECRET, scene_jpeg, write_config, write_secret
 from test_webhook import receiver
 
+from gateway import review
 from gateway.alert_message import VERIFY_REMINDER, build_payload
 from gateway.alerts import AlertDispatcher, queue_alerts
 from gateway.config import Config, ConfigError, load
@@ -117,6 +118,7 @@ def test_mqtt_hit_and_retained_health_through_the_gateway(tmp_path: Path) -> Non
             )
         )
         early = Subscriber(port, "alpr/#", user)
+        review.approve_source(Store(config.data_dir), "local", "mgr")  # only approved lists alert
         gateway = Gateway(config)
         gateway.start()
         try:

@@ -84,9 +84,9 @@ def test_rewriting_the_whole_chain_is_caught_by_an_exported_head(tmp_path: Path)
     target = open_target(f"file://{tmp_path / 'heads'}")
     h = audit.head(db)
     assert h is not None and h.seq == 8
-    key = audit.write_head(target, h)
-    assert key.startswith(audit.HEAD_PREFIX) and audit.parse_head(target.get(key)) == h
-    heads = [audit.parse_head(target.get(o.key)) for o in target.list(audit.HEAD_PREFIX)]
+    key = audit.write_head(target, h, lock_days=1095)
+    assert key.startswith("audit/heads/") and audit.parse_head(target.get(key)) == h
+    heads = audit.exported_heads(target)
     assert audit.verify(db, heads).ok
     # edit record 5 and recompute every hash after it: the chain alone looks fine again
     conn = raw(db)

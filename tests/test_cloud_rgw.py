@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from access_helpers import Team
 from gateway_helpers import write_config
 from sync_helpers import make_read
 
@@ -50,10 +52,9 @@ def s3_config(
     return load(path)
 
 
-def alpr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True, timeout=120
-    )
+def alpr(team: Team, *args: str) -> subprocess.CompletedProcess[str]:
+    """`alpr ARGS` in a process of its own, logged in as the admin."""
+    return team.run(*args, user="boss")
 
 
 def target_of(config: Config) -> S3Target:
@@ -77,13 +78,16 @@ def wait_for(predicate: Any, timeout: float) -> bool:
     return False
 
 
-def test_init_is_idempotent_and_check_finds_drift(rgw: dict[str, str], tmp_path: Path) -> None:
+def test_init_is_idempotent_and_check_finds_drift(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     principal = "arn:aws:iam:::user/alpr-gateway"
     config = s3_config(
         tmp_path, rgw, f"init-{uuid.uuid4().hex[:8]}", retention=30, principal=principal
     )
+    team = make_team(config.path)
     for _ in range(2):
-        out = alpr("cloud", "init", "--config", str(config.path))
+        out = alpr(team, "cloud", "init", "--config", str(config.path))
         assert out.returncode == 0, out.stdout + out.stderr
     assert "versioning enabled" in out.stdout and "Object Lock enabled" in out.stdout
     assert f"least-privilege policy for {principal}" in out.stdout
@@ -92,7 +96,7 @@ def test_init_is_idempotent_and_check_finds_drift(rgw: dict[str, str], tmp_path:
     assert (
         "UNSUPPORTED default encryption" in out.stdout
     )  # RGW 16.2 refuses PutBucketEncryption: said
-    out = alpr("cloud", "check", "--config", str(config.path))
+    out = alpr(team, "cloud", "check", "--config", str(config.path))
     assert out.returncode == 0 and "no drift" in out.stdout, out.stdout
     target_of(config).client.put_bucket_lifecycle_configuration(
         Bucket=target_of(config).bucket,
@@ -107,18 +111,19 @@ def test_init_is_idempotent_and_check_finds_drift(rgw: dict[str, str], tmp_path:
             ]
         },
     )
-    out = alpr("cloud", "check", "--config", str(config.path))
+    out = alpr(team, "cloud", "check", "--config", str(config.path))
     assert out.returncode == 1
     assert "reads-retention: Expiration is {'Days': 365}, config says {'Days': 30}" in out.stdout
     assert "evidence-uploads is missing" in out.stdout and "reads-life-1 is missing" in out.stdout
-    assert alpr("cloud", "verify-retention", "--config", str(config.path)).returncode == 0
+    assert alpr(team, "cloud", "verify-retention", "--config", str(config.path)).returncode == 0
 
 
 def test_reads_expire_by_themselves_but_evidence_stays_until_released(
-    rgw: dict[str, str], tmp_path: Path
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
 ) -> None:
     config = s3_config(tmp_path, rgw, f"lc-{uuid.uuid4().hex[:8]}", retention=1)
-    assert alpr("cloud", "init", "--config", str(config.path)).returncode == 0
+    team = make_team(config.path)
+    assert alpr(team, "cloud", "init", "--config", str(config.path)).returncode == 0
     target = target_of(config)
     store = Store(config.data_dir)
     gone, kept = make_read(store, seed=1), make_read(store, seed=2)
@@ -154,11 +159,14 @@ def one_version_each(target: S3Target, ids: list[str], store: Store) -> None:
     )
 
 
-def test_rgw_down_mid_sync_every_read_lands_once(rgw: dict[str, str], tmp_path: Path) -> None:
+def test_rgw_down_mid_sync_every_read_lands_once(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     import s3local
 
     config = s3_config(tmp_path, rgw, f"outage-{uuid.uuid4().hex[:8]}", retention=30)
-    assert alpr("cloud", "init", "--config", str(config.path)).returncode == 0
+    team = make_team(config.path)
+    assert alpr(team, "cloud", "init", "--config", str(config.path)).returncode == 0
     target = target_of(config)
     store = Store(config.data_dir)
     ids = [make_read(store, seed=i) for i in range(40)]
@@ -209,10 +217,11 @@ while syncer.sync_once(limit=1).synced:
 
 
 def test_kill_9_mid_upload_leaves_no_duplicates_or_partial_objects(
-    rgw: dict[str, str], tmp_path: Path
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
 ) -> None:
     config = s3_config(tmp_path, rgw, f"kill-{uuid.uuid4().hex[:8]}", retention=30)
-    assert alpr("cloud", "init", "--config", str(config.path)).returncode == 0
+    team = make_team(config.path)
+    assert alpr(team, "cloud", "init", "--config", str(config.path)).returncode == 0
     store = Store(config.data_dir)
     ids = [make_read(store, seed=i) for i in range(30)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -239,12 +248,13 @@ def test_kill_9_mid_upload_leaves_no_duplicates_or_partial_objects(
 
 
 def test_bad_credentials_or_missing_bucket_fail_clearly_and_purge_nothing_unsynced(
-    rgw: dict[str, str], tmp_path: Path
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
 ) -> None:
     config = s3_config(
         tmp_path / "a", rgw, f"creds-{uuid.uuid4().hex[:8]}", retention=30, secret="wrong-secret"
     )
-    out = alpr("cloud", "check", "--config", str(config.path))
+    team = make_team(config.path)
+    out = alpr(team, "cloud", "check", "--config", str(config.path))
     assert out.returncode != 0 and "denied (403): wrong credentials" in out.stdout
     store = Store(config.data_dir)
     read_id = make_read(

@@ -7,10 +7,12 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from access_helpers import Team
 from botocore.exceptions import ClientError
 from gateway_helpers import write_config
 from s3local import role_info, s3_client
@@ -19,6 +21,7 @@ from sync_helpers import make_read
 from cloud import bucket, evidence
 from cloud.storage import S3Target, StorageError
 from cloud.storage import s3_client as product_client
+from gateway.access import audit, heads
 from gateway.config import Config, load
 from gateway.evidence_hold import hold_read
 from gateway.store import Store
@@ -124,6 +127,7 @@ def test_custody_is_locked_and_under_no_lifecycle_rule(rgw: dict[str, str], tmp_
         prefix = f.get("Prefix", f.get("And", {}).get("Prefix", rule.get("Prefix")))
         assert prefix, f"rule {rule['ID']} is not scoped by prefix"
         assert not "custody/".startswith(prefix), f"rule {rule['ID']} covers custody/"
+        assert not "audit/heads/".startswith(prefix), f"rule {rule['ID']} covers audit/heads/"
     ev = role_target(rgw, "evidence", name)
     evidence.record(ev, "C-9", "hold", "det.ray", "robbery", {}, custody_days=1095)
     (obj,) = list(ev.list("custody/C-9/"))
@@ -240,3 +244,45 @@ def test_hold_uploads_an_unsynced_read_that_the_gateway_then_skips(
     prefix = read_prefix(store.connect().execute("SELECT * FROM reads").fetchone())
     head = gateway.head(f"{prefix}.json")
     assert head is not None and head.metadata["read-id"] == read_id
+
+
+def test_gateway_writes_a_locked_audit_head_it_cannot_delete(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
+    """With its own least-privilege keys the gateway writes the day's head under COMPLIANCE
+    retention; nobody deletes it, and the gateway may lock nothing else."""
+    config, name = made_bucket(tmp_path, rgw, retention=30)
+    team = make_team(config.path)
+    gateway, owner = role_target(rgw, "gateway", name), role_target(rgw, "owner", name).client
+    days = config.retention.access_log_days
+    ex = heads.HeadExporter(team.db, gateway, config.storage.target, days, "test")
+    key = ex.export_if_due()
+    assert key is not None and key.startswith("audit/heads/")
+    head = gateway.client.head_object(Bucket=name, Key=key)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["ObjectLockRetainUntilDate"].timestamp() > time.time() + (days - 1) * DAY
+    version = head["VersionId"]
+    denied = refused(gateway.client.delete_object, Bucket=name, Key=key, VersionId=version)
+    assert denied == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        owner.delete_object(Bucket=name, Key=key, VersionId=version, BypassGovernanceRetention=True)
+    assert code(err.value) == "AccessDenied"
+    assert gateway.client.head_object(Bucket=name, Key=key)["VersionId"] == version
+    # the heads read back with the gateway's keys verify the chain (`audit verify --heads-from-bucket`)
+    assert audit.verify(team.db, audit.exported_heads(gateway)).ok
+    code_, out, err_ = team.cli(
+        "audit", "verify", "--heads-from-bucket", "--config", str(config.path), user="aud"
+    )
+    assert code_ == 0 and "1 exported heads matched" in out, out + err_
+    # the retention it may set is on its heads only: locking a read past retention is refused
+    store = Store(config.data_dir)
+    make_read(store)
+    assert Syncer(config, store, gateway).sync_once().synced == 1
+    prefix = read_prefix(store.connect().execute("SELECT * FROM reads").fetchone())
+    lock = {"Mode": "COMPLIANCE", "RetainUntilDate": head["ObjectLockRetainUntilDate"]}
+    assert (
+        refused(
+            gateway.client.put_object_retention, Bucket=name, Key=f"{prefix}.json", Retention=lock
+        )
+        == "AccessDenied"
+    )

@@ -33,7 +33,9 @@ ENTRY = dict(
     instructions="verify",
     expires="2099-01-01",
 )
-MANUAL = [f"--{k.replace('_', '-')}={v}" for k, v in ENTRY.items() if k != "plate"]
+MANUAL = [
+    f"--{k.replace('_', '-')}={v}" for k, v in ENTRY.items() if k not in ("plate", "requested_by")
+] + ["--request-ref=memo 26-1"]
 
 
 def commands(hit: int, entry: int, hotlist_file: Path) -> list[tuple[str, list[str], str]]:
@@ -46,7 +48,23 @@ def commands(hit: int, entry: int, hotlist_file: Path) -> list[tuple[str, list[s
             ["hits", "disposition", str(hit), "--status", "confirmed", "--note", "seen"],
             "mgr",
         ),
-        ("hotlist.approve", ["hotlist", "add", "XYZ789", *MANUAL], "ofc"),
+        ("hotlist.request", ["hotlist", "add", "XYZ789", *MANUAL], "tech"),
+        ("hotlist.approve", ["hotlist", "approve", str(entry)], "ofc"),
+        ("hotlist.approve", ["hotlist", "reject", str(entry), "--reason", "no memo"], "inv"),
+        ("hotlist.approve", ["hotlist", "approve-source", "x"], "ofc"),
+        ("hotlist.view", ["hotlist", "sources"], "tech"),
+        (
+            "hits.disposition",
+            ["hits", "verify", str(hit), "--system", "NCIC", "--result", "confirmed"],
+            "mgr",
+        ),
+        ("hits.disposition", ["hits", "outcome", str(hit), "--actionable", "yes"], "tech"),
+        ("hits.view", ["hits", "history", str(hit), "--reason", "case 1"], "tech"),
+        (
+            "hits.export",
+            ["hits", "export", "--reason", "monthly", "--from", "0", "--to", "1", "--csv", "x"],
+            "ofc",
+        ),
         ("hotlist.approve", ["hotlist", "remove", str(entry), "--reason", "recovered"], "inv"),
         ("hotlist.approve", ["hotlist", "import", str(hotlist_file), "--source", "x"], "ofc"),
         ("hotlist.view", ["hotlist", "list"], "tech"),
@@ -97,6 +115,7 @@ def test_every_data_command_is_refused_without_login_right_or_training(
     assert [dict(r) for r in store.hotlist_rows()] == hotlist_before
     row = store.connect().execute("SELECT disposition FROM hits").fetchone()
     assert row["disposition"] is None
+    assert store.connect().execute("SELECT count(*) FROM hit_events").fetchone()[0] == 0
 
 
 def test_the_name_comes_from_the_token_not_from_a_flag(
@@ -133,8 +152,11 @@ def test_survey_through_the_gateway_is_recorded(
             user="tech",
         )
     assert code in (0, 1) and "proposed hints" in out, err
-    (look,) = team.records(kinds=("view",))
-    assert (look["user"], look["action"], look["result_count"]) == ("tech", "survey", 1)
+    views = team.records(kinds=("view",))
+    # the gateway records the camera's answer to the survey; the CLI records the technician's look
+    assert sorted(v["user"] for v in views) == ["camera:cam-01", "tech"]
+    (look,) = [v for v in views if v["user"] == "tech"]
+    assert (look["action"], look["result_count"]) == ("survey", 1)
     assert json.loads(look["what"])["camera"] == "cam-01"
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from access_helpers import Team
 from gateway_helpers import load_config
 from sync_helpers import make_read
 
@@ -124,11 +125,11 @@ def test_export_paths_stay_inside_the_folder(tmp_path: Path) -> None:
         evidence.export(FileTarget(tmp_path / "store"), "..", out, "clerk", "discovery")
 
 
-def test_evidence_commands_refuse_the_gateway_keys(tmp_path: Path) -> None:
+def test_evidence_commands_refuse_the_gateway_keys(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     """On a bucket whose policy names a gateway principal, evidence needs its own keys."""
     import os
-    import subprocess
-    import sys
     import uuid
 
     from gateway_helpers import write_config
@@ -140,11 +141,7 @@ def test_evidence_commands_refuse_the_gateway_keys(tmp_path: Path) -> None:
         'gateway_principal = "arn:aws:iam:::user/alpr-gateway"\n'
     )
     path = write_config(tmp_path, extra=extra)
-    cmd = [sys.executable, "-m", "tools.cli", "evidence", "hold", str(uuid.uuid4())]
-    out = subprocess.run(
-        [*cmd, "--case", "C-1", "--user", "u", "--reason", "r", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 2 and "[evidence] access_key and secret_key" in out.stderr, out.stderr
+    team = make_team(path)
+    args = ("evidence", "hold", str(uuid.uuid4()), "--case", "C-1", "--reason", "r")
+    code, _, err = team.cli(*args, "--config", str(path), user="inv")
+    assert code == 2 and "[evidence] access_key and secret_key" in err, err

@@ -119,6 +119,8 @@ def test_capture_to_alert_end_to_end(tmp_path: Path, make_team: Callable[[Path],
     )
     config = write_config(tmp_path, extra=extra, port=port)
     team = make_team(config)
+    approved = team.cli("hotlist", "approve-source", "local", "--config", str(config), user="mgr")
+    assert approved[0] == 0, approved[2]
     proc = start_gateway(config, port)
     try:
         client = CameraClient(f"http://127.0.0.1:{port}", "cam-01", SECRET.encode())
@@ -163,6 +165,12 @@ def test_capture_to_alert_end_to_end(tmp_path: Path, make_team: Callable[[Path],
         ]
         assert open_hits[0]["captured"] == read["captured"]
         out = team.run(
+            *("hits", "verify", str(hits[0]["id"]), "--system", "NCIC", "--result", "confirmed"),
+            *("--config", str(config)),
+            user="ofc",
+        )
+        assert out.returncode == 0, out.stderr
+        out = team.run(
             *("hits", "disposition", str(hits[0]["id"]), "--status", "confirmed"),
             *("--note", "plate and state verified, NCIC hit confirmed", "--config", str(config)),
             user="ofc",
@@ -171,7 +179,12 @@ def test_capture_to_alert_end_to_end(tmp_path: Path, make_team: Callable[[Path],
         row = store.connect().execute("SELECT disposition, disposition_user FROM hits").fetchone()
         assert tuple(row) == ("confirmed", "ofc")
         looks = [(r["user"], r["action"]) for r in team.records(kinds=("inquiry", "change"))]
-        assert looks == [("ofc", "hits list"), ("ofc", "hits disposition")]
+        assert looks == [
+            ("mgr", "hotlist approve-source"),
+            ("ofc", "hits list"),
+            ("ofc", "hits verify"),
+            ("ofc", "hits disposition"),
+        ]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

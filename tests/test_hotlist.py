@@ -33,6 +33,13 @@ MANUAL = dict(
 HEADER = "plate,state,category,case_number,reason,requested_by,contact,instructions,expires\n"
 
 
+def manual_args(**extra: str) -> list[str]:
+    """`hotlist add` options for MANUAL (the requester is the logged-in user), plus `extra`."""
+    fields = {k: v for k, v in MANUAL.items() if k != "requested_by"}
+    fields.update(request_ref="memo 26-14", **extra)
+    return [f"--{k.replace('_', '-')}={v}" for k, v in fields.items()]
+
+
 def row(plate: str, expires: str = FUTURE, category: str = "stolen-vehicle") -> str:
     return f"{plate},IL,{category},24-0001,stolen from lot,Det. Ray #12,dispatch 555-0100,verify via NCIC,{expires}\n"
 
@@ -258,11 +265,11 @@ def test_gateway_start_refuses_a_bad_file_and_says_why(
         write_config(tmp_path, extra='[[hotlists]]\nsource = "ncic"\npath = "ncic.csv"\n')
     )
     store = Store(config.data_dir)
-    load_configured_hotlists(store, config.hotlists)
+    load_configured_hotlists(store, config)
     assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
     f.write_text("plate\n")  # a truncated export: only a header, and a bad one
     with caplog.at_level("ERROR"):
-        load_configured_hotlists(store, config.hotlists)
+        load_configured_hotlists(store, config)
     assert {r["plate"] for r in store.hotlist_rows()} == {"KEEP01", "KEEP02"}
     lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(lines) == 1 and f"refused {f}: bad header" in lines[0]
@@ -288,11 +295,12 @@ def test_remove_cancels_for_good_and_keeps_history(
     f = tmp_path / "list.csv"
     f.write_text(HEADER + row("IMP001") + row("IMP002"))
     assert hot("import", str(f), "--source", "state")[0] == 0
-    manual = [f"--{k.replace('_', '-')}={v}" for k, v in MANUAL.items()]
-    code, _, err = hot("add", "MAN003", *manual, user="sgt.ortiz")
+    code, _, err = hot("add", "MAN003", *manual_args(), user="sgt.ortiz")
     assert code == 0, err
     ids = {r["plate"]: r["id"] for r in store.hotlist_rows()}
     matchers = MatcherCache(store, 1)
+    assert matchers.get().match("MAN003") == []  # requested: not yet approved
+    assert hot("approve", str(ids["MAN003"]))[0] == 0
     assert [m.entry_id for m in matchers.get().match("MAN003")] == [ids["MAN003"]]
 
     # the reason is required
@@ -315,25 +323,28 @@ def test_remove_cancels_for_good_and_keeps_history(
     code, out, _ = hot("history", str(ids["MAN003"]), "--json", user="inv")
     events = [json.loads(line) for line in out.splitlines()]
     assert [(e["action"], e["user"], e["reason"]) for e in events] == [
-        ("added", "sgt.ortiz", "r"),
+        ("requested", "sgt.ortiz", "r"),
+        ("approved", "mgr", "approved"),
         ("cancelled", "mgr", "recovered"),
     ]
-    assert events[1]["entry"]["plate"] == "MAN003"
+    assert events[2]["entry"]["plate"] == "MAN003"
     out = hot("history", str(ids["IMP001"]), user="ofc")[1]
     assert "imported" in out and "cancelled  mgr" in out
 
     # each change and each look is in the audit log under the logged-in name, never the plate
     records = team.records(kinds=("change", "view"))
     assert [(r["user"], r["action"], r["result_count"]) for r in records] == [
+        ("mgr", "hotlist approve-source", 0),
         ("mgr", "hotlist import", 2),
-        ("sgt.ortiz", "hotlist add", 1),
+        ("sgt.ortiz", "hotlist request", 1),
+        ("mgr", "hotlist approve", 1),
         ("mgr", "hotlist cancel", 1),
         ("mgr", "hotlist cancel", 1),
         ("mgr", "hotlist import", 1),
         ("ofc", "hotlist list", 1),
-        ("inv", "hotlist history", 2),
+        ("inv", "hotlist history", 3),
         ("ofc", "hotlist history", 2),
     ]
-    assert json.loads(records[1]["what"])["entry"] == ids["MAN003"]
-    assert records[2]["why"] == "recovered"
+    assert json.loads(records[2]["what"])["entry"] == ids["MAN003"]
+    assert records[4]["why"] == "recovered"
     assert not any("MAN003" in r["what"] or "IMP00" in r["what"] for r in records)

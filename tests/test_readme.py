@@ -50,6 +50,8 @@ SKIPPED_BLOCKS = {  # how one of a block's commands starts -> why the block is n
     " hwtest/emulator); hwtest/ drives it",
     "alpr share request": "the ids (share 4, deployment 2) and sites (fairgrounds) of a gateway with a"
     " history; tests/test_share.py, test_deployments.py and test_reports.py run these commands",
+    "alpr search --plate 7ABC123": "searches the index of reads synced to the bucket over past"
+    " days; tests/test_search.py runs these commands on a synced index and on a real Ceph RGW",
     "alpr users add chief": "passwords and TOTP"
     " codes are typed at a terminal; tests/test_access_cli.py runs these commands. The test logs"
     " in before the gateway's commands instead, through the same password and TOTP check",
@@ -58,6 +60,12 @@ SKIPPED_COMMANDS = {  # a command's start -> why it is not run here
     "alpr gateway serve --config alpr.toml": "the gateway the quick start started still serves"
     " this config (a second one is refused by the service lock)",
     "alpr hits disposition": "needs a hot-list hit; tests/test_records.py records dispositions",
+    "alpr hits verify": "needs a hot-list hit; tests/test_hit_outcomes.py records checks",
+    "alpr hits outcome": "needs a hot-list hit; tests/test_hit_outcomes.py records outcomes",
+    "alpr hits history": "needs a hot-list hit; tests/test_hit_outcomes.py reads histories",
+    "alpr hotlist approve ENTRY": "a manager other than the one who entered the entry;"
+    " tests/test_hotlist_workflow.py approves and rejects",
+    "alpr hotlist reject": "the entry is cancelled by the block; tests/test_hotlist_workflow.py",
     "alpr survey": "needs test captures of plates from a camera; tests/test_survey.py",
     "alpr flash": "needs a board on a serial port; hwtest/ flashes the emulated board",
     "alpr deploy": "needs a board on a serial port; hwtest/ deploys to the emulated board",
@@ -329,8 +337,11 @@ def check_against_parser(text: str) -> list[str]:
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         word = words[i]
         if word.startswith("-"):
-            if word.split("=")[0] not in parser._option_string_actions:
+            action = parser._option_string_actions.get(word.split("=")[0])
+            if action is None:
                 problems.append(f"{parser.prog}: no option {word}")
+            elif "=" not in word and action.nargs not in (0, "?", "*"):
+                i += 1  # its value, never a subcommand
         elif subs and word not in ("...", "|"):
             names = [word]
             while i + 2 < len(words) and words[i + 1] == "|":  # `train|disable|...`

@@ -17,16 +17,11 @@ from gateway_helpers import write_config
 from sync_helpers import make_hit, make_read
 
 from cloud.storage import FileTarget
+from gateway import hit_events
 from gateway.config import load
 from gateway.hotlist import make_entry
 from gateway.store import RefusedError, Store, detail_digest
 from gateway.sync import Syncer
-
-
-def alpr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def test_reads_list_filters_and_records_the_look_in_the_audit_log(
@@ -86,22 +81,25 @@ def test_an_officer_sees_the_last_day_at_their_own_sites(
     assert what["sites"] == ["s1"] and what["since"] == pytest.approx(now - 24 * 3600, abs=60)
 
 
-def test_purge_log_prints_proof(tmp_path: Path) -> None:
+def test_purge_log_prints_proof(tmp_path: Path, make_team: Callable[[Path], Team]) -> None:
     path = write_config(tmp_path)
     config = load(path)
+    team = make_team(path)
     store = Store(config.data_dir)
     make_read(store, captured=time.time() - 40 * 86400)
     Syncer(config, store, FileTarget(tmp_path / "store")).purge()
-    out = alpr("purge-log", "--json", "--config", str(path))
-    records = [json.loads(line) for line in out.stdout.splitlines()]
+    code, out, err = team.cli("purge-log", "--json", "--config", str(path), user="aud")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
     assert (
         len(records) == 1
         and records[0]["count"] == 1
         and records[0]["reason"] == "past agency retention"
     )
     assert len(records[0]["ids_sha256"]) == 64
-    text = alpr("purge-log", "--config", str(path)).stdout
+    text = team.cli("purge-log", "--config", str(path), user="mgr")[1]
     assert "1 purged" in text and records[0]["ids_sha256"] in text
+    assert [r["user"] for r in team.records() if r["action"] == "purge-log"] == ["aud", "mgr"]
 
 
 WHY = ("--reason", "case 26-0042")
@@ -138,7 +136,7 @@ def add_entry(store: Store, plate: str = "ABC123") -> int:
         instructions="verify",
         expires=FUTURE,
     )
-    return store.add_hotlist_entry(make_entry(fields, "local"), "sgt.ortiz")
+    return store.add_hotlist_entry(make_entry(fields, "local"), "sgt.ortiz", status="approved")
 
 
 def test_open_hits_stay_listed_after_their_read_is_purged(
@@ -204,6 +202,8 @@ def test_no_longer_wanted_asks_whether_to_cancel_the_entry(
     store = Store(load(path).data_dir)
     entry = add_entry(store)
     hits = [make_hit(store, make_read(store, seed=i), entry) for i in range(3)]
+    for hit in hits:  # a hit is closed only after its check is recorded
+        hit_events.verify(store, hit, "ofc", "NCIC", "not-wanted", "cleared")
     nlw = ("--status", "no-longer-wanted", "--note", "warrant served")
 
     def dispose(hit: int, *extra: str, user: str = "ofc") -> tuple[int, str, str]:
@@ -256,7 +256,7 @@ def test_no_longer_wanted_asks_whether_to_cancel_the_entry(
     assert store.hotlist_rows() == []
     history = store.hotlist_history(entry)
     assert [(h["action"], h["user"]) for h in history] == [
-        ("added", "sgt.ortiz"),
+        ("approved", "sgt.ortiz"),
         ("cancelled", "sgt"),
     ]
     assert history[1]["reason"] == f"hit {hits[1]} no longer wanted: warrant served"

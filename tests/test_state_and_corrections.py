@@ -15,7 +15,7 @@ from access_helpers import Team
 from gateway_helpers import load_config, write_config
 from sync_helpers import make_read
 
-from gateway import corrections
+from gateway import corrections, hit_events, review
 from gateway.alert_message import STATE_DIFFERS, build_payload
 from gateway.hotlist import Matcher, make_entry
 from gateway.pipeline import BestRead, MatcherCache, ReaderWorker
@@ -71,6 +71,7 @@ def test_pipeline_records_a_state_mismatch_as_a_marked_hit(tmp_path: Path) -> No
         "instructions": "i",
         "expires": FUTURE,
     }
+    review.approve_source(store, "local", "mgr")  # only approved lists alert
     store.replace_hotlist("local", [make_entry(fields, "local")])
     db = store.connect()
     db.execute(
@@ -144,6 +145,7 @@ def test_a_misread_disposition_with_text_stores_a_correction(
     hit = ("hits", "disposition", "1", "--note", "plate is ABC124", "--config", str(config))
     code, _, err = team.cli(*hit, "--status", "confirmed", "--text", "ABC123", user="ofc")
     assert code == 2 and "only for --status misread" in err
+    hit_events.verify(store, 1, "ofc", "NCIC", "mismatch")  # a hit is closed after its check
     code, _, err = team.cli(*hit, "--status", "misread", "--text", "ABC124", user="ofc")
     assert code == 0, err
     assert [(r["plate"], r["user"]) for r in corrections.rows(store)] == [("ABC124", "ofc")]

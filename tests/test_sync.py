@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from access_helpers import Team
 from gateway_helpers import load_config
 from sync_helpers import local_files, make_read
 
@@ -200,10 +202,9 @@ def test_evidence_export_manifest(tmp_path: Path) -> None:
         hold_read(config, store, target, read_id, "../etc", "det.ray", "x")
 
 
-def test_verify_retention_counts_from_capture_not_upload(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_verify_retention_counts_from_capture_not_upload(
+    tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     from gateway_helpers import write_config
 
     path = write_config(tmp_path)
@@ -223,12 +224,13 @@ def test_verify_retention_counts_from_capture_not_upload(tmp_path: Path) -> None
     # on the last day of grace by its date, yet its metadata says it is within it
     edge = now - 31.5 * DAY
     target.put(f"reads/dt={day(edge)}/site=s1/camera=c/edge.json", b"{}", {"captured": repr(edge)})
-    cli = [sys.executable, "-m", "tools.cli", "cloud", "verify-retention", "--config", str(path)]
-    out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert "old.json" in out.stdout and "new.json" not in out.stdout, out.stdout
-    assert "edge.json" not in out.stdout
-    assert "1 objects under reads/ captured more than 30 + 2 days ago" in out.stdout
+    team = make_team(path)
+    cli = ("cloud", "verify-retention", "--config", str(path))
+    code, out, err = team.cli(*cli, user="aud")
+    assert code == 1, out + err
+    assert "old.json" in out and "new.json" not in out, out
+    assert "edge.json" not in out
+    assert "1 objects under reads/ captured more than 30 + 2 days ago" in out
     target.sweep("reads/", 30)
-    assert subprocess.run(cli, capture_output=True, text=True, timeout=60).returncode == 0
+    assert team.cli(*cli, user="aud")[0] == 0
     assert [o.key for o in target.list("reads/") if "new.json" in o.key]

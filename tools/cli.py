@@ -34,6 +34,7 @@ from tools.ops import (
     init_cmd,
     records,
     report_cmd,
+    search_cmd,
     service_cmd,
     share_cmd,
     users_cmd,
@@ -50,6 +51,7 @@ COMMANDS = (
     camera_sim,
     hotlist_cmd,
     records,
+    search_cmd,
     cloud_cmd,
     # who may reach the data, and the record of who did
     users_cmd,

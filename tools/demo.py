@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 
 from gateway import config as cfg
+from gateway import review
 from gateway.access import sessions, settings, users
 from gateway.access.db import AccessDB
 from gateway.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
@@ -97,6 +98,8 @@ def running_gateway(workdir: Path, hotlist_csv: str) -> Iterator[tuple[Gateway, 
         {"kind": "log"},
     ]
     gateway = Gateway(cfg.parse(doc, workdir, allow_literal=True))
+    # the demo's own list, approved as a source as a manager would (alpr hotlist approve-source)
+    review.approve_source(gateway.store, "demo", "demo", "the demo's generated list")
     gateway.start()
     try:
         yield gateway, sink

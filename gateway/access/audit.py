@@ -3,7 +3,7 @@
 A record's hash is SHA-256 over its canonical JSON, which includes the previous record's hash, so an
 edit, a deletion or a reordering breaks the chain at the first record touched. Deleting the newest
 records or rewriting the whole chain is caught by comparing with the daily heads written to storage
-that cannot be changed (`write_head`).
+that cannot be changed (`write_head`: `audit/heads/YYYY-MM-DD.json` under Object Lock retention).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from cloud.bucket import AUDIT_HEADS
+from cloud.storage import Lock, StoredObject
 from gateway.access.db import AccessDB
 
 GENESIS = "0" * 64
@@ -23,7 +25,7 @@ GENESIS = "0" * 64
 # needs none (hot lists, survey captures); change: a record changed (dispositions, hot-list entries)
 KINDS = ("inquiry", "view", "change", "login", "user", "audit", "denied", "system")
 FIELDS = ("seq", "at", "user", "action", "kind", "what", "why", "source", "result_count")
-HEAD_PREFIX = "audit-heads/"
+HEAD_PREFIX = AUDIT_HEADS  # no lifecycle rule covers it (cloud/bucket.py)
 
 
 def iso(t: float | dt.datetime | None = None) -> str:
@@ -189,22 +191,61 @@ def head(db: AccessDB) -> Head | None:
     return Head(row["seq"], row["hash"], row["at"]) if row else None
 
 
-class PutTarget(Protocol):
-    """Any storage target (cloud.storage's file:// or s3://) that can store an object."""
+class HeadTarget(Protocol):
+    """The part of a storage target (cloud.storage's file:// or s3://) that heads need."""
 
-    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        lock: Lock | None = None,
+    ) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def list(self, prefix: str) -> Iterator[StoredObject]: ...
 
 
-def write_head(target: PutTarget, h: Head, day: dt.date | None = None) -> str:
-    """Write the head under `audit-heads/YYYY-MM-DD.json` and return the key."""
-    key = f"{HEAD_PREFIX}{(day or dt.datetime.now(dt.UTC).date()).isoformat()}.json"
-    target.put(key, json.dumps(asdict(h), sort_keys=True).encode(), {"audit-seq": str(h.seq)})
+def head_key(day: dt.date) -> str:
+    return f"{HEAD_PREFIX}{day.isoformat()}.json"
+
+
+def write_head(
+    target: HeadTarget,
+    h: Head,
+    lock_days: int,
+    day: dt.date | None = None,
+    now: float | None = None,
+) -> str:
+    """Write the head under `audit/heads/YYYY-MM-DD.json`, locked (COMPLIANCE) for `lock_days`
+    so that nobody, the bucket's owner included, deletes or rewrites it; return the key."""
+    if lock_days < 1:
+        raise ValueError(f"an audit head must be locked for at least a day, not {lock_days}")
+    when = now if now is not None else dt.datetime.now(dt.UTC).timestamp()
+    key = head_key(day or dt.datetime.fromtimestamp(when, dt.UTC).date())
+    target.put(
+        key,
+        json.dumps(asdict(h), sort_keys=True).encode(),
+        {"audit-seq": str(h.seq)},
+        lock=Lock(when + lock_days * 86400),
+    )
     return key
 
 
 def parse_head(data: bytes) -> Head:
     doc = json.loads(data)
     return Head(int(doc["seq"]), str(doc["hash"]), str(doc["at"]))
+
+
+def exported_heads(target: HeadTarget) -> list[Head]:
+    """Every head written to the target, oldest first; a damaged one raises ValueError naming it."""
+    heads = []
+    for obj in target.list(HEAD_PREFIX):
+        try:
+            heads.append(parse_head(target.get(obj.key)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{obj.key}: not an audit head ({exc})") from None
+    return sorted(heads, key=lambda h: h.seq)
 
 
 def records(

@@ -16,14 +16,17 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "settings.edit": frozenset({"admin"}),
     "config.edit": frozenset({"admin"}),
-    "hotlist.approve": frozenset({"manager"}),  # add, cancel or import entries: live at once
+    "hotlist.approve": frozenset({"manager"}),  # approve entries and sources, cancel, import
+    "hotlist.request": frozenset({"officer", "investigator", "manager"}),  # alerts once approved
     "hotlist.view": frozenset({"officer", "investigator", "manager"}),
+    "search.approve": frozenset({"manager"}),
     HISTORY: frozenset({DEFAULT_HISTORY_ROLE}),
     "reads.export": frozenset({"investigator", "manager"}),
     "reads.recent": frozenset({"officer", "investigator"}),
     "alerts.view": frozenset({"officer", "investigator", "manager"}),
     "hits.view": frozenset({"officer", "investigator", "manager"}),
-    "hits.disposition": frozenset({"officer", "investigator"}),
+    "hits.disposition": frozenset({"officer", "investigator"}),  # verify, dispose, outcome
+    "hits.export": frozenset({"investigator", "manager"}),  # CSV for the records system
     "audit.read": frozenset({"auditor", "manager"}),
     "audit.verify": frozenset({"auditor", "manager", "admin"}),
     "audit.conduct": frozenset({"auditor"}),
@@ -34,6 +37,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cameras.view": frozenset({"technician", "manager"}),
     "gateway.status": frozenset(ROLES),  # counts only, no plates
     "retention.proof": frozenset({"auditor", "manager", "admin"}),
+    "storage.init": frozenset({"admin"}),  # the bucket's rules: lock, lifecycle, policy
+    "storage.check": frozenset({"admin", "auditor", "manager"}),  # drift, reads kept too long
     "evidence.hold": frozenset({"investigator", "manager"}),
     "evidence.release": frozenset({"manager"}),
     "evidence.export": frozenset({"investigator", "manager"}),

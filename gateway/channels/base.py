@@ -37,4 +37,5 @@ class Channel:
 
 class LogChannel(Channel):
     def send(self, payload: dict[str, Any], body: str) -> None:
-        log.warning("%s %s. %s", payload["reminder"], summary(payload), console_line(payload))
+        reminder = payload.get("reminder", "")  # a stale-list notice has none
+        log.warning("%s %s. %s", reminder, summary(payload), console_line(payload))

@@ -36,6 +36,9 @@ class MqttChannel(Channel):
         return f"{self.target.topic_prefix}/{topic_part(camera)}/health"
 
     def send(self, payload: dict[str, Any], body: str) -> None:
+        if payload.get("type", "hit") != "hit":  # stale list, overdue hit: <prefix>/notice/<type>
+            self.publish(f"{self.target.topic_prefix}/notice/{payload['type']}", body, retain=False)
+            return
         read = payload["read"]
         self.publish(self.hit_topic(str(read["site"]), str(read["camera"])), body, retain=False)
 

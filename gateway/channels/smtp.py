@@ -17,6 +17,11 @@ from gateway.channels.base import Channel
 log = logging.getLogger("alpr.alerts")
 
 
+def category(payload: dict[str, Any]) -> str:
+    """The hit's category, for its recipients; a notice without an entry goes to `to`."""
+    return str(payload.get("entry", {}).get("category", ""))
+
+
 class EmailChannel(Channel):
     def recipients(self, category: str) -> list[str]:
         """The category's own list, else the default `to`."""
@@ -25,17 +30,17 @@ class EmailChannel(Channel):
     def message(self, payload: dict[str, Any]) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = str(self.target.sender)
-        msg["To"] = ", ".join(self.recipients(payload["entry"]["category"]))
+        msg["To"] = ", ".join(self.recipients(category(payload)))
         msg["Subject"] = subject(payload)
         msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = make_msgid(idstring=f"alpr-hit-{payload['hit']}")
+        msg["Message-ID"] = make_msgid(idstring=f"alpr-hit-{payload.get('hit', 'notice')}")
         msg.set_content(text(payload))
         return msg
 
     def send(self, payload: dict[str, Any], body: str) -> None:
         target = self.target
         msg = self.message(payload)
-        to = self.recipients(payload["entry"]["category"])
+        to = self.recipients(category(payload))
         with smtplib.SMTP(str(target.host), target.server_port, timeout=self.timeout_s) as smtp:
             smtp.ehlo()
             if target.starttls:
@@ -54,6 +59,6 @@ class EmailChannel(Channel):
             log.error(
                 "%s: alert hit %s refused for %s",
                 self.key,
-                payload["hit"],
+                payload.get("hit", payload.get("type")),
                 ", ".join(f"{a} ({c} {m!r})" for a, (c, m) in refused.items()),
             )

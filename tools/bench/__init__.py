@@ -17,6 +17,7 @@ from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
 from tools.bench import firmware as firmware_bench
 from tools.bench import gateway as bench_gateway
+from tools.bench import search as bench_search
 from tools.train.data import data_dir
 
 
@@ -95,6 +96,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pipeline": bench_gateway.bench_pipeline,
     "sync": bench_gateway.bench_sync,
     "firmware": firmware_bench.bench_firmware,
+    "search": bench_search.bench_search,
 }
 
 
@@ -105,7 +107,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--n", type=int, default=100, help="items to time")
     p.add_argument("--images", type=Path, help="folder of photos (default: development photos)")
     p.add_argument("--entries", type=int, default=1_000_000, help="hotlist: entries to load")
-    p.add_argument("--reads", type=int, default=100_000, help="hotlist: reads to match")
+    p.add_argument(
+        "--reads", type=int, default=100_000, help="hotlist: reads to match; search: in the index"
+    )
+    p.add_argument("--n-search", type=int, default=5, help="search: timed runs of each search")
     p.add_argument("--events", type=int, default=2000, help="ingest: events to send")
     p.add_argument("--events-pipeline", type=int, default=40, help="pipeline: captures to send")
     p.add_argument("--rate", type=float, default=2.0, help="pipeline: captures per second")

@@ -43,14 +43,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("audit", help="the audit log and the annual audit")
     s = a.add_subparsers(dest="audit_command", required=True)
     v = _parser(s, "verify", "check the hash chain (and exported heads)", run_verify)
-    v.add_argument("--heads", metavar="URL", help="storage holding audit-heads/ to compare with")
+    src = v.add_mutually_exclusive_group()
+    src.add_argument("--heads", metavar="URL", help="storage holding audit/heads/ to compare with")
+    src.add_argument(
+        "--heads-from-bucket",
+        action="store_true",
+        help="compare with the heads the gateway wrote to the configured storage target",
+    )
     lg = _parser(s, "log", "records in a period", run_log)
     lg.add_argument("--from", dest="start", type=when, required=True)
     lg.add_argument("--to", dest="end", type=when, required=True)
     lg.add_argument("--user")
     lg.add_argument("--json", action="store_true")
     h = _parser(s, "head", "the newest record's number and hash (write it daily)", run_head)
-    h.add_argument("--write", metavar="URL", help="store it under audit-heads/ at file:// or s3://")
+    h.add_argument(
+        "--write", metavar="URL", help="store it, locked, under audit/heads/ at file:// or s3://"
+    )
     pu = _parser(s, "purge", "delete records past the retention, keeping the chain", run_purge)
     pu.add_argument("--days", type=int, help="default: the audit_retention_days setting")
     sa = _parser(s, "sample", "draw inquiries at random for the annual audit", run_sample)
@@ -87,19 +95,21 @@ def _target(config: cfg.Config, url: str) -> Target:
 def run_verify(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "audit.verify")
     heads: list[audit.Head] = []
+    url = ctx.config.storage.target if args.heads_from_bucket else args.heads
     try:
-        if args.heads:
-            target = _target(ctx.config, args.heads)
-            heads = [audit.parse_head(target.get(o.key)) for o in target.list(audit.HEAD_PREFIX)]
-    except (StorageError, ValueError, KeyError) as exc:
-        return _fail(ValueError(f"cannot read the exported heads: {exc}"))
+        if url:
+            heads = audit.exported_heads(_target(ctx.config, url))
+    except (StorageError, ValueError) as exc:
+        return _fail(ValueError(f"cannot read the exported heads from {url}: {exc}"))
+    if url and not heads:
+        print(f"alpr: warning: no audit heads under {url}/{audit.HEAD_PREFIX}", file=sys.stderr)
     check = audit.verify(ctx.db, heads)
     audit.append(
         ctx.db,
         ctx.user.name,
         "audit verify",
         kind="audit",
-        what={"ok": check.ok, "first_bad": check.first_bad, "heads": len(heads)},
+        what={"ok": check.ok, "first_bad": check.first_bad, "heads": len(heads), "from": url},
         source=ctx.source,
         result_count=check.checked,
     )
@@ -141,7 +151,8 @@ def run_head(args: argparse.Namespace) -> int:
     print(json.dumps(h.__dict__))
     if args.write:
         try:
-            key = audit.write_head(_target(ctx.config, args.write), h)
+            target = _target(ctx.config, args.write)
+            key = audit.write_head(target, h, ctx.config.retention.access_log_days)
         except (StorageError, ValueError) as exc:
             return _fail(ValueError(f"cannot write the head to {args.write}: {exc}"))
         audit.append(

@@ -1,4 +1,8 @@
-"""`alpr cloud init|check|verify-retention`, `alpr evidence hold|release|export`, `alpr purge-log`."""
+"""`alpr cloud init|check|verify-retention`, `alpr evidence hold|release|export`, `alpr purge-log`.
+
+Each acts as the logged-in user: the role is checked by `auth.authorize`, the user's name goes into
+the custody record, and the action into the audit log before the bucket is touched.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from cloud.storage import StorageError, Target, open_target
 from gateway.config import Config
 from gateway.evidence_hold import hold_read
 from gateway.store import Store
-from tools.common import add_config_arg, load_config, open_store
+from tools.common import add_config_arg
+from tools.ops import auth
 
 
 def target_for(config: Config) -> Target:
@@ -38,6 +43,12 @@ def evidence_target_for(config: Config) -> Target:
             )
         access, secret = s.credentials()
     return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+
+
+def need_reason(reason: str, what: str) -> None:
+    """Checked before anything is recorded or touched: a custody record without a reason is void."""
+    if not reason.strip():
+        raise StorageError(f"{what} needs a reason (--reason): it goes into the custody record")
 
 
 def custody_days(config: Config) -> int:
@@ -70,22 +81,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     h.add_argument("--date", help="capture date YYYY-MM-DD, for a read no longer on the gateway")
     h.add_argument("--site", help="site id, for a read no longer on the gateway")
     h.add_argument("--camera", help="camera id, for a read no longer on the gateway")
-    h.add_argument("--user", required=True)
-    h.add_argument("--reason", required=True)
+    h.add_argument("--reason", required=True, help="why it is held (custody record, audit log)")
     h.set_defaults(func=run_hold)
     r = esub.add_parser("release", help="lift the legal holds of a case (or of one read in it)")
     add_config_arg(r)
     r.add_argument("case")
     r.add_argument("--read")
-    r.add_argument("--user", required=True, help="who authorises the release (recorded)")
-    r.add_argument("--reason", required=True)
+    r.add_argument("--reason", required=True, help="why it is released (court order, case closed)")
     r.set_defaults(func=run_release)
     x = esub.add_parser("export", help="files, SHA-256 manifest and chain of custody of a case")
     add_config_arg(x)
     x.add_argument("case")
     x.add_argument("dir", type=Path)
-    x.add_argument("--user", required=True)
-    x.add_argument("--reason", default="export for court")
+    x.add_argument("--reason", required=True, help="who asked for it and why (audit log)")
     x.set_defaults(func=run_export)
 
     pl = sub.add_parser(
@@ -121,7 +129,9 @@ def print_report(report: bucket.BucketReport) -> None:
 
 @guarded
 def run_init(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    ctx = auth.authorize(args, "storage.init")
+    config = ctx.config
+    auth.record(ctx, "cloud init", "change", {"target": config.storage.target})
     report = bucket.init(
         target_for(config),
         config.retention_days,
@@ -134,13 +144,16 @@ def run_init(args: argparse.Namespace) -> int:
 
 @guarded
 def run_check(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    ctx = auth.authorize(args, "storage.check")
+    config = ctx.config
     report = bucket.check(
         target_for(config),
         config.retention_days,
         config.storage.gateway_principal,
         config.evidence.principal,
     )
+    what = {"target": config.storage.target, "drift": len(report.drift)}
+    auth.record(ctx, "cloud check", "view", what, result_count=len(report.drift))
     print_report(report)
     print("no drift" if not report.drift else f"{len(report.drift)} differences from the config")
     return 1 if report.drift else 0
@@ -148,8 +161,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 @guarded
 def run_verify(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    ctx = auth.authorize(args, "storage.check")
+    config = ctx.config
     late = bucket.verify_retention(target_for(config), config.retention_days, args.grace_days)
+    what = {"target": config.storage.target, "grace_days": args.grace_days}
+    auth.record(ctx, "cloud verify-retention", "view", what, result_count=len(late))
     for key, age in late:
         print(f"{age:7.1f} days since capture  {key}")
     print(
@@ -161,14 +177,21 @@ def run_verify(args: argparse.Namespace) -> int:
 
 @guarded
 def run_hold(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    ctx = auth.authorize(args, "evidence.hold")
+    config, user = ctx.config, ctx.user.name
+    target = evidence_target_for(config)
+    evidence.check_read_id(args.read)
+    evidence.check_case(args.case)
+    need_reason(args.reason, "a hold")
+    what = {"case": args.case, "read": args.read}
+    auth.record(ctx, "evidence hold", "change", what, why=args.reason, result_count=1)
     keys = hold_read(
         config,
         Store(config.data_dir),
-        evidence_target_for(config),
+        target,
         args.read,
         args.case,
-        args.user,
+        user,
         args.reason,
         custody_days(config),
         args.date,
@@ -176,44 +199,56 @@ def run_hold(args: argparse.Namespace) -> int:
         args.camera,
     )
     print(
-        f"read {args.read} held for case {args.case} by {args.user}: {len(keys)} objects under legal hold"
+        f"read {args.read} held for case {args.case} by {user}: {len(keys)} objects under legal hold"
     )
     return 0
 
 
 @guarded
 def run_release(args: argparse.Namespace) -> int:
-    config = load_config(args)
-    keys = evidence.release(
-        evidence_target_for(config),
-        args.case,
-        args.user,
-        args.reason,
-        args.read,
-        custody_days(config),
-    )
-    print(f"case {args.case}: legal hold lifted on {len(keys)} objects by {args.user}")
+    ctx = auth.authorize(args, "evidence.release")
+    config, user = ctx.config, ctx.user.name
+    target = evidence_target_for(config)
+    evidence.check_case(args.case)
+    need_reason(args.reason, "a release")
+    if args.read is not None:
+        evidence.check_read_id(args.read)
+    what = {"case": args.case, "read": args.read}
+    auth.record(ctx, "evidence release", "change", what, why=args.reason)
+    keys = evidence.release(target, args.case, user, args.reason, args.read, custody_days(config))
+    print(f"case {args.case}: legal hold lifted on {len(keys)} objects by {user}")
     return 0
 
 
 @guarded
 def run_export(args: argparse.Namespace) -> int:
-    config = load_config(args)
-    manifest = evidence.export(
-        evidence_target_for(config),
-        args.case,
-        args.dir,
-        args.user,
-        args.reason,
-        custody_days(config),
-    )
+    """Evidence leaving the bucket: an inquiry, so it needs a reason and is what an audit samples."""
+    ctx = auth.authorize(args, "evidence.export")
+    config, user = ctx.config, ctx.user.name
+    target = evidence_target_for(config)
+    held = evidence.case_objects(target, args.case)
+    if not held:
+        raise StorageError(f"no evidence held for case {args.case}")
+    what = {"case": args.case, "to": str(args.dir.resolve())}
+    try:
+        auth.record(ctx, "evidence export", "inquiry", what, args.reason, len(held))
+    except ValueError as exc:
+        print(f"alpr evidence export: {exc}", file=sys.stderr)
+        return 2
+    manifest = evidence.export(target, args.case, args.dir, user, args.reason, custody_days(config))
     print(f"case {args.case} exported to {args.dir} (manifest {manifest.name}, custody.json)")
     return 0
 
 
 def run_purge_log(args: argparse.Namespace) -> int:
-    _, store = open_store(args)
-    rows = store.connect().execute("SELECT * FROM purge_log ORDER BY id").fetchall()
+    ctx = auth.authorize(args, "retention.proof")
+    rows = (
+        Store(ctx.config.data_dir)
+        .connect()
+        .execute("SELECT * FROM purge_log ORDER BY id")
+        .fetchall()
+    )
+    auth.record(ctx, "purge-log", "view", {}, result_count=len(rows))
     for r in rows:
         if args.json:
             print(json.dumps(dict(r)))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway import site_status
+from gateway import review, site_status
 from gateway.backup import GatewayRunning, RestoreError, ServiceLock, check_backup, restore
 from gateway.camera_health import camera_health
 from gateway.service import Gateway
@@ -126,12 +126,19 @@ def run_openapi(args: argparse.Namespace) -> int:
 
 
 def gateway_status(
-    store: Store, open_hit_hours: float = 12.0, now: float | None = None
+    store: Store,
+    open_hit_hours: float = 12.0,
+    now: float | None = None,
+    sources: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Counts for `gateway status`; `hits_open_overdue`: hits still without a disposition after
-    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up."""
+    `open_hit_hours` (config `[hits] open_alert_hours`), which someone must follow up;
+    `hotlists_stale`: configured `sources` not imported within their max_age_hours;
+    `hotlists_unapproved`: imported sources no manager approved, whose entries do not alert."""
     db = store.connect()
-    overdue_before = (now or time.time()) - open_hit_hours * 3600
+    now = now or time.time()
+    overdue_before = now - open_hit_hours * 3600
+    states = review.source_states(store, sources or [])
 
     def one(sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
@@ -150,6 +157,11 @@ def gateway_status(
         "alerts_pending": one("SELECT count(*) FROM alerts WHERE delivered_at IS NULL"),
         "alerts_delivered": one("SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"),
         "hotlist_entries": one("SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL"),
+        "hotlist_requested": one(
+            "SELECT count(*) FROM hotlist WHERE cancelled_at IS NULL AND status='requested'"
+        ),
+        "hotlists_stale": [s.source for s in states if s.stale(now)],
+        "hotlists_unapproved": [s.source for s in states if not s.approved_by and s.entries],
         **{f"captures_site_{k}": v for k, v in flagged.items()},
         "alerts_waiting": alerts_waiting(store),
     }
@@ -176,13 +188,21 @@ def alerts_waiting(store: Store) -> dict[str, dict[str, Any]]:
 def run_status(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "gateway.status")
     config, store = ctx.config, Store(ctx.config.data_dir)
-    status = gateway_status(store, config.open_hit_hours)
+    status = gateway_status(store, config.open_hit_hours, sources=config.hotlists)
     if args.json:
         print(json.dumps(status))
     else:
         for key, value in status.items():
             if key != "alerts_waiting":
-                print(f"{key:<18} {value}")
+                shown = ", ".join(value) or "none" if isinstance(value, list) else value
+                print(f"{key:<19} {shown}")
+        for source in status["hotlists_stale"]:
+            print(f"WARNING: hot list {source} is stale (alpr hotlist sources)")
+        for source in status["hotlists_unapproved"]:
+            print(
+                f"WARNING: hot list {source} is not approved: its entries do not alert"
+                f" (alpr hotlist approve-source {source})"
+            )
         for target, waiting in status["alerts_waiting"].items():
             print(
                 f"WARNING: {waiting['pending']} alerts waiting for alerts[{target}]"

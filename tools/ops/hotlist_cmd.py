@@ -1,8 +1,9 @@
 """`alpr hotlist import|add|remove|history|list|lint`, as the logged-in user.
 
-Changes need `hotlist.approve` (a manager: an entry is live at once), looks `hotlist.view`; each is
-a record in the audit log under the name from the login. The plate stays out of the record: the
-entry id names it.
+`add` needs `hotlist.request` and makes a requested entry that matches only once a manager approves
+it (`hotlist_review`); imports, cancels and approvals need `hotlist.approve` (a manager); looks
+`hotlist.view`. Each is a record in the audit log under the name from the login. The plate stays
+out of the record: the entry id names it.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from gateway import hotlist
-from gateway.config import Config
-from gateway.service import import_hotlist
+from gateway import hotlist, review
+from gateway.config import Config, ConfigError
+from gateway.feeds import import_hotlist
 from gateway.store import RefusedError, Store
 from tools.common import add_config_arg
 from tools.ops import auth
+from tools.ops.hotlist_cmd_facts import entry_facts
+from tools.ops.hotlist_review import register_review
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(imp)
     imp.add_argument("file", type=Path)
     imp.add_argument("--source", required=True, help="e.g. ncic, state, local")
-    imp.add_argument("--format", choices=["csv", "ncic"], default="csv")
+    imp.add_argument("--format", default="csv", help="csv, ncic or an import profile of the config")
     imp.add_argument(
         "--max-bad-share",
         type=float,
@@ -41,15 +43,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(func=run_import)
 
     add = hsub.add_parser(
-        "add", help="add one entry by hand (every field is required but the state)"
+        "add",
+        help="request one entry by hand; it alerts once a manager approves it",
     )
     add_config_arg(add)
     add.add_argument("plate", help="full plate, or partial: ? for one character, * for any run")
     add.add_argument("--state")
     add.add_argument("--source", default="local")
-    add.add_argument("--category", required=True, choices=sorted(hotlist.CATEGORIES))
-    for field in ("case-number", "reason", "requested-by", "contact", "instructions", "expires"):
+    add.add_argument("--category", required=True, help="a category id (alpr hotlist categories)")
+    for field in ("case-number", "reason", "contact", "instructions", "expires"):
         add.add_argument(f"--{field}", required=True)
+    add.add_argument(
+        "--request-ref", required=True, help="the written request's reference (form, memo number)"
+    )
+    for field in ("vehicle-colour", "vehicle-make", "vehicle-type", "subject", "notes"):
+        add.add_argument(f"--{field}", default="", help="shown in every alert of this entry")
+    add.add_argument(
+        "--site",
+        dest="sites",
+        action="append",
+        default=[],
+        help="alert only on reads at this site (repeat for more)",
+    )
+    add.add_argument("--near", help="LAT,LON: with --radius-m, alert only within the circle")
+    add.add_argument("--radius-m", type=float, help="radius around --near, in metres")
     add.set_defaults(func=run_add)
 
     rm = hsub.add_parser(
@@ -70,12 +87,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(ls)
     ls.add_argument("--expired", action="store_true", help="only the expired entries")
     ls.add_argument("--cancelled", action="store_true", help="only the cancelled entries")
+    ls.add_argument(
+        "--status", choices=hotlist.STATUSES, help="only entries requested, approved or rejected"
+    )
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_list)
 
     lint = hsub.add_parser("lint", help="entries that differ only by characters an OCR confuses")
     add_config_arg(lint)
     lint.set_defaults(func=run_lint)
+
+    cats = hsub.add_parser("categories", help="the categories entries may have")
+    add_config_arg(cats)
+    cats.set_defaults(func=run_categories)
+    register_review(hsub)
 
 
 def max_bad_share(config: Config, args: argparse.Namespace) -> float:
@@ -87,17 +112,29 @@ def max_bad_share(config: Config, args: argparse.Namespace) -> float:
     return 0.05
 
 
-def entry_facts(row: Any) -> dict[str, Any]:
-    """What the audit record says of an entry: everything that names it but its plate."""
-    return {k: str(row[k]) for k in ("source", "category", "case_number", "expires")}
-
-
 def run_import(args: argparse.Namespace) -> int:
     ctx = auth.authorize(args, "hotlist.approve")
     config, store = ctx.config, Store(ctx.config.data_dir)
     try:
+        fmt = config.hotlist_format(args.format)
+    except ConfigError as exc:
+        print(f"alpr hotlist import: {exc}", file=sys.stderr)
+        return 2
+    approved = {s.source for s in review.source_states(store, []) if s.approved_by}
+    if args.source not in approved:  # a manager's import approves the source it imports
+        review.approve_source(
+            store, args.source, ctx.user.name, f"approved at import of {args.file}"
+        )
+        auth.record(ctx, "hotlist approve-source", "change", {"source": args.source}, why="import")
+        print(f"{args.source}: source approved by {ctx.user.name} (at import)")
+    try:
         count, errors = import_hotlist(
-            store, args.file, args.source, args.format, max_bad_share(config, args)
+            store,
+            args.file,
+            args.source,
+            fmt,
+            max_bad_share(config, args),
+            config.categories,
         )
     except OSError as exc:
         print(
@@ -116,7 +153,12 @@ def run_import(args: argparse.Namespace) -> int:
         ctx,
         "hotlist import",
         "change",
-        {"source": args.source, "file": str(args.file), "format": args.format, "rejected": len(errors)},
+        {
+            "source": args.source,
+            "file": str(args.file),
+            "format": args.format,
+            "rejected": len(errors),
+        },
         result_count=count,
     )
     for e in errors:
@@ -125,12 +167,34 @@ def run_import(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def near(text: str | None) -> tuple[str, str]:
+    if not text:
+        return "", ""
+    lat, sep, lon = text.partition(",")
+    if not sep:
+        raise hotlist.EntryError(f"--near: expected LAT,LON, got {text!r}")
+    return lat.strip(), lon.strip()
+
+
 def run_add(args: argparse.Namespace) -> int:
-    ctx = auth.authorize(args, "hotlist.approve")
+    ctx = auth.authorize(args, "hotlist.request")
     store = Store(ctx.config.data_dir)
-    fields = {k: getattr(args, k) for k in hotlist.ENTRY_FIELDS}
+    fields: dict[str, object] = {
+        k: getattr(args, k) for k in hotlist.ENTRY_FIELDS if k != "requested_by"
+    }
+    fields["requested_by"] = ctx.user.name
+    fields.update({k: getattr(args, k) for k in hotlist.DESCRIPTION_FIELDS})
+    if not args.request_ref.strip():
+        print("alpr hotlist add: --request-ref must not be empty", file=sys.stderr)
+        return 2
     try:
-        entry = hotlist.make_entry(fields, args.source)
+        fields["lat"], fields["lon"] = near(args.near)
+        fields["sites"] = args.sites
+        fields["radius_m"] = args.radius_m
+        unknown = sorted(set(args.sites) - set(ctx.config.sites))
+        if unknown:
+            raise hotlist.EntryError(f"--site: unknown site {unknown[0]!r}")
+        entry = hotlist.make_entry(fields, args.source, ctx.config.categories)
     except hotlist.EntryError as exc:
         print(f"alpr hotlist add: {exc}", file=sys.stderr)
         return 2
@@ -138,12 +202,13 @@ def run_add(args: argparse.Namespace) -> int:
         print(f"alpr hotlist add: expires: {entry.expires} is already past", file=sys.stderr)
         return 2
     facts = entry_facts(entry._asdict())
-    entry_id = store.add_hotlist_entry(entry, ctx.user.name)
-    facts = {"entry": entry_id, **facts}
-    auth.record(ctx, "hotlist add", "change", facts, why=entry.reason, result_count=1)
+    entry_id = store.add_hotlist_entry(entry, ctx.user.name, args.request_ref.strip())
+    facts = {"entry": entry_id, "request_ref": args.request_ref.strip(), **facts}
+    auth.record(ctx, "hotlist request", "change", facts, why=entry.reason, result_count=1)
     print(
-        f"added entry {entry_id}: {entry.plate} ({entry.category}, case {entry.case_number}), "
-        f"expires {entry.expires}"
+        f"requested entry {entry_id}: {entry.plate} ({entry.category}, case {entry.case_number}),"
+        f" expires {entry.expires}; it alerts once a manager approves it"
+        f" (alpr hotlist approve {entry_id})"
     )
     return 0
 
@@ -180,7 +245,7 @@ def run_history(args: argparse.Namespace) -> int:
     if entry is None and not events:
         print(f"alpr hotlist history: no hot-list entry {args.entry}", file=sys.stderr)
         return 2
-    if entry is not None and not any(e["action"] == "added" for e in events):
+    if entry is not None and not any(e["action"] in ("added", "requested") for e in events):
         # imported entries carry no history row each (a list may hold a million): their import is it
         events.insert(
             0,
@@ -211,7 +276,9 @@ def run_list(args: argparse.Namespace) -> int:
         today=dt.datetime.now(dt.UTC).date().isoformat(),
         cancelled=args.cancelled,
     )
-    what = {"expired": args.expired, "cancelled": args.cancelled}
+    if args.status:
+        rows = [r for r in rows if r["status"] == args.status]
+    what = {"expired": args.expired, "cancelled": args.cancelled, "status": args.status}
     auth.record(ctx, "hotlist list", "view", what, result_count=len(rows))
     for r in rows:
         if args.json:
@@ -219,7 +286,7 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             print(
                 f"{r['id']:>7} {r['plate']:<9} {r['state'] or '--':<3} {r['source']:<8} {r['category']:<16}"
-                f" case {r['case_number']:<12} expires {r['expires']}"
+                f" case {r['case_number']:<12} expires {r['expires']} {r['status']}"
             )
     return 0
 
@@ -234,3 +301,10 @@ def run_lint(args: argparse.Namespace) -> int:
         print(f"entries {ia} {a} and {ib} {b} differ only by confusable characters")
     print(f"{len(rows)} entries, {len(pairs)} confusable pairs")
     return 1 if pairs else 0
+
+
+def run_categories(args: argparse.Namespace) -> int:
+    ctx = auth.authorize(args, "hotlist.view")
+    for name, label in ctx.config.categories.items():
+        print(f"{name:<18} {label}")
+    return 0

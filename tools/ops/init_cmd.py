@@ -64,7 +64,12 @@ data_dir = "var/gateway"                 # /var/lib/alpr under `alpr service ins
 # max_substitutions = 1                  # confusable characters tolerated (0/O, 1/I, 2/Z ...)
 
 # [hits]
-# open_alert_hours = 12                  # hits without a disposition older than this are flagged
+# open_alert_hours = 12                  # open longer: flagged and alerted to managers once
+# reminder = "..."                       # opens every alert; name your state system (MULES, ACIC)
+
+# [hotlist]
+# categories = ["blue-alert", "silver-alert"]   # besides the fixed eight
+# import profiles for state files ([hotlist.profiles.NAME]): gateway/HOTLISTS.md
 
 # [retention]                            # days; defaults follow agency.retention_days
 # alerts_days = 30
@@ -119,8 +124,11 @@ secret = "file:secrets/cam-01.key"       # or env:NAME; never the secret itself
 [[hotlists]]
 source = "local"
 path = "hotlists/local.csv"              # fields: gateway/HOTLISTS.md
-format = "csv"                           # or ncic
+format = "csv"                           # or ncic, or a [hotlist.profiles] name
 # max_bad_share = 0.05                   # a file with more bad lines is refused whole
+# refresh = "daily 04:00"                # or "every 6h"; re-imported while the gateway runs
+# max_age_hours = 24                     # older: a stale-list alert
+# (a manager approves the source once: alpr hotlist approve-source local)
 
 [[alerts]]
 kind = "log"

@@ -1,4 +1,5 @@
-"""`alpr reads list` and `alpr hits list|disposition`, as the logged-in user.
+"""`alpr reads list` and `alpr hits list|disposition`, as the logged-in user (`hits verify`,
+`outcome`, `history` and `export` are in `hits_cmd`).
 
 Every look and every disposition is a record in the audit log (who, when, from where, what, why,
 how many results) before anything is shown. The plate text of a search stays out of the audit log,
@@ -15,15 +16,15 @@ import sys
 import time
 from typing import Any
 
-from gateway import corrections
+from gateway import corrections, hit_events
 from gateway.access.roles import RECENT_HOURS
+from gateway.hit_events import DISPOSITIONS
 from gateway.retention import PLATE_KEYS
 from gateway.store import RefusedError, Store
 from tools.common import add_config_arg
 from tools.ops import auth
+from tools.ops.hits_cmd import register_outcomes
 from tools.ops.hotlist_cmd import cancel_entry
-
-DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
 
 
 def parse_time(text: str) -> float:
@@ -99,6 +100,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(hl)
     add_reason(hl)
     hl.add_argument("--open", action="store_true", help="only hits with no disposition yet")
+    hl.add_argument(
+        "--overdue",
+        action="store_true",
+        help="only hits open longer than [hits] open_alert_hours",
+    )
     hl.add_argument("--json", action="store_true")
     hl.set_defaults(func=run_hits)
     hd = hsub.add_parser("disposition", help="record what came of a hit")
@@ -125,6 +131,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with no-longer-wanted: leave the hot-list entry active",
     )
     hd.set_defaults(func=run_disposition, cancel_entry=None)
+    register_outcomes(hsub)
 
 
 def read_json(row: Any) -> dict[str, Any]:
@@ -198,16 +205,23 @@ def run_hits(args: argparse.Namespace) -> int:
         " coalesce(hits.captured, reads.captured) AS captured, reads.confidence FROM hits"
         " LEFT JOIN reads ON reads.id = hits.read_id"
     )
-    if args.open:
+    params: list[object] = []
+    if args.open or args.overdue:
         sql += " WHERE hits.disposition IS NULL"
-    rows = store.connect().execute(sql + " ORDER BY hits.id").fetchall()
-    if not record_look(ctx, store, "hits list", args.reason, {"open": args.open}, len(rows)):
+    if args.overdue:
+        sql += " AND hits.created < ?"
+        params.append(time.time() - ctx.config.open_hit_hours * 3600)
+    rows = store.connect().execute(sql + " ORDER BY hits.id", params).fetchall()
+    query = {"open": args.open, "overdue": args.overdue}
+    if not record_look(ctx, store, "hits list", args.reason, query, len(rows)):
         return 2
     if not rows:
         print("no open hits" if args.open else "no hits", file=sys.stderr)
     for row in rows:
         out = dict(row)
         out["entry"] = json.loads(out["entry"])
+        checked = hit_events.verification(store, row["id"])
+        out["verification"] = None if checked is None else dict(checked)
         if args.json:
             print(json.dumps(out))
         else:
@@ -221,6 +235,7 @@ def run_hits(args: argparse.Namespace) -> int:
                 f"hit {row['id']:>5}  {when}Z {row['text'] or '?':<9} {row['match_kind']:<9}"
                 f" {e['category']:<15} case {e['case_number']:<10} {row['camera'] or '?':<8}"
                 f" {row['disposition'] or 'OPEN'}"
+                f" {'verified: ' + checked['status'] if checked else 'not verified'}"
                 + ("  (state differs)" if row["state_differs"] else "")
             )
     return 0
@@ -269,6 +284,13 @@ def run_disposition(args: argparse.Namespace) -> int:
     if args.text and args.status != "misread":
         print(f"{prog}: --text is only for --status misread", file=sys.stderr)
         return 2
+    if hit_events.verification(store, args.hit) is None:
+        print(
+            f"{prog}: hit {args.hit} has no verification record: record the check first"
+            f" (alpr hits verify {args.hit} --system NCIC --result ...); nothing recorded",
+            file=sys.stderr,
+        )
+        return 2
     if args.cancel_entry is not None and args.status != "no-longer-wanted":
         print(
             f"{prog}: --cancel-entry and --keep-entry go only with --status no-longer-wanted",
@@ -303,10 +325,11 @@ def run_disposition(args: argparse.Namespace) -> int:
         except corrections.CorrectionError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
-    db.execute(
-        "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=? WHERE id=?",
-        (args.status, args.note.strip(), user, time.time(), args.hit),
-    )
+    try:  # a new event in the hit's history: an earlier disposition stays there
+        hit_events.dispose(store, args.hit, user, args.status, args.note)
+    except RefusedError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     print(f"hit {args.hit}: {args.status} by {user}")
     if args.status == "misread" and not args.text:
         print("  (give --text with the true plate to add the crop to the corrections set)")
