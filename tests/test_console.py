@@ -12,6 +12,7 @@ import pytest
 from console_helpers import PLATE, SPARE, Browserless, Console, csrf_of, running_console, wait_for
 from gateway_helpers import SECRET, scene_jpeg
 
+from gateway import hit_events
 from gateway.access import audit
 from gateway.web.console.session import COOKIE
 from tools.field.camera_sim import CameraClient
@@ -109,15 +110,10 @@ def test_idle_session_ends(console: Console) -> None:
 def test_post_without_csrf_token_is_refused(console: Console) -> None:
     client = logged_in(console, "ofc")
     hit = hit_id(console)
-    form = {"status": "not-located", "verification": "plate and state checked", "note": "x"}
-    assert client.post(f"/hits/{hit}/disposition", form).status == 403
-    assert client.post(f"/hits/{hit}/disposition", {**form, "csrf": "forged"}).status == 403
-    row = (
-        console.gateway.store.connect()
-        .execute("SELECT disposition FROM hits WHERE id=?", (hit,))
-        .fetchone()
-    )
-    assert row[0] is None
+    form = {"system": "NCIC", "result": "confirmed", "note": "stolen, current"}
+    assert client.post(f"/hits/{hit}/verify", form).status == 403
+    assert client.post(f"/hits/{hit}/verify", {**form, "csrf": "forged"}).status == 403
+    assert hit_events.verification(console.gateway.store, hit) is None
 
 
 def test_officer_cannot_open_the_audit_pages(console: Console) -> None:
@@ -133,22 +129,26 @@ def test_hit_needs_verification_before_it_closes(console: Console) -> None:
     client = logged_in(console, "ofc")
     hit = hit_id(console)
     page = client.get(f"/hits/{hit}")
-    assert page.status == 200 and PLATE in page.body
+    assert page.status == 200 and PLATE in page.body and 'id="needs-check"' in page.body
     token = csrf_of(page.body)
-    no_check = {"csrf": token, "status": "confirmed", "verification": "", "note": "stopped"}
-    answer = client.post(f"/hits/{hit}/disposition", no_check)
-    assert answer.status == 400 and "record the verification first" in answer.body
+    close = {"csrf": token, "status": "confirmed", "note": "driver detained"}
+    answer = client.post(f"/hits/{hit}/disposition", close)
+    assert answer.status == 400 and "no verification record" in answer.body
     store = console.gateway.store
     assert store.connect().execute("SELECT disposition FROM hits").fetchone()[0] is None
-    done = {**no_check, "verification": "plate IL KXR482 seen; NCIC: stolen, current"}
-    assert client.post(f"/hits/{hit}/disposition", done).status == 200
+    check = {"csrf": token, "system": "", "result": "confirmed", "note": ""}
+    answer = client.post(f"/hits/{hit}/verify", check)
+    assert answer.status == 400 and "name the system checked" in answer.body
+    check = {**check, "system": "NCIC", "note": "IL KXR482 stolen, current"}
+    assert client.post(f"/hits/{hit}/verify", check).status == 200
+    done = client.post(f"/hits/{hit}/disposition", close)
+    assert done.status == 200 and "Closed: confirmed" in done.body
     row = store.connect().execute("SELECT * FROM hits WHERE id=?", (hit,)).fetchone()
     assert row["disposition"] == "confirmed" and row["disposition_user"] == "ofc"
-    assert "NCIC: stolen" in row["disposition_note"]
-    changes = [r for r in records(console, "ofc") if r["action"] == "hits disposition"]
-    assert changes and "NCIC" in str(changes[-1]["what"])
-    again = client.post(f"/hits/{hit}/disposition", done)
-    assert again.status == 400 and "closed already" in again.body
+    kinds = [e["kind"] for e in hit_events.history(store, hit)]
+    assert kinds == ["verification", "disposition"]
+    actions = [r["action"] for r in records(console, "ofc")]
+    assert actions.index("hits verify") < actions.index("hits disposition")
 
 
 def test_search_needs_purpose_and_case_or_reason(console: Console) -> None:
@@ -339,12 +339,10 @@ def test_no_longer_wanted_asks_about_the_entry(console: Console) -> None:
     )
     hit = int(store.connect().execute("SELECT max(id) FROM hits").fetchone()[0])
     client = logged_in(console, "ofc")
-    form = {
-        "csrf": client.csrf(f"/hits/{hit}"),
-        "status": "no-longer-wanted",
-        "verification": "NCIC: record cleared this morning",
-        "note": "owner recovered the car",
-    }
+    token = client.csrf(f"/hits/{hit}")
+    check = {"csrf": token, "system": "NCIC", "result": "not-wanted", "note": "record cleared"}
+    assert client.post(f"/hits/{hit}/verify", check).status == 200
+    form = {"csrf": token, "status": "no-longer-wanted", "note": "owner recovered the car"}
     asked = client.post(f"/hits/{hit}/disposition", form)
     assert asked.status == 400 and "say whether to cancel or keep it" in asked.body
     refused = client.post(f"/hits/{hit}/disposition", {**form, "entry": "cancel"})
@@ -371,3 +369,33 @@ def test_api_token_reads_the_json_api_without_cookies(console: Console) -> None:
     assert all(h["text"] for h in json.loads(answer.body)["hits"])
     assert client.get("/api/cameras", Authorization=f"Bearer {token}").status == 403
     assert client.get("/api/hits", Authorization="Bearer alpr_not-a-token").status == 401
+
+
+def test_manager_approves_and_rejects_requested_entries(console: Console) -> None:
+    from gateway.hotlist import Entry
+
+    store = console.gateway.store
+    ids = [
+        store.add_hotlist_entry(
+            Entry(plate, "IL", "manual", "stolen-vehicle", case, "reported stolen", "Det. Ray",
+                  "dispatch", "verify first", dt.date.today() + dt.timedelta(days=9)),
+            "inv",
+        )
+        for plate, case in (("APR111", "26-900"), ("REJ222", "26-901"))
+    ]  # fmt: skip
+    officer = logged_in(console, "ofc")
+    page = officer.get("/hotlists")
+    assert page.status == 200 and "APR111" in page.body and "Approve</button>" not in page.body
+    assert officer.post(f"/hotlists/{ids[0]}/review", {"csrf": csrf_of(page.body),
+                        "decision": "approve"}).status == 403  # fmt: skip
+    manager = kept(console, "mgr")
+    token = csrf_of(manager.get("/hotlists").body)
+    approved = manager.post(f"/hotlists/{ids[0]}/review", {"csrf": token, "decision": "approve"})
+    assert approved.status == 200 and f"entry {ids[0]} approved" in approved.body
+    no_reason = manager.post(f"/hotlists/{ids[1]}/review", {"csrf": token, "decision": "reject"})
+    assert no_reason.status == 400 and "needs a reason" in no_reason.body
+    form = {"csrf": token, "decision": "reject", "reason": "no written request on file"}
+    assert manager.post(f"/hotlists/{ids[1]}/review", form).status == 200
+    statuses = [store.hotlist_entry(i)["status"] for i in ids]  # type: ignore[index]
+    assert statuses == ["approved", "rejected"]
+    assert {"hotlist approve", "hotlist reject"} <= {r["action"] for r in records(console, "mgr")}

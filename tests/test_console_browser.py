@@ -161,10 +161,15 @@ def test_verification_and_disposition(page: Page, console: Console) -> None:
     image_loaded(page, "img.frame")
     page.select_option("select[name=status]", "confirmed")
     page.fill("textarea[name=note]", "driver detained, vehicle recovered")
-    page.fill("textarea[name=verification]", "short")  # too short: refused, hit stays open
-    page.click("#disposition button[type=submit]")
-    assert "record the verification first" in page.inner_text("#error")
-    page.fill("textarea[name=verification]", f"plate {PLATE} IL seen; NCIC: stolen, current")
+    page.click("#disposition button[type=submit]")  # no check recorded yet: refused
+    assert "no verification record" in page.inner_text("#error")
+    page.fill("#verify input[name=system]", "NCIC")
+    page.select_option("#verify select[name=result]", "confirmed")
+    page.fill("#verify input[name=note]", f"{PLATE} IL stolen, current")
+    page.click("#verify button[type=submit]")
+    assert "verification: confirmed in NCIC" in page.inner_text("#history")
+    page.select_option("select[name=status]", "confirmed")
+    page.fill("textarea[name=note]", "driver detained, vehicle recovered")
     page.click("#disposition button[type=submit]")
     assert "Closed: confirmed" in page.inner_text("#closed")
     row = (
@@ -172,7 +177,7 @@ def test_verification_and_disposition(page: Page, console: Console) -> None:
         .execute("SELECT disposition, disposition_note FROM hits WHERE id=?", (hit,))
         .fetchone()
     )
-    assert row[0] == "confirmed" and "NCIC" in row[1]
+    assert row[0] == "confirmed" and "recovered" in row[1]
 
 
 def test_search_refused_without_reason_then_done(page: Page, console: Console) -> None:

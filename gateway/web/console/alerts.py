@@ -16,10 +16,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from gateway import hit_events
 from gateway.access.roles import AccessDenied, read_scope
 from gateway.access.sessions import principal
 from gateway.alert_message import VERIFY_REMINDER
-from gateway.store import Store
+from gateway.hotlist import DESCRIPTION_FIELDS
+from gateway.store import RefusedError, Store
 from gateway.web.console.session import (
     ConsoleSessions,
     Ctx,
@@ -30,8 +32,7 @@ from gateway.web.console.session import (
 )
 
 router = APIRouter()
-DISPOSITIONS = ("confirmed", "misread", "no-longer-wanted", "not-located", "other")
-MIN_VERIFICATION = 10  # characters: what was checked, and against what
+DISPOSITIONS = hit_events.DISPOSITIONS
 PAGE_HITS = 50
 KEEPALIVE_S = 15.0
 POLL_S = 0.1  # how often a stream looks at the wake-up counter (a lock, no query)
@@ -51,6 +52,12 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
     return page(request, template, status, **values)
 
 
+def reminder(request: Request) -> str:
+    """The agency's own verify-first text where configured ([hits] reminder), else the standard."""
+    text: str | None = request.app.state.config.alert_reminder
+    return text or VERIFY_REMINDER
+
+
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
@@ -67,6 +74,9 @@ def hit_view(row: Any) -> dict[str, Any]:
         else "?"
     )
     out["has_image"] = bool(out.get("frame_path"))
+    out["descriptions"] = [
+        (k.replace("_", " "), out["entry"][k]) for k in DESCRIPTION_FIELDS if out["entry"].get(k)
+    ]
     return out
 
 
@@ -97,7 +107,7 @@ async def alerts_page(
             lambda: store_of(request).connect().execute("SELECT max(id) FROM hits").fetchone()
         )
         last = int(row[0] or 0)
-    return render(request, "alerts.html", ctx=ctx, hits=hits, last=last, reminder=VERIFY_REMINDER)
+    return render(request, "alerts.html", ctx=ctx, hits=hits, last=last, reminder=reminder(request))
 
 
 @router.get("/hits/{hit_id}", response_class=HTMLResponse)
@@ -106,15 +116,37 @@ async def hit_page(
 ) -> Response:
     hit = await run_in_threadpool(one_hit, store_of(request), hit_id)
     await run_in_threadpool(ctx.record, "console hit", "view", {"hit": hit_id}, "", 1)
+    return hit_response(request, ctx, hit)
+
+
+def hit_response(
+    request: Request,
+    ctx: Ctx,
+    hit: dict[str, Any],
+    status: int = 200,
+    error: str = "",
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The hit, its history, and the forms to record the check and then the disposition."""
+    store = store_of(request)
+    events = [dict(e) for e in hit_events.history(store, hit["id"])]
+    for e in events:
+        e["when"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"])) + "Z"
     return render(
         request,
         "hit.html",
+        status,
         ctx=ctx,
         hit=hit,
-        reminder=VERIFY_REMINDER,
+        events=events,
+        verified=any(e["kind"] == "verification" for e in events),
+        reminder=reminder(request),
         dispositions=DISPOSITIONS,
-        error="",
+        results=hit_events.RESULTS,
+        systems_hint=hit_events.SYSTEMS_HINT,
+        error=error,
         may_close=ctx.may("hits.disposition"),
+        form=form or {},
     )
 
 
@@ -265,33 +297,23 @@ async def read_image(
 
 
 def close_hit(
-    ctx: Ctx,
-    store: Store,
-    hit_id: int,
-    status: str,
-    verification: str,
-    note: str,
-    entry_choice: str = "",
+    ctx: Ctx, store: Store, hit_id: int, status: str, note: str, entry_choice: str = ""
 ) -> str:
-    """Record the verification and the disposition together; '' when done, else why not.
+    """Record the disposition (gateway/hit_events.py refuses it before a verification record);
+    '' when done, else why not.
 
     No longer wanted, with the entry still listed: the officer says whether to cancel it (a
     manager's decision, as with `alpr hits disposition --cancel-entry`) or keep it."""
     if status not in DISPOSITIONS:
         return f"choose a disposition: one of {', '.join(DISPOSITIONS)}"
-    if len(verification.strip()) < MIN_VERIFICATION:
-        return (
-            "record the verification first: what you checked (plate characters, state, NCIC or"
-            f" state system status), at least {MIN_VERIFICATION} characters"
-        )
     if not note.strip():
         return "the disposition needs a note"
     db = store.connect()
-    row = db.execute("SELECT disposition, entry FROM hits WHERE id=?", (hit_id,)).fetchone()
+    row = db.execute("SELECT entry FROM hits WHERE id=?", (hit_id,)).fetchone()
     if row is None:
         return f"no hit {hit_id}"
-    if row["disposition"] is not None:
-        return f"hit {hit_id} is closed already ({row['disposition']})"
+    if hit_events.verification(store, hit_id) is None:
+        return f"hit {hit_id} has no verification record: record the check first"
     entry = store.live_entry(json.loads(row["entry"])) if status == "no-longer-wanted" else None
     if entry is not None and entry_choice not in ("cancel", "keep"):
         return f"hot-list entry {entry['id']} is still active: say whether to cancel or keep it"
@@ -301,28 +323,46 @@ def close_hit(
     ctx.record(
         "hits disposition",
         "change",
-        {
-            "hit": hit_id,
-            "status": status,
-            "verification": verification.strip(),
-            "cancel_entry": cancel,
-        },
+        {"hit": hit_id, "status": status, "cancel_entry": cancel},
         why=status,
         count=1,
     )
-    text = f"{note.strip()}\nverification: {verification.strip()}"
-    done = db.execute(
-        "UPDATE hits SET disposition=?, disposition_note=?, disposition_user=?, disposition_at=?"
-        " WHERE id=? AND disposition IS NULL",
-        (status, text, ctx.user.name, time.time(), hit_id),
-    ).rowcount
-    if not done:
-        return f"hit {hit_id} was closed meanwhile"
+    try:
+        hit_events.dispose(store, hit_id, ctx.user.name, status, note)
+    except RefusedError as exc:
+        return str(exc)
     if cancel and entry is not None:
         reason = f"hit {hit_id} no longer wanted: {note.strip()}"
         ctx.record("hotlist cancel", "change", {"entry": int(entry["id"])}, why=reason, count=1)
         store.cancel_hotlist_entry(int(entry["id"]), ctx.user.name, reason)
     return ""
+
+
+def record_check(ctx: Ctx, store: Store, hit_id: int, system: str, result: str, note: str) -> str:
+    """The verification record: which system was checked, by whom, with what result."""
+    try:
+        hit_events.verify(store, hit_id, ctx.user.name, system, result, note)
+    except RefusedError as exc:
+        return str(exc)
+    what = {"hit": hit_id, "system": system.strip(), "result": result}
+    ctx.record("hits verify", "change", what, why=result, count=1)
+    return ""
+
+
+@router.post("/hits/{hit_id}/verify", response_class=HTMLResponse)
+async def verify(
+    request: Request,
+    ctx: Annotated[Ctx, Depends(allow("hits.disposition"))],
+    hit_id: int,
+    system: str = Form(""),
+    result: str = Form(""),
+    note: str = Form(""),
+) -> Response:
+    store = store_of(request)
+    error = await run_in_threadpool(record_check, ctx, store, hit_id, system, result, note)
+    hit = await run_in_threadpool(one_hit, store, hit_id)
+    form = {"system": system, "result": result, "check_note": note}
+    return hit_response(request, ctx, hit, 400 if error else 200, error, form)
 
 
 @router.post("/hits/{hit_id}/disposition", response_class=HTMLResponse)
@@ -331,24 +371,11 @@ async def disposition(
     ctx: Annotated[Ctx, Depends(allow("hits.disposition"))],
     hit_id: int,
     status: str = Form(""),
-    verification: str = Form(""),
     note: str = Form(""),
     entry: str = Form(""),
 ) -> Response:
     store = store_of(request)
-    error = await run_in_threadpool(
-        close_hit, ctx, store, hit_id, status, verification, note, entry
-    )
+    error = await run_in_threadpool(close_hit, ctx, store, hit_id, status, note, entry)
     hit = await run_in_threadpool(one_hit, store, hit_id)
-    return render(
-        request,
-        "hit.html",
-        400 if error else 200,
-        ctx=ctx,
-        hit=hit,
-        reminder=VERIFY_REMINDER,
-        dispositions=DISPOSITIONS,
-        error=error,
-        may_close=True,
-        form={"status": status, "verification": verification, "note": note, "entry": entry},
-    )
+    form = {"status": status, "note": note, "entry": entry}
+    return hit_response(request, ctx, hit, 400 if error else 200, error, form)
