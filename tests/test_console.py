@@ -87,6 +87,7 @@ def test_totp_needed_for_roles_that_search_history(console: Console) -> None:
     assert COOKIE not in client.cookies
     assert client.login("inv", console.code("inv")).status == 303
     assert client.get("/search").status == 200
+    KEPT["inv"] = client  # its code is spent: later tests go on with this session
 
 
 def test_not_logged_in_goes_to_the_login_page(console: Console) -> None:
@@ -399,3 +400,31 @@ def test_manager_approves_and_rejects_requested_entries(console: Console) -> Non
     statuses = [store.hotlist_entry(i)["status"] for i in ids]  # type: ignore[index]
     assert statuses == ["approved", "rejected"]
     assert {"hotlist approve", "hotlist reject"} <= {r["action"] for r in records(console, "mgr")}
+
+
+def test_investigator_searches_the_index_in_storage(console: Console) -> None:
+    """The history role searches every read in the retention through the Parquet index, as
+    `alpr search` does; a read the gateway no longer holds shows from storage."""
+    store = console.gateway.store
+    unsynced = "SELECT count(*) FROM reads WHERE synced_at IS NULL"
+    assert wait_for(lambda: store.connect().execute(unsynced).fetchone()[0] == 0, 60)
+    investigator = kept(console, "inv")
+    token = investigator.csrf("/search")
+    form = {"csrf": token, "purpose": "stolen vehicle", "case": "26-000123", "plate": PLATE}
+    found = investigator.post("/search", form)
+    assert found.status == 200, found.body[-400:]
+    reads = {r["id"] for r in store.connect().execute("SELECT id FROM reads")}
+    shown = set(re.findall(r'id="read-([0-9a-f-]+)"', found.body))
+    assert shown == reads
+    search = [r for r in records(console, "inv") if r["action"] == "search"][-1]
+    assert search["kind"] == "inquiry" and search["result_count"] == len(reads)
+    assert search["why"] == "stolen vehicle; case 26-000123"
+    # the gateway purges its copy; the index and the storage still have the read
+    read = sorted(reads)[0]
+    link = re.search(rf'src="(/reads/{read}/crop\.jpg\?[^"]+)"', found.body)
+    assert link, "no storage link for an index result"
+    store.connect().execute("DELETE FROM reads WHERE id=?", (read,))
+    image = investigator.get(link.group(1).replace("&amp;", "&"))
+    assert image.status == 200 and image.header("content-type") == "image/jpeg"
+    officer = logged_in(console, "ofc")
+    assert officer.get(link.group(1).replace("&amp;", "&")).status == 404

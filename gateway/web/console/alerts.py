@@ -5,6 +5,7 @@ the disposition, which needs a verification record before it closes the hit."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,10 +17,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from cloud.evidence import check_read_id
+from cloud.index import read_keys
+from cloud.storage import StorageError
 from gateway import hit_events
-from gateway.access.roles import AccessDenied, read_scope
+from gateway.access.roles import HISTORY, AccessDenied, read_scope
 from gateway.access.sessions import principal
 from gateway.alert_message import VERIFY_REMINDER
+from gateway.evidence_hold import PART_RE
 from gateway.hotlist import DESCRIPTION_FIELDS
 from gateway.store import RefusedError, Store
 from gateway.web.console.session import (
@@ -278,18 +283,60 @@ def crop_enlarged(store: Store, row: Any) -> bytes:
     return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
 
 
+def stored_image(
+    ctx: Ctx, target: Any, read_id: str, kind: str, day: str, site: str, camera: str
+) -> bytes:
+    """A read no longer on the gateway, from storage (the history role only): the frame as
+    stored, or the crop from the read's metadata, enlarged."""
+    if not ctx.may(HISTORY):
+        raise Refused(f"read {read_id} is no longer on this gateway", 404)
+    if target is None:
+        raise Refused("no storage target on this console", 503)
+    for name, value in (("site", site), ("camera", camera)):
+        if not PART_RE.match(value):
+            raise Refused(f"{name} {value!r}: not a {name} id", 400)
+    try:
+        time.strptime(day, "%Y-%m-%d")
+        check_read_id(read_id)
+        frame_key, meta_key = read_keys(day, site, camera, read_id)
+        if kind == "frame":
+            return bytes(target.get(frame_key))
+        plate = base64.b64decode(json.loads(target.get(meta_key))["plate_jpeg"])
+    except (ValueError, KeyError, StorageError) as exc:
+        raise Refused(f"read {read_id}: not found in storage ({exc})", 404) from None
+    image = cv2.imdecode(np.frombuffer(plate, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise Refused(f"read {read_id}: the stored crop does not decode", 500)
+    big = cv2.resize(image, None, fx=CROP_SCALE, fy=CROP_SCALE, interpolation=cv2.INTER_CUBIC)
+    return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+
+
 @router.get("/reads/{read_id}/{kind}.jpg")
 async def read_image(
-    request: Request, ctx: Annotated[Ctx, Depends(allow("alerts.view"))], read_id: str, kind: str
+    request: Request,
+    ctx: Annotated[Ctx, Depends(allow("alerts.view"))],
+    read_id: str,
+    kind: str,
+    day: str = "",
+    site: str = "",
+    camera: str = "",
 ) -> Response:
+    """A read's frame (plate boxed) or crop (enlarged); with day, site and camera, a read the
+    gateway no longer holds is fetched from storage."""
     if kind not in ("frame", "crop"):
         raise Refused(f"no image {kind!r}: frame or crop", 404)
     store = store_of(request)
 
     def build() -> bytes:
+        row = store.connect().execute("SELECT * FROM reads WHERE id=?", (read_id,)).fetchone()
+        what = {"read": read_id, "image": kind}
+        if row is None and day:
+            body = stored_image(ctx, request.app.state.target, read_id, kind, day, site, camera)
+            ctx.record("console image", "view", {**what, "from": "storage"}, "", 1)
+            return body
         row = read_row(store, read_id)
         may_see_read(ctx, store, row)
-        ctx.record("console image", "view", {"read": read_id, "image": kind}, "", 1)
+        ctx.record("console image", "view", what, "", 1)
         return frame_with_box(store, row) if kind == "frame" else crop_enlarged(store, row)
 
     body = await run_in_threadpool(build)

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from cloud.query import Filters, QueryError, normalise_plate, source_for
+from cloud.query import search as query_index
 from cloud.storage import StorageError
-from gateway.access.roles import AccessDenied, read_scope
+from gateway.access.roles import HISTORY, AccessDenied, read_scope
 from gateway.config import Config
 from gateway.evidence_hold import hold_read
 from gateway.store import RefusedError, Store
@@ -25,11 +27,12 @@ from gateway.web.console.session import Ctx, Refused, allow
 router = APIRouter()
 MIN_REASON = 20
 LIMIT = 200
-PURPOSES = ("criminal investigation", "missing person", "stolen vehicle", "wanted person")
+SKEW_S = 86400.0  # a camera clock a little ahead still lands in the search window
 
 
 def purposes(config: Config) -> list[str]:
-    return list(config.policy.allowed_uses) or list(PURPOSES)
+    """`[search] purposes`, as `alpr search` takes them."""
+    return list(config.search.purposes)
 
 
 def why_of(config: Config, purpose: str, case: str, reason: str) -> tuple[str, str]:
@@ -50,6 +53,53 @@ def parse_day(text: str, end: bool = False) -> float | None:
         return None
     day = time.strptime(text.strip(), "%Y-%m-%d")
     return time.mktime(day) - time.timezone + (86400 if end else 0)
+
+
+def index_search(
+    ctx: Ctx,
+    config: Config,
+    purpose: str,
+    why: str,
+    plate: str,
+    since: float | None,
+    until: float | None,
+) -> list[dict[str, Any]]:
+    """The history role's search: every read in the retention, from the Parquet index in storage
+    (cloud/query.py, as `alpr search`), recorded as the command line records it."""
+    now = time.time()
+    oldest = now - config.retention_days * 86400
+    try:
+        f = Filters(
+            plate=normalise_plate(plate) if plate.strip() else None,
+            start=max(since if since is not None else oldest, oldest),
+            end=until if until is not None else now + SKEW_S,
+        )
+        s = config.storage
+        access, secret = s.credentials()
+        result = query_index(
+            source_for(s.target, s.endpoint, access, secret, s.region, str(s.base)), f
+        )
+    except QueryError as exc:
+        raise Refused(str(exc), 400) from None
+    except (StorageError, OSError) as exc:
+        raise Refused(f"the index could not be read: {exc}", 503) from None
+    what = {"filters": f.describe(), "purpose": purpose, "via": "console"}
+    ctx.record("search", "inquiry", what, why=why, count=len(result.rows))
+    out = []
+    for r in result.rows[-LIMIT:][::-1]:
+        out.append(
+            {
+                "id": r["read_id"],
+                "text": r["plate"],
+                "confidence": r["confidence"],
+                "captured": r["captured"],
+                "site": r["site"],
+                "camera": r["camera"],
+                "day": time.strftime("%Y-%m-%d", time.gmtime(r["captured"])),
+                "when": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["captured"])) + "Z",
+            }
+        )
+    return out
 
 
 def run_search(
@@ -137,9 +187,17 @@ async def search(
         start, end = parse_day(since), parse_day(until, end=True)
     except ValueError:
         return page(request, ctx, 400, error="dates: YYYY-MM-DD", form=form)
-    results = await run_in_threadpool(
-        run_search, ctx, request.app.state.store, why, plate, start, end
-    )
+    if ctx.may(HISTORY):
+        if config.search.approval == "supervisor":
+            return page(request, ctx, 403, form=form, error="searches here need a manager's"
+                        " approval first: `alpr search ... --request`")  # fmt: skip
+        results = await run_in_threadpool(
+            index_search, ctx, config, purpose, why, plate, start, end
+        )
+    else:
+        results = await run_in_threadpool(
+            run_search, ctx, request.app.state.store, why, plate, start, end
+        )
     counts = Counter(r["site"] for r in results)
     return page(
         request,
@@ -158,8 +216,12 @@ async def hold(
     read_id: str,
     case: str = Form(""),
     reason: str = Form(""),
+    day: str = Form(""),
+    site: str = Form(""),
+    camera: str = Form(""),
 ) -> Response:
-    """Copy the read under evidence/<case>/ with a legal hold (cloud/evidence.py)."""
+    """Copy the read under evidence/<case>/ with a legal hold (cloud/evidence.py); a read no longer
+    on the gateway is found in storage by its capture day, site and camera."""
     config: Config = request.app.state.config
     target = request.app.state.target
     if target is None:
@@ -168,7 +230,16 @@ async def hold(
     def place() -> list[str]:
         ctx.record("evidence hold", "change", {"read": read_id, "case": case}, why=reason, count=1)
         return hold_read(
-            config, request.app.state.store, target, read_id, case, ctx.user.name, reason
+            config,
+            request.app.state.store,
+            target,
+            read_id,
+            case,
+            ctx.user.name,
+            reason,
+            day=day or None,
+            site=site or None,
+            camera=camera or None,
         )
 
     if not case.strip() or not reason.strip():
