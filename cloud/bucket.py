@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud import encryption
 from cloud.storage import FileTarget, S3Target, StorageError, Target, captured_at
 
 NONCURRENT_DAYS = 1
@@ -294,7 +295,7 @@ def init(
     )
     if principal or evidence:  # before the public access block: RGW 16.2 then refuses policies
         set_policy(s3, bucket, principal, evidence, report)
-    block_public_access(s3, bucket, report)
+    block_public_access(s3, bucket, report, target.sse)
     try:
         s3.put_bucket_encryption(
             Bucket=bucket,
@@ -307,6 +308,7 @@ def init(
         report.unsupported.append(
             f"default encryption (SSE-S3): refused by the server ({_code(exc)})"
         )
+    report.done.append(encryption.describe(target))
     return report
 
 
@@ -345,8 +347,13 @@ RGW_BLOCK = {**FULL_BLOCK, "BlockPublicAcls": False}
 PROBE_KEY = "alpr-init-probe"
 
 
-def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
-    """Block all public access; fall back to RGW_BLOCK where the server then refuses writes."""
+def block_public_access(
+    s3: Any, bucket: str, report: BucketReport, sse: dict[str, str] | None = None
+) -> None:
+    """Block all public access; fall back to RGW_BLOCK where the server then refuses writes.
+
+    The probe object is written like any other (`sse`: the SSE-C parameters, if any)."""
+    sse = sse or {}
     from botocore.exceptions import ClientError
 
     try:
@@ -355,7 +362,7 @@ def block_public_access(s3: Any, bucket: str, report: BucketReport) -> None:
         report.unsupported.append(f"public access block: refused by the server ({_code(exc)})")
         return
     try:
-        s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"probe")
+        s3.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"probe", **sse)
         report.done.append("public access blocked")
     except ClientError:
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=RGW_BLOCK)
@@ -443,6 +450,7 @@ def check(
                 report.drift.append("bucket policy differs from the least-privilege policy")
         except ClientError as exc:
             report.drift.append(f"no bucket policy ({_code(exc)})")
+    encryption.check(target, report)
     return report
 
 

@@ -124,14 +124,23 @@ def source_for(
     secret_key: str | None = None,
     region: str = "us-east-1",
     base_dir: str | None = None,
+    sse_c_key: bytes | None = None,
 ) -> IndexSource:
-    """file://PATH or s3://BUCKET, as in the storage config."""
+    """file://PATH or s3://BUCKET, as in the storage config; with `sse_c_key` the bucket is read
+    through boto3 with the SSE-C headers (cloud/sse_fs.py), which pyarrow's S3 cannot send."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         path = parts.netloc + parts.path
         if base_dir and not path.startswith("/"):
             path = f"{base_dir.rstrip('/')}/{path}"
         return IndexSource(pafs.LocalFileSystem(), path.rstrip("/"))
+    if parts.scheme == "s3" and parts.netloc and sse_c_key is not None:
+        from cloud.sse_fs import sse_c_filesystem
+        from cloud.storage import S3Target, s3_client
+
+        client = s3_client(endpoint, access_key, secret_key, region)
+        target = S3Target(parts.netloc, client, url, sse_c_key)
+        return IndexSource(sse_c_filesystem(target), parts.netloc)
     if parts.scheme == "s3" and parts.netloc:
         kw: dict[str, Any] = {"region": region, "access_key": access_key, "secret_key": secret_key}
         if endpoint:

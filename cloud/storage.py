@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 from botocore.config import Config as BotoConfig
 
+from cloud import sse_c
 from cloud.durable import fsync_write
 
 
@@ -119,8 +120,22 @@ def s3_client(
 
 
 class S3Target:
-    def __init__(self, bucket: str, client: Any, url: str) -> None:
+    """A bucket. With `sse_c_key` every object's PUT, GET and HEAD carries the SSE-C headers."""
+
+    def __init__(self, bucket: str, client: Any, url: str, sse_c_key: bytes | None = None) -> None:
         self.bucket, self.client, self.url = bucket, client, url
+        if sse_c_key is not None and len(sse_c_key) != sse_c.KEY_BYTES:
+            raise StorageError(f"an SSE-C key has {sse_c.KEY_BYTES} bytes, not {len(sse_c_key)}")
+        self.sse_c_key = sse_c_key
+        self.sse: dict[str, str] = sse_c.request_params(sse_c_key) if sse_c_key else {}
+
+    def _hint(self, code: object) -> str:
+        """What a 400 on an object most often means once SSE-C is in play."""
+        if str(code) in ("400", "InvalidArgument", "InvalidRequest"):
+            if self.sse:
+                return " (is the object encrypted with another SSE-C key?)"
+            return " (is the object SSE-C encrypted? set [storage] encryption and sse_c_key)"
+        return ""
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -131,6 +146,7 @@ class S3Target:
             err = exc.response.get("Error", {})
             raise StorageError(
                 f"{what} on s3://{self.bucket}: {err.get('Code')} {err.get('Message', '')}".strip()
+                + (self._hint(err.get("Code")) if what in ("PutObject", "GetObject") else "")
             ) from None
         except BotoCoreError as exc:
             raise StorageError(f"{what} on s3://{self.bucket}: {exc}") from None
@@ -149,7 +165,7 @@ class S3Target:
         if lock is not None:
             extra["ObjectLockMode"] = lock.mode
             extra["ObjectLockRetainUntilDate"] = dt.datetime.fromtimestamp(lock.until, dt.UTC)
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         self._call(
             "PutObject",
             self.client.put_object,
@@ -158,17 +174,21 @@ class S3Target:
             ContentMD5=md5,
             Metadata=metadata or {},
             **extra,
+            **self.sse,
         )
 
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            r = self.client.head_object(Bucket=self.bucket, Key=key)
+            r = self.client.head_object(Bucket=self.bucket, Key=key, **self.sse)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
+            raise StorageError(
+                f"HeadObject on s3://{self.bucket}/{key}: {exc}{self._hint(code)}"
+            ) from None
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject on s3://{self.bucket}/{key}: {exc}") from None
         return StoredObject(
@@ -180,7 +200,8 @@ class S3Target:
         )
 
     def get(self, key: str) -> bytes:
-        body: bytes = self._call("GetObject", self.client.get_object, Key=key)["Body"].read()
+        r = self._call("GetObject", self.client.get_object, Key=key, **self.sse)
+        body: bytes = r["Body"].read()
         return body
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
@@ -273,7 +294,7 @@ class FileTarget:
             key,
             len(data),
             p.stat().st_mtime,
-            hashlib.md5(data).hexdigest(),
+            hashlib.md5(data, usedforsecurity=False).hexdigest(),
             dict(self._sidecar(key).get("metadata", {})),
         )
 
@@ -342,12 +363,17 @@ def open_target(
     secret_key: str | None = None,
     region: str = "us-east-1",
     base: Path | None = None,
+    sse_c_key: bytes | None = None,
 ) -> Target:
-    """file://PATH (relative to base) or s3://BUCKET (with an endpoint for a non-AWS server)."""
+    """file://PATH (relative to base) or s3://BUCKET (with an endpoint for a non-AWS server);
+    `sse_c_key` (32 bytes) encrypts a bucket's objects with SSE-C."""
     parts = urlsplit(url)
     if parts.scheme == "file":
+        if sse_c_key is not None:
+            raise StorageError(f"SSE-C applies to s3:// targets only, not to {url}")
         path = Path(parts.netloc + parts.path)
         return FileTarget(path if path.is_absolute() or base is None else base / path)
     if parts.scheme == "s3" and parts.netloc:
-        return S3Target(parts.netloc, s3_client(endpoint, access_key, secret_key, region), url)
+        client = s3_client(endpoint, access_key, secret_key, region)
+        return S3Target(parts.netloc, client, url, sse_c_key)
     raise StorageError(f"storage target must be file://PATH or s3://BUCKET, got {url!r}")

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from cloud import sse_c
 from gateway.config_types import (
     Between,
     DateText,
@@ -34,6 +35,7 @@ from gateway.config_types import (
     Text,
     base_of,
     context,
+    read_secret,
     resolve_secret,
 )
 from gateway.hotlist import (
@@ -131,6 +133,13 @@ class StorageConfig(Credentials):
     """Unsynced data kept on disk at most."""
     gateway_principal: Text | None = None
     """The gateway's identity for the bucket policy, e.g. arn:aws:iam:::user/alpr-gateway."""
+    encryption: Literal["none", "sse-c"] = "none"
+    """Server-side encryption of every object: "sse-c" sends sse_c_key with each request (Ceph
+    RGW applies SSE-C, not SSE-S3). s3:// targets only."""
+    sse_c_key_ref: SecretRef | None = Field(None, alias="sse_c_key")
+    """With encryption = "sse-c": env:NAME or file:PATH holding a 32-byte AES-256 key, raw or
+    base64. Keep a safe copy: without it the objects cannot be read back."""
+    _sse_c_key: bytes | None = PrivateAttr(default=None)
 
     @field_validator("target")
     @classmethod
@@ -138,6 +147,38 @@ class StorageConfig(Credentials):
         if not value.startswith(("file://", "s3://")):
             raise ValueError(f"expected file://PATH or s3://BUCKET, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _encryption(self) -> StorageConfig:
+        if self.encryption == "none":
+            if self.sse_c_key_ref is not None:
+                raise ValueError('sse_c_key is set but encryption is not "sse-c"')
+            return self
+        if not self.target.startswith("s3://"):
+            raise ValueError(f'encryption = "sse-c" needs an s3:// target, not {self.target}')
+        if self.sse_c_key_ref is None:
+            raise ValueError('encryption = "sse-c" needs sse_c_key (env:NAME or file:PATH)')
+        try:
+            self._sse_c_key = sse_c.decode_key(_key_material(self.sse_c_key_ref))
+        except ValueError as exc:
+            raise ValueError(f"sse_c_key: {exc}") from None
+        return self
+
+    def sse_c_key(self) -> bytes | None:
+        """The 32-byte SSE-C key (checked when the config was loaded), or None without SSE-C."""
+        return self._sse_c_key
+
+
+def _key_material(ref: str) -> bytes:
+    """A key file's exact bytes (a raw key may begin or end with a whitespace byte, which
+    read_secret would strip); other references as read_secret gives them."""
+    kind, _, value = ref.partition(":")
+    if kind == "file":
+        try:
+            return Path(value).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {value}: {exc.strerror}") from None
+    return read_secret(ref)
 
 
 class EvidenceConfig(Credentials):

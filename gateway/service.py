@@ -10,6 +10,7 @@ from cloud.storage import open_target
 from gateway.access.db import AccessDB
 from gateway.access.heads import HeadExporter
 from gateway.alerts import VERIFY_REMINDER, AlertDispatcher
+from gateway.at_rest import warn_if_unencrypted
 from gateway.config import Config
 from gateway.feeds import FeedWatcher, import_hotlist, load_configured_hotlists
 from gateway.pipeline import MatcherCache, ReaderWorker
@@ -53,6 +54,7 @@ class Gateway:
             secret,
             config.storage.region,
             config.storage.base,
+            config.storage.sse_c_key(),
         )
         self.syncer = Syncer(config, self.store, self.target)
         self.heads = HeadExporter(
@@ -79,6 +81,7 @@ class Gateway:
         load_configured_hotlists(self.store, self.config)
 
     def start(self) -> None:
+        warn_if_unencrypted(self.config.data_dir)
         self.load_configured_hotlists()
         self.matchers.get()
         for w in self.workers:

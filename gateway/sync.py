@@ -154,7 +154,11 @@ class Syncer:
         for key, data in ((f"{prefix}.jpg", frame), (f"{prefix}.json", meta)):
             if read["sync_tried"]:
                 existing = self.target.head(key)
-                if existing is not None and existing.md5 == hashlib.md5(data).hexdigest():
+                # the stored sha256: with SSE-C, AWS's ETag is not the content's MD5
+                if existing is not None and (
+                    existing.metadata.get("sha256") == sha256(data)
+                    or existing.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+                ):
                     skipped += 1
                     continue
             self.target.put(

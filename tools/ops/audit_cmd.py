@@ -88,8 +88,10 @@ def _fail(exc: Exception) -> int:
 
 def _target(config: cfg.Config, url: str) -> Target:
     st = config.storage
-    access, secret = st.credentials() if url.startswith("s3://") else (None, None)
-    return open_target(url, st.endpoint, access, secret, st.region, st.base)
+    if not url.startswith("s3://"):
+        return open_target(url, base=st.base)
+    access, secret = st.credentials()
+    return open_target(url, st.endpoint, access, secret, st.region, st.base, st.sse_c_key())
 
 
 def run_verify(args: argparse.Namespace) -> int:

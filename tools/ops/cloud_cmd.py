@@ -24,7 +24,7 @@ from tools.ops import auth
 def target_for(config: Config) -> Target:
     access, secret = config.storage.credentials()
     s = config.storage
-    return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+    return open_target(s.target, s.endpoint, access, secret, s.region, s.base, s.sse_c_key())
 
 
 def evidence_target_for(config: Config) -> Target:
@@ -42,7 +42,7 @@ def evidence_target_for(config: Config) -> Target:
                 "secret_key (the gateway's keys may not set legal holds)"
             )
         access, secret = s.credentials()
-    return open_target(s.target, s.endpoint, access, secret, s.region, s.base)
+    return open_target(s.target, s.endpoint, access, secret, s.region, s.base, s.sse_c_key())
 
 
 def need_reason(reason: str, what: str) -> None:

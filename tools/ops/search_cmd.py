@@ -105,7 +105,7 @@ def filters_from(args: argparse.Namespace, config: Config, now: float) -> Filter
 def index_source(config: Config) -> IndexSource:
     s = config.storage
     access, secret = s.credentials()
-    return source_for(s.target, s.endpoint, access, secret, s.region, str(s.base))
+    return source_for(s.target, s.endpoint, access, secret, s.region, str(s.base), s.sse_c_key())
 
 
 def add_why(p: argparse.ArgumentParser) -> None:
