@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from access_helpers import Team
 from botocore.exceptions import ClientError
 from gateway_helpers import write_config
 from s3local import s3_client as owner_client
@@ -69,16 +71,19 @@ def test_key_raw_or_base64_and_the_config_rules(
     assert load(storage_config(tmp_path, "")).storage.sse_c_key() is None
 
 
-def sse_config(tmp_path: Path, rgw: dict[str, str]) -> Config:
+def sse_config(
+    tmp_path: Path, rgw: dict[str, str], make_team: Callable[[Path], Team]
+) -> tuple[Config, Team]:
     """A bucket set up by `alpr cloud init` with SSE-C on; the key in a file, as raw bytes."""
     (tmp_path / "sse.key").write_bytes(KEY)
     config = s3_config(tmp_path, rgw, f"ssec-{uuid.uuid4().hex[:8]}", retention=30)
     path = Path(config.path)
     path.write_text(path.read_text() + 'encryption = "sse-c"\nsse_c_key = "file:sse.key"\n')
     config = load(path)
-    out = alpr("cloud", "init", "--config", str(path))
+    team = make_team(path)
+    out = alpr(team, "cloud", "init", "--config", str(path))
     assert out.returncode == 0, out.stdout + out.stderr
-    return config
+    return config, team
 
 
 def status(call: Any) -> int:
@@ -93,9 +98,9 @@ def other_key() -> dict[str, str]:
 
 
 def test_every_object_is_encrypted_and_unreadable_without_the_key(
-    rgw: dict[str, str], tmp_path: Path
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
 ) -> None:
-    config = sse_config(tmp_path, rgw)
+    config, _team = sse_config(tmp_path, rgw, make_team)
     target = target_for(config)
     assert isinstance(target, S3Target) and target.sse_c_key == KEY
     store = Store(config.data_dir)
@@ -111,7 +116,7 @@ def test_every_object_is_encrypted_and_unreadable_without_the_key(
     manifest = evidence.export(target, "26-101", tmp_path / "out", "det.ray", "court")
     assert manifest.is_file() and len(evidence.custody(target, "26-101")) == 2
     head = audit.Head(7, "ab" * 32, "2026-01-01T00:00:00Z")
-    head_key = audit.write_head(target, head)
+    head_key = audit.write_head(target, head, lock_days=1)
     assert audit.parse_head(target.get(head_key)) == head
 
     custody = [o.key for o in target.list("custody/26-101/")]
@@ -138,8 +143,10 @@ def test_every_object_is_encrypted_and_unreadable_without_the_key(
         wrong.head(frame_key)
 
 
-def test_content_md5_is_still_checked_under_sse_c(rgw: dict[str, str], tmp_path: Path) -> None:
-    config = sse_config(tmp_path, rgw)
+def test_content_md5_is_still_checked_under_sse_c(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
+    config, _team = sse_config(tmp_path, rgw, make_team)
     target = target_for(config)
     assert isinstance(target, S3Target)
 
@@ -157,18 +164,20 @@ def test_content_md5_is_still_checked_under_sse_c(rgw: dict[str, str], tmp_path:
     assert list(target.list("reads/")) == []
 
 
-def test_cloud_check_reports_sse_c_and_plain_objects(rgw: dict[str, str], tmp_path: Path) -> None:
-    config = sse_config(tmp_path, rgw)
+def test_cloud_check_reports_sse_c_and_plain_objects(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
+    config, team = sse_config(tmp_path, rgw, make_team)
     target = target_for(config)
     assert isinstance(target, S3Target)
     target.put("reads/dt=2026-01-02/a.json", b"{}")
-    out = alpr("cloud", "check", "--config", str(config.path))
+    out = alpr(team, "cloud", "check", "--config", str(config.path))
     assert out.returncode == 0 and "no drift" in out.stdout, out.stdout + out.stderr
     assert f"SSE-C (AES256) on every object, key MD5 {sse_c.key_md5(KEY)}" in out.stdout
     # written without the key (as before encryption was turned on): named as drift
     client = s3_client(config.storage.endpoint, *config.storage.credentials())
     client.put_object(Bucket=target.bucket, Key="reads/dt=2026-01-01/old.json", Body=b"{}")
-    out = alpr("cloud", "check", "--config", str(config.path))
+    out = alpr(team, "cloud", "check", "--config", str(config.path))
     assert out.returncode == 1
     assert "reads/dt=2026-01-01/old.json is stored without SSE-C" in out.stdout, out.stdout
     # the bucket read without the key: its SSE-C objects are named
@@ -177,14 +186,16 @@ def test_cloud_check_reports_sse_c_and_plain_objects(rgw: dict[str, str], tmp_pa
         path.read_text().replace('encryption = "sse-c"\nsse_c_key = "file:sse.key"\n', "")
     )
     target.delete("reads/dt=2026-01-01/old.json")
-    out = alpr("cloud", "check", "--config", str(path))
+    out = alpr(team, "cloud", "check", "--config", str(path))
     assert "encryption: none requested" in out.stdout
     assert "reads/dt=2026-01-02/a.json is SSE-C encrypted" in out.stdout, out.stdout
 
 
-def test_search_reads_the_encrypted_index(rgw: dict[str, str], tmp_path: Path) -> None:
+def test_search_reads_the_encrypted_index(
+    rgw: dict[str, str], tmp_path: Path, make_team: Callable[[Path], Team]
+) -> None:
     """`alpr search` reads the index through boto3 with the key; pyarrow's S3 alone cannot."""
-    config = sse_config(tmp_path, rgw)
+    config, _team = sse_config(tmp_path, rgw, make_team)
     target = target_for(config)
     store = Store(config.data_dir)
     ids = {make_read(store, text="7ABC123", seed=i) for i in range(3)}
