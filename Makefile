@@ -6,12 +6,13 @@ FONTS  := /usr/share/fonts/truetype/opendin/OSP-DIN.ttf /usr/share/fonts/truetyp
 APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
 MQTT   := mosquitto
+BROWSER := chromium
 
-.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java chromium clean
 
 # Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
 # S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
-# channel tests.
+# channel tests, and chromium for the console's browser tests (Playwright drives it headless).
 apt = apt-get install -y -q --no-install-recommends $(1) >/dev/null || \
       (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null)
 
@@ -31,6 +32,9 @@ java:
 	@command -v java >/dev/null || { echo "installing a Java runtime"; \
 	  $(call apt,openjdk-17-jre-headless) || $(call apt,openjdk-21-jre-headless); }
 
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing $(BROWSER)"; $(call apt,$(BROWSER)); }
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -38,7 +42,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: fonts $(STAMP)
-	$(VENV)/bin/alpr demo
+	$(VENV)/bin/alpr demo --console
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -53,7 +57,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph mosquitto java $(STAMP) node-deps
+pytest: fonts ceph mosquitto java chromium $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

@@ -23,6 +23,7 @@ from gateway.config_schema import (
     AlertTarget,
     CameraEntry,
     ConfigFile,
+    ConsoleSection,
     EvidenceConfig,
     HotlistSource,
     Neighbour,
@@ -125,6 +126,7 @@ class Config:
     sharing: SharingSection = field(default_factory=SharingSection)
     policy: PolicySection = field(default_factory=PolicySection)
     console_url: str | None = None  # alerts link to <console_url>/hits/<id>
+    console: ConsoleSection = field(default_factory=ConsoleSection)
     search: SearchSection = field(default_factory=SearchSection)
     rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
     alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
@@ -270,6 +272,7 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         sharing=file.sharing,
         policy=file.policy,
         console_url=file.console.url,
+        console=file.console,
         search=file.search,
         rotation_grace_hours=gw.rotation_grace_hours,
         alert_reminder=file.hits.reminder,

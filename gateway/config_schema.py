@@ -189,6 +189,13 @@ class EvidenceConfig(Credentials):
     """The evidence user's ARN, for the bucket policy."""
 
 
+def host_port(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
 class GatewaySection(Table):
     """The gateway's HTTP service and its workers."""
 
@@ -224,10 +231,7 @@ class GatewaySection(Table):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected HOST:PORT, got {value!r}")
-        return value
+        return host_port(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySection:
@@ -648,10 +652,29 @@ class AlertTarget(Table):
 
 
 class ConsoleSection(Table):
-    """The web console, for the link to each hit in alerts."""
+    """The officers' web console: its own listener, apart from the cameras' network."""
 
     url: str | None = None
     """Base URL, e.g. https://alpr.county.example; alerts link to <url>/hits/<id>."""
+    listen: Text | None = None
+    """HOST:PORT the console listens on, e.g. "127.0.0.1:8443"; absent: no console."""
+    tls_cert: ExistingFile | None = None
+    """PEM certificate chain for the console (relative to the config); give tls_key with it."""
+    tls_key: ExistingFile | None = None
+    """PEM private key for the console (relative to the config); give tls_cert with it."""
+    idle_minutes: Annotated[float, Between(1, 480)] = 15.0
+    """A console session unused this long ends; the officer logs in again."""
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return None if value is None else host_port(value)
+
+    @model_validator(mode="after")
+    def _pair(self) -> ConsoleSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        return self
 
     @field_validator("url")
     @classmethod

@@ -202,7 +202,7 @@ class ReaderWorker(threading.Thread):
             "state_confidence": plate.state_confidence,
         }
         db = self.store.connect()
-        alerted = False
+        alerted = hit = False
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
@@ -264,6 +264,7 @@ class ReaderWorker(threading.Thread):
                 if not cur.rowcount:
                     continue
                 hit_id = int(cur.lastrowid or 0)
+                hit = True
                 payload = build_payload(
                     hit_id,
                     m.kind,
@@ -293,3 +294,5 @@ class ReaderWorker(threading.Thread):
             raise
         if alerted:
             self.store.new_alerts.notify()
+        if hit:
+            self.store.new_hits.notify()

@@ -42,6 +42,7 @@ FIXED: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("gateway.keepalive_timeout_s", ("keepalive_timeout_s",)),
     ("gateway.max_connections", ("max_connections",)),
     ("gateway.reader_workers", ("reader_workers",)),
+    ("console", ("console",)),  # its listener, TLS files and idle timeout are bound at start
     ("logging.target", ("logging_target",)),
     ("logging.file", ("logging_file",)),
 )

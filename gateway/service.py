@@ -20,6 +20,7 @@ from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
 from gateway.web import camera_server
+from gateway.web.console import console_server
 
 log = logging.getLogger("alpr.gateway")
 __all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
@@ -72,6 +73,7 @@ class Gateway:
         self.hotlists = reload.HotlistFiles()
         self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
         self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
+        self.console = console_server(config, self.store, self.target)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -100,6 +102,9 @@ class Gateway:
         self.feeds.start()
         self.web.start()
         self.watcher.start()
+        if self.console is not None:
+            self.console.start()
+            log.info("console listening on %s", self.console.url)
         log.info(
             "gateway for %s listening on %s (%d cameras, %d reader workers)",
             self.config.agency,
@@ -139,6 +144,9 @@ class Gateway:
         )
 
     def shutdown(self) -> None:
+        if self.console is not None:
+            self.console.app.state.stopping = True  # ends the alert streams
+            self.console.shutdown()
         self.web.shutdown()
         self.stop.set()
         self.store.new_events.notify()  # wake the waiting threads to see the stop

@@ -209,6 +209,7 @@ class Store:
         self._local = threading.local()
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
+        self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
         migrations.prepare(self.connect(), self.root, SCHEMA)
 
     def backup(self, dest: Path) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 from access_helpers import Team
 from gateway_helpers import load_config, write_config
 
+from gateway.camera_health import camera_health
 from gateway.store import Store
-from tools.ops.gateway_cmd import camera_health
 
 
 def add_events(store: Store, camera: str, statuses: list[str], start_seq: int = 1) -> None:

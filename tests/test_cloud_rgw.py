@@ -22,9 +22,9 @@ from sync_helpers import make_read
 from cloud import evidence
 from cloud.storage import S3Target, s3_client
 from gateway.config import Config, load
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from gateway.sync import Syncer, SyncWorker
-from tools.ops.evidence_hold import hold_read
 
 
 def s3_config(

@@ -23,9 +23,9 @@ from cloud.storage import S3Target, StorageError
 from cloud.storage import s3_client as product_client
 from gateway.access import audit, heads
 from gateway.config import Config, load
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
-from tools.ops.evidence_hold import hold_read
 
 DAY = 86400.0
 

@@ -15,9 +15,9 @@ from sync_helpers import make_read
 from cloud import evidence
 from cloud.storage import FileTarget, StorageError, StoredObject
 from gateway.config import Config
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
-from tools.ops.evidence_hold import hold_read
 
 
 class NoReadsListing(FileTarget):

@@ -16,9 +16,9 @@ from sync_helpers import local_files, make_read
 from cloud import bucket, evidence
 from cloud.storage import FileTarget, S3Target, StorageError, Target
 from gateway.config import Config
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from gateway.sync import Syncer, read_prefix
-from tools.ops.evidence_hold import hold_read
 
 DAY = 86400.0
 

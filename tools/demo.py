@@ -18,7 +18,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +88,7 @@ def running_gateway(workdir: Path, hotlist_csv: str) -> Iterator[tuple[Gateway, 
     doc = tomllib.loads(DEFAULT_CONFIG.read_text())  # written by the demo: literal secrets allowed
     doc["gateway"] = {**doc["gateway"], "listen": "127.0.0.1:0"}  # data where --demo looks
     doc["hotlists"] = [{"source": "demo", "path": "hotlist.csv", "format": "csv"}]
+    doc["console"] = {**doc.get("console", {}), "listen": "127.0.0.1:0"}  # a free port
     doc["alerts"] = [
         {
             "kind": "webhook",
@@ -146,6 +147,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--events", type=int, default=12, help="captures to send")
     p.add_argument("--out", type=Path, default=DEMO_DIR)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--console",
+        action="store_true",
+        help="keep the gateway and its web console running after the summary, until Ctrl-C",
+    )
     p.set_defaults(func=run)
 
 
@@ -212,27 +218,44 @@ def run(args: argparse.Namespace) -> int:
         reads = {r["text"] for r in rows if r["text"]}
         for c in [*clients.values(), rogue]:
             c.close()
-    for r in rows:
-        truth = texts[r["sequence"] - 1]
-        verdict = "ok" if r["text"] == truth else "MISREAD"
-        listed = "  on hot list" if truth in wanted else ""
+        console_url = gateway.console.url if gateway.console is not None else None
+        for r in rows:
+            truth = texts[r["sequence"] - 1]
+            verdict = "ok" if r["text"] == truth else "MISREAD"
+            listed = "  on hot list" if truth in wanted else ""
+            print(
+                f"capture {r['sequence']:>2}: plate {truth:<8} read {r['text'] or '-':<8} {verdict}{listed}"
+            )
+        print(f"captures sent      {len(texts)} ({accepted} accepted, each a burst of 2 frames)")
+        print(f"forged capture     rejected with HTTP {rejected_status}")
         print(
-            f"capture {r['sequence']:>2}: plate {truth:<8} read {r['text'] or '-':<8} {verdict}{listed}"
+            f"plates read        {summary['reads']} ({len(reads & set(texts))} of {len(texts)} exactly right)"
         )
-    print(f"captures sent      {len(texts)} ({accepted} accepted, each a burst of 2 frames)")
-    print(f"forged capture     rejected with HTTP {rejected_status}")
-    print(
-        f"plates read        {summary['reads']} ({len(reads & set(texts))} of {len(texts)} exactly right)"
-    )
-    print(f"hot-list hits      {summary['hits_open']} (of {len(wanted)} cars on the list)")
-    print(
-        f"alerts delivered   {len(sink.arrivals)} to the webhook, signed and verified, each with "
-        f"the verify-first reminder ({sink.refused} refused for a bad signature)"
-    )
-    print(f"store              {gateway.config.data_dir}")
-    print(f"reads synced       {synced} to {gateway.target.url}")
-    print(
-        f"logged in as       {who} ({', '.join(DEMO_ROLES)}), token in {args.out / 'token'}:"
-        " try `alpr --demo hits list --reason demo`"
-    )
+        print(f"hot-list hits      {summary['hits_open']} (of {len(wanted)} cars on the list)")
+        print(
+            f"alerts delivered   {len(sink.arrivals)} to the webhook, signed and verified, each with "
+            f"the verify-first reminder ({sink.refused} refused for a bad signature)"
+        )
+        print(f"store              {gateway.config.data_dir}")
+        print(f"reads synced       {synced} to {gateway.target.url}")
+        print(
+            f"logged in as       {who} ({', '.join(DEMO_ROLES)}), token in {args.out / 'token'}:"
+            " try `alpr --demo hits list --reason demo`"
+        )
+        print_console(console_url, who, args.out)
+        if args.console:
+            serve_until_interrupted()
     return 0 if accepted == len(texts) else 1
+
+
+def print_console(url: str | None, who: str, out: Path) -> None:
+    if url is None:
+        return
+    password = (out / "demo-password").read_text().strip()
+    print(f"web console        {url}  (log in as {who}, password {password})")
+
+
+def serve_until_interrupted() -> None:
+    print("the gateway and its console keep running: Ctrl-C to stop")
+    with suppress(KeyboardInterrupt):
+        threading.Event().wait()

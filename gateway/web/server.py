@@ -48,8 +48,10 @@ class WebServer:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         name: str = "web",
+        table: str = "gateway",
     ) -> None:
         self.name = name
+        self.app = app
         self.tls = tls_cert is not None
         protocol = type("GatewayH11Protocol", (LimitedH11Protocol,), {"limits": limits})
         self.config = uvicorn.Config(
@@ -69,7 +71,7 @@ class WebServer:
         try:
             self.config.load()  # a certificate that does not load fails here, not in the thread
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"gateway.tls_cert/tls_key: cannot load: {exc}") from None
+            raise ConfigError(f"{table}.tls_cert/tls_key: cannot load: {exc}") from None
         self.sock = bind(host, port)
         self.server = uvicorn.Server(self.config)
         self.thread: threading.Thread | None = None

@@ -15,10 +15,10 @@ from pathlib import Path
 from cloud import bucket, evidence
 from cloud.storage import StorageError, Target, open_target
 from gateway.config import Config
+from gateway.evidence_hold import hold_read
 from gateway.store import Store
 from tools.common import add_config_arg
 from tools.ops import auth
-from tools.ops.evidence_hold import hold_read
 
 
 def target_for(config: Config) -> Target:

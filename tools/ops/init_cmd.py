@@ -153,7 +153,11 @@ kind = "log"
 # [alerts.recipients]
 # amber = ["dispatch@county.example"]
 
-# [console]
+# [console]                              # the officers' web console, on the station's network
+# listen = "127.0.0.1:8443"
+# tls_cert = "tls/console.crt"           # with tls_key: HTTPS and Secure cookies
+# tls_key = "tls/console.key"
+# idle_minutes = 15
 # url = "https://alpr.county.example"    # alerts link to <url>/hits/<id>
 """
 
