@@ -282,13 +282,16 @@ def refusal(
     """Why a parsed file must not replace its source's list, or None when it may.
 
     A bad header, no valid line, or more than `max_bad_share` of the lines bad: any of these would
-    empty or gut a source at the next import, so the previous list stays active instead.
+    empty or gut a source at the next import, so the previous list stays active instead. A file
+    with its header alone is taken only for a source that has no entries yet.
     """
     keep = f"the previous list ({previous} entries) stays active"
     header = next((e for e in errors if e.whole_file), None)
     if header is not None:
         return f"refused {name}: bad header ({header.reason}); {keep}"
     total = good + len(errors)
+    if total == 0 and previous == 0:
+        return None  # a new source with its header only (as `alpr init` writes): nothing to lose
     if good == 0:
         return f"refused {name}: no valid line ({len(errors)} bad of {total}); {keep}"
     share = len(errors) / total

@@ -348,3 +348,13 @@ def test_remove_cancels_for_good_and_keeps_history(
     assert json.loads(records[2]["what"])["entry"] == ids["MAN003"]
     assert records[4]["why"] == "recovered"
     assert not any("MAN003" in r["what"] or "IMP00" in r["what"] for r in records)
+
+
+def test_a_header_only_file_starts_a_new_source_but_never_empties_one() -> None:
+    """`alpr init` writes a hot list with its header alone: a first start takes it without an
+    error, while the same file can never empty a source that has entries."""
+    from gateway.hotlist import refusal
+
+    assert refusal("local.csv", 0, [], 0.05, previous=0) is None
+    why = refusal("local.csv", 0, [], 0.05, previous=3)
+    assert why is not None and "no valid line (0 bad of 0)" in why
