@@ -14,6 +14,7 @@ import os
 import random
 import secrets
 import shutil
+import sys
 import threading
 import time
 import tomllib
@@ -243,8 +244,10 @@ def run(args: argparse.Namespace) -> int:
             " try `alpr --demo hits list --reason demo`"
         )
         print_console(console_url, who, args.out)
-        if args.console:
+        if args.console and sys.stdin.isatty():
             serve_until_interrupted()
+        elif args.console:  # a script or CI ran it: end with the demo rather than hang
+            print("not on a terminal: the console stops with the demo")
     return 0 if accepted == len(texts) else 1
 
 
