@@ -248,6 +248,7 @@ def test_an_impostor_answer_never_takes_an_event_off_the_flash(
             assert b.trigger() if status == 201 and sig is None else b.timer()
             b.wait_asleep()
     assert b.mpremote("fs", "ls", ":q").count(".ev") >= 1, "the capture left the flash"
+    b.wait_asleep()  # after the reset that ends every mpremote command
     gateway.start()
     assert b.timer()  # the real gateway is back: the kept event goes
     b.wait_asleep()
