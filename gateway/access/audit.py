@@ -14,10 +14,10 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cloud.bucket import AUDIT_HEADS
-from cloud.storage import Lock, StoredObject
+from cloud.storage import Lock, Target
 from gateway.access.db import AccessDB
 
 GENESIS = "0" * 64
@@ -191,27 +191,12 @@ def head(db: AccessDB) -> Head | None:
     return Head(row["seq"], row["hash"], row["at"]) if row else None
 
 
-class HeadTarget(Protocol):
-    """The part of a storage target (cloud.storage's file:// or s3://) that heads need."""
-
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        metadata: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
-        lock: Lock | None = None,
-    ) -> None: ...
-    def get(self, key: str) -> bytes: ...
-    def list(self, prefix: str) -> Iterator[StoredObject]: ...
-
-
 def head_key(day: dt.date) -> str:
     return f"{HEAD_PREFIX}{day.isoformat()}.json"
 
 
 def write_head(
-    target: HeadTarget,
+    target: Target,
     h: Head,
     lock_days: int,
     day: dt.date | None = None,
@@ -237,7 +222,7 @@ def parse_head(data: bytes) -> Head:
     return Head(int(doc["seq"]), str(doc["hash"]), str(doc["at"]))
 
 
-def exported_heads(target: HeadTarget) -> list[Head]:
+def exported_heads(target: Target) -> list[Head]:
     """Every head written to the target, oldest first; a damaged one raises ValueError naming it."""
     heads = []
     for obj in target.list(HEAD_PREFIX):

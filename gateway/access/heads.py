@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from cloud.storage import Target
 from gateway.access import audit
 from gateway.access.db import AccessDB
 
@@ -24,7 +25,7 @@ class HeadExporter:
     """Writes the head to one target at most once a UTC day; `export_if_due` is cheap otherwise."""
 
     def __init__(
-        self, db: AccessDB, target: audit.HeadTarget, url: str, lock_days: int, source: str
+        self, db: AccessDB, target: Target, url: str, lock_days: int, source: str
     ) -> None:
         self.db, self.target, self.url = db, target, url
         self.lock_days, self.source = lock_days, source
