@@ -12,13 +12,12 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.access import audit
-from gateway.access.db import AccessDB
+from gateway.access.db import AccessDB, schema_transaction
 from gateway.config import Config
 from gateway.results import Results, results
 from gateway.store import Store
@@ -81,17 +80,8 @@ def ensure(db: AccessDB) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def transaction(db: AccessDB) -> Iterator[sqlite3.Connection]:
-    conn = ensure(db)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def transaction(db: AccessDB) -> AbstractContextManager[sqlite3.Connection]:
+    return schema_transaction(db, SCHEMA)
 
 
 def add(db: AccessDB, detail: Detail, config: Config, by: str, source: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
@@ -109,3 +111,18 @@ class AccessDB:
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
         return db
+
+
+@contextmanager
+def schema_transaction(db: AccessDB, schema: str) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE) on tables that `schema` creates when missing."""
+    conn = db.connect()
+    conn.executescript(schema)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.access import audit
-from gateway.access.db import AccessDB
+from gateway.access.db import AccessDB, schema_transaction
 from gateway.access.roles import Principal
 from gateway.config import SharingAgency
 
@@ -143,17 +142,8 @@ def ensure(db: AccessDB) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def transaction(db: AccessDB) -> Iterator[sqlite3.Connection]:
-    conn = ensure(db)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def transaction(db: AccessDB) -> AbstractContextManager[sqlite3.Connection]:
+    return schema_transaction(db, SCHEMA)
 
 
 def find_agency(agencies: list[SharingAgency], name: str) -> SharingAgency | None:
