@@ -9,11 +9,11 @@ import importlib
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
-        help="train a reader model (ocr, detector, or state: numpy only)",
+        help="train a reader model (ocr, detector, state: numpy only) or cross-validate the OCR (cv)",
         add_help=False,
         description="Options after the model name go to its trainer; see `alpr train ocr --help`.",
     )
-    p.add_argument("model", choices=["ocr", "detector", "state"])
+    p.add_argument("model", choices=["ocr", "detector", "state", "cv"])
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=run)
 

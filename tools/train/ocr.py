@@ -33,6 +33,20 @@ log = logging.getLogger("alpr.train.ocr")
 COLUMNS = INPUT_W // 4
 # shares of each source; corrections, when given, take their share out of the first draws
 MIX = {"real": 0.2, "photo": 0.2, "compose": 0.35, "render": 0.25, "corrections": 0.15}
+# the shipped model's mix (2026-11-22): real crops and photo plates, composed, rendered; no
+# jittered photo cuts, no localiser cuts, no plates-world photos
+SHIPPED_MIX = {"real": 0.35, "photo": 0.0, "compose": 0.4, "render": 0.25, "corrections": 0.15}
+RECIPES = {"levers": MIX, "shipped": SHIPPED_MIX}
+
+
+@dataclass(frozen=True)
+class TrainItems:
+    """Development items a run may train on; `held_out_*` are only logged, never chosen on."""
+
+    crops: list[dev.Crop]
+    photos: list[dev.Photo]
+    held_out_crops: list[dev.Crop]
+    held_out_photos: list[dev.Photo]
 
 
 def photo_plate(photo: dev.Photo, margin: float = 0.0) -> np.ndarray:
@@ -129,9 +143,11 @@ def _init_worker(
     segs: list[Segmented],
     photos: list[PhotoPlate],
     corrections: list[tuple[np.ndarray, str]],
+    mix: dict[str, float] | None = None,
 ) -> None:
     _STATE.update(reals=reals, segs=segs, bank=GlyphBank.build(segs), photos=photos)
     _STATE["corrections"] = corrections
+    _STATE["mix"] = mix or MIX
     cv2.setNumThreads(1)
 
 
@@ -144,20 +160,26 @@ def _make_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
     bank = _STATE["bank"]
     photos = _STATE["photos"]
     corrections = _STATE["corrections"]
+    mix = _STATE.get("mix", MIX)
     assert isinstance(reals, list) and isinstance(segs, list) and isinstance(bank, GlyphBank)
-    assert isinstance(photos, list) and isinstance(corrections, list)
+    assert isinstance(photos, list) and isinstance(corrections, list) and isinstance(mix, dict)
+    # without photo regions their share goes to the real plates; without segmented plates the
+    # composed share goes to rendered ones
+    photo_end = mix["real"] + mix["photo"]
+    real_end = mix["real"] if photos else photo_end
+    compose_end = photo_end + (mix["compose"] if segs else 0.0)
     xs = np.empty((n, INPUT_H, INPUT_W), np.uint8)
     texts = []
     for i in range(n):
         r = rng.random()
-        if corrections and r < MIX["corrections"]:
+        if corrections and r < mix["corrections"]:
             img, text = rng.choice(corrections)
-        elif r < MIX["real"] or not photos:
+        elif r < real_end:
             img, text = rng.choice(reals)
-        elif r < MIX["real"] + MIX["photo"]:
+        elif r < photo_end:
             plate = rng.choice(photos)
             img, text = jitter_cut(plate, rng), plate.text
-        elif r < MIX["real"] + MIX["photo"] + MIX["compose"]:
+        elif r < compose_end:
             k = rng.randrange(len(segs))
             img, text = compose(segs[k], k, bank, rng)
         else:
@@ -236,6 +258,30 @@ def from_tflite(path: Path):  # type: ignore[no-untyped-def]
     return model
 
 
+def every_minute(start: float, seen: int):  # type: ignore[no-untyped-def]
+    """A Keras callback that logs the loss about once a minute inside a long round."""
+    import keras
+
+    class Logger(keras.callbacks.Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.last = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            now = time.monotonic()
+            if now - self.last >= 60:
+                self.last = now
+                log.info(
+                    "  %.1f min  batch %d  samples %d  loss %.3f",
+                    (now - start) / 60,
+                    batch + 1,
+                    seen + 64 * (batch + 1),
+                    (logs or {}).get("loss", float("nan")),
+                )
+
+    return Logger()
+
+
 def ctc_loss(y_true, logits):  # type: ignore[no-untyped-def]
     import keras
 
@@ -247,6 +293,8 @@ def ctc_loss(y_true, logits):  # type: ignore[no-untyped-def]
 
 
 def evaluate(predict, plates: list[tuple[np.ndarray, str]]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    if not plates:
+        return {"exact": float("nan"), "n": 0}
     x = np.stack([preprocess(img) for img, _ in plates]).astype(np.float32)[..., None] / 255
     probs = np.asarray(predict(x))
     texts = [decode(p).text for p in probs]
@@ -287,31 +335,45 @@ def train(
     fold: int = 0,
     use_world: bool = True,
     corrections: Path | None = None,
+    recipe: str = "levers",
+    items: TrainItems | None = None,
 ) -> dict[str, object]:
     """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`.
 
     Development fold `fold` (tools.train.data.folds) is never trained on. Its figures are logged
     as training goes, but the model kept is the last one, so they stay an honest measure.
+    `items` replaces the fold split with explicit training items (cross-validation passes no
+    held-out items at all). `recipe` "shipped" is the shipped model's data mix: real crops and
+    photo plates, composed and rendered plates, without plates-world or localiser cuts.
     """
     out.mkdir(parents=True, exist_ok=True)
+    if recipe not in RECIPES:
+        raise SystemExit(f"alpr train ocr: unknown recipe {recipe!r} (one of {sorted(RECIPES)})")
+    mix = RECIPES[recipe]
+    levers = recipe == "levers"
 
-    crops, photos = dev.load_crops(), dev.load_photos()
-    assignment = dev.folds([*crops, *photos])
-    crops_train, crops_val = dev.fold_split(crops, fold, assignment)
-    photos_train, photos_val = dev.fold_split(photos, fold, assignment)
+    if items is None:
+        crops, photos = dev.load_crops(), dev.load_photos()
+        assignment = dev.folds([*crops, *photos])
+        crops_train, crops_val = dev.fold_split(crops, fold, assignment)
+        photos_train, photos_val = dev.fold_split(photos, fold, assignment)
+    else:
+        crops_train, photos_train = items.crops, items.photos
+        crops_val, photos_val = items.held_out_crops, items.held_out_photos
     reals = real_plates([*crops_train, *photos_train])
     segs = [s for img, text in reals if (s := segment(img, text)) is not None]
-    world = dev.load_world() if use_world else []
-    regions = photo_regions([*photos_train, *world])
-    cuts = localiser_cuts([*photos_train, *world])
+    world = dev.load_world() if use_world and levers else []
+    regions = photo_regions([*photos_train, *world]) if levers else []
+    cuts = localiser_cuts([*photos_train, *world]) if levers else []
     reals += cuts
     fixes = load_corrections(corrections) if corrections else []
     val_crops = real_plates(list(crops_val))
     val_photos = real_plates(list(photos_val))
     log.info(
-        "fold %d held out; train: %d real plates (%d localiser cuts), %d segmented, %d photo plates,"
-        " %d corrections; held out: %d crops, %d photos",
-        fold,
+        "%s recipe, fold %s held out; train: %d real plates (%d localiser cuts), %d segmented, %d photo plates,"
+        " %d corrections; held out (logged only): %d crops, %d photos",
+        recipe,
+        fold if items is None else "-",
         len(reals),
         len(cuts),
         len(segs),
@@ -323,7 +385,7 @@ def train(
 
     # spawned, not forked: a fork after OpenCV or TensorFlow started their thread pools can deadlock
     pool = mp.get_context("spawn").Pool(
-        workers, initializer=_init_worker, initargs=(reals, segs, regions, fixes)
+        workers, initializer=_init_worker, initargs=(reals, segs, regions, fixes, mix)
     )
     seeds = iter(range(seed * 10_000_000, seed * 10_000_000 + 10_000_000))
     pending = [pool.apply_async(_make_chunk, ((next(seeds), chunk),)) for _ in range(workers * 2)]
@@ -354,7 +416,7 @@ def train(
     history = []
     epoch = 0
     seen = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or epoch == 0:  # at least one round
         while pending and pending[0].ready():
             xs, ts = pending.pop(0).get()
             pool_x.append(xs)
@@ -373,7 +435,9 @@ def train(
         frac = (time.monotonic() - start) / (minutes * 60)
         step_lr = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
         model.optimizer.learning_rate.assign(step_lr)
-        hist = model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+        hist = model.fit(
+            x, y, batch_size=64, epochs=1, verbose=0, callbacks=[every_minute(start, seen)]
+        )
         seen += n
         epoch += 1
         val = evaluate(predict, val_crops)
@@ -402,6 +466,8 @@ def train(
         best = {"held_out_crops": val["exact"], "held_out_photos": valp["exact"], "round": epoch}
         model.save(out / "ocr.keras")
     pool.terminate()
+    if epoch == 0:
+        raise SystemExit(f"alpr train ocr: no training round finished in {minutes} minutes")
 
     model = keras.models.load_model(out / "ocr.keras", compile=False)
     calib = np.stack([augment(img, random.Random(i)) for i, (img, _) in enumerate(reals * 2)])
@@ -416,11 +482,12 @@ def train(
         "columns": COLUMNS,
         "alphabet": ALPHABET,
         "samples_seen": seen,
-        "mix": MIX,
+        "mix": mix,
+        "recipe": recipe,
         "train_real_plates": len(reals),
         "segmented": len(segs),
-        "fold": fold,
-        "world": use_world,
+        "fold": fold if items is None else None,
+        "world": bool(world),
         "corrections": len(fixes),
         "last": best,
         "history": history[-20:],
