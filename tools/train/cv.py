@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +71,9 @@ def train_fold(p: FoldPlan, out: Path, minutes: float, seed: int) -> Path:
     meta["train_crops"] = len(p.train_crops)
     meta["train_photos"] = len(p.train_photos)
     meta_path.write_text(json.dumps(meta, indent=2))
-    try:  # a fresh graph for the next fold
-        import keras
-
+    keras = sys.modules.get("keras")
+    if keras is not None:  # a fresh graph for the next fold
         keras.backend.clear_session()
-    except ImportError:
-        pass
     return out / "ocr.tflite"
 
 

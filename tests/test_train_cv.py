@@ -1,0 +1,112 @@
+"""`alpr train cv`: each fold's model trains on the other four folds only, by plate.
+
+Runs on a small made-up development set (file names and labels only: no image is read) with the
+trainer and the evaluation replaced by recorders, so it takes well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from tools.train import cv
+from tools.train import data as dev
+from tools.train import ocr
+
+
+def fake_dataset(root: Path) -> None:
+    """68 crops and 30 photos over 33 plates; most plates have several files, some both kinds."""
+    rng = random.Random(7)
+    plates = [f"P{i:02d}X{rng.randrange(100, 999)}" for i in range(25)]
+    (root / "crops").mkdir(parents=True)
+    (root / "photos").mkdir()
+    rows = ["file,state,plate"]
+    for i in range(60):
+        rows.append(f"c{i:03d}.jpg,ca,{plates[i % 25]}")
+    # fold 0 is the plates whose every file falls in the fixed validation fifth: a few such
+    names = (f"v{n:03d}.jpg" for n in range(1000))
+    for j, name in enumerate([n for n in names if dev.is_validation(n)][:8]):
+        rows.append(f"{name},ny,V{j}Q{j}{j}")
+    (root / "crops" / "labels.csv").write_text("\n".join(rows) + "\n")
+    for i in range(30):
+        plate = plates[(i * 7) % 25]
+        (root / "photos" / f"p{i:03d}.txt").write_text(f"p{i:03d}.jpg\t10\t20\t80\t30\t{plate}\n")
+        (root / "photos" / f"p{i:03d}.jpg").write_bytes(b"")
+
+
+def plates_of(items: list[Any]) -> set[str]:
+    return {i.plate for i in items}
+
+
+def test_every_fold_keeps_its_plates_out_of_training(tmp_path: Path) -> None:
+    fake_dataset(tmp_path)
+    crops, photos = dev.load_crops(tmp_path), dev.load_photos(tmp_path)
+    assignment = dev.folds([*crops, *photos])
+    assert len(set(assignment.values())) == dev.FOLDS  # the made-up set fills every fold
+    for k in range(dev.FOLDS):
+        p = cv.plan(crops, photos, k)
+        train, test = [*p.train_crops, *p.train_photos], [*p.test_crops, *p.test_photos]
+        assert test and train
+        assert all(assignment[i.path] == k for i in test)
+        assert all(assignment[i.path] != k for i in train)
+        assert not plates_of(train) & plates_of(test), f"fold {k}: a plate on both sides"
+        assert len(train) + len(test) == len(crops) + len(photos)
+
+
+def test_cv_trains_without_fold_k_and_measures_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dataset(tmp_path / "data")
+    assignment = dev.all_folds(tmp_path / "data")
+    trained: list[tuple[Path, ocr.TrainItems, str]] = []
+    measured: list[tuple[Path, int]] = []
+
+    def fake_train(out: Path, **kw: Any) -> dict[str, object]:
+        trained.append((out, kw["items"], kw["recipe"]))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ocr.json").write_text(json.dumps({"fold": None}))
+        return {}
+
+    def fake_eval(model: Path, root: Path, fold: int, entries: int) -> dict[str, Any]:
+        measured.append((model, fold))
+        return {
+            "crops": {"exact": 0.9, "n": 10},
+            "photos": {"exact": 0.8, "exact_any_read": 0.85, "hotlist_recall": 0.8, "n": 5},
+        }
+
+    monkeypatch.setattr(ocr, "train", fake_train)
+    monkeypatch.setattr(cv, "evaluate_fold", fake_eval)
+    out = tmp_path / "cv"
+    assert cv.main(["--data", str(tmp_path / "data"), "--out", str(out), "--minutes", "1"]) == 0
+
+    assert [fold for _, fold in measured] == list(range(dev.FOLDS))
+    for k, ((where, items, recipe), (model, fold)) in enumerate(
+        zip(trained, measured, strict=True)
+    ):
+        assert where == out / f"f{k}" and model == where / "ocr.tflite" and fold == k
+        assert recipe == "shipped"
+        # nothing of fold k reaches the trainer, not even to log or to pick a checkpoint
+        assert not items.held_out_crops and not items.held_out_photos
+        seen = [*items.crops, *items.photos]
+        assert seen and all(assignment[i.path] != k for i in seen)
+        test_plates = {p for p, f in ((i.plate, assignment[i.path]) for i in seen) if f == k}
+        assert not test_plates
+        assert json.loads((where / "ocr.json").read_text())["fold"] == k
+    result = json.loads((out / "cv.json").read_text())
+    assert result["summary"]["crops, strict"] == {"mean": pytest.approx(0.9), "sd": 0.0}
+
+
+def test_shipped_mix_draws_rendered_plates_without_photo_regions() -> None:
+    """With no jittered photo plates, the real share stays 35 %: the rest is rendered here."""
+    plate = np.full((40, 120, 3), 200, np.uint8)
+    cv2.putText(plate, "REAL1", (5, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (0, 0, 0), 2)
+    ocr._init_worker([(plate, "REAL1")], [], [], [], ocr.SHIPPED_MIX)
+    _, texts = ocr._make_chunk((0, 300))
+    share = texts.count("REAL1") / len(texts)
+    assert 0.25 < share < 0.45, share
