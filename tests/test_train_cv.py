@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools.train import cv
+from tools.train import cv, ocr
 from tools.train import data as dev
-from tools.train import ocr
 
 
 def fake_dataset(root: Path) -> None:
