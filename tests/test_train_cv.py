@@ -50,7 +50,8 @@ def test_every_fold_keeps_its_plates_out_of_training(tmp_path: Path) -> None:
     assert len(set(assignment.values())) == dev.FOLDS  # the made-up set fills every fold
     for k in range(dev.FOLDS):
         p = cv.plan(crops, photos, k)
-        train, test = [*p.train_crops, *p.train_photos], [*p.test_crops, *p.test_photos]
+        train: list[dev.Crop | dev.Photo] = [*p.train_crops, *p.train_photos]
+        test: list[dev.Crop | dev.Photo] = [*p.test_crops, *p.test_photos]
         assert test and train
         assert all(assignment[i.path] == k for i in test)
         assert all(assignment[i.path] != k for i in train)
@@ -63,6 +64,10 @@ def test_cv_trains_without_fold_k_and_measures_on_it(
 ) -> None:
     fake_dataset(tmp_path / "data")
     assignment = dev.all_folds(tmp_path / "data")
+    everything: list[dev.Crop | dev.Photo] = [
+        *dev.load_crops(tmp_path / "data"),
+        *dev.load_photos(tmp_path / "data"),
+    ]
     trained: list[tuple[Path, ocr.TrainItems, str]] = []
     measured: list[tuple[Path, int]] = []
 
@@ -92,10 +97,9 @@ def test_cv_trains_without_fold_k_and_measures_on_it(
         assert recipe == "shipped"
         # nothing of fold k reaches the trainer, not even to log or to pick a checkpoint
         assert not items.held_out_crops and not items.held_out_photos
-        seen = [*items.crops, *items.photos]
+        seen: list[dev.Crop | dev.Photo] = [*items.crops, *items.photos]
         assert seen and all(assignment[i.path] != k for i in seen)
-        test_plates = {p for p, f in ((i.plate, assignment[i.path]) for i in seen) if f == k}
-        assert not test_plates
+        assert not plates_of(seen) & {i.plate for i in everything if assignment[i.path] == k}
         assert json.loads((where / "ocr.json").read_text())["fold"] == k
     result = json.loads((out / "cv.json").read_text())
     assert result["summary"]["crops, strict"] == {"mean": pytest.approx(0.9), "sd": 0.0}
