@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -122,6 +123,44 @@ def report(results: dict[int, dict[str, Any]], minutes: float) -> str:
     return "\n".join(lines)
 
 
+def run_parallel(a: argparse.Namespace, argv: list[str]) -> None:
+    """Each fold in its own process (one training thread each), `a.jobs` at a time.
+
+    Every process writes OUT/fK/train.log and OUT/fK/eval.json; the last line of each log is
+    repeated here once a minute.
+    """
+    base = list(argv)
+    i = 0
+    while i < len(base):  # the fold list and the job count are set per process
+        if base[i] in ("--folds", "--jobs"):
+            del base[i : i + 2]
+        elif base[i].startswith(("--folds=", "--jobs=")):
+            del base[i]
+        else:
+            i += 1
+    waiting = list(a.folds)
+    running: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+    while waiting or running:
+        while waiting and len(running) < a.jobs:
+            k = waiting.pop(0)
+            logfile = a.out / f"f{k}" / "train.log"
+            logfile.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "tools.cli", "train", "cv", *base, "--folds", str(k)]
+            with open(logfile, "wb") as f:
+                running[k] = (subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), logfile)
+            log.info("fold %d started (pid %d), log %s", k, running[k][0].pid, logfile)
+        time.sleep(60)
+        for k, (proc, logfile) in sorted(running.items()):
+            lines = [ln for ln in logfile.read_text(errors="replace").splitlines() if "alpr." in ln]
+            log.info("fold %d: %s", k, lines[-1][:160] if lines else "starting")
+            if proc.poll() is not None:
+                del running[k]
+                if proc.returncode:
+                    raise SystemExit(
+                        f"alpr train cv: fold {k} failed ({proc.returncode}): {logfile}"
+                    )
+
+
 def main(argv: list[str] | None = None) -> int:
     from tools.train.evaluate import parse_folds
 
@@ -133,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=None, help="development data (default $ALPR_DATA)")
     p.add_argument("--hotlist-entries", type=int, default=1_000_000)
     p.add_argument("--eval-only", action="store_true", help="measure the models already in OUT/fK/")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="folds trained at once, each in its own process"
+    )
     a = p.parse_args(argv)
+    if a.jobs < 1:
+        raise SystemExit("alpr train cv: --jobs must be >= 1")
     if a.minutes <= 0:
         raise SystemExit("alpr train cv: --minutes must be > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -142,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"alpr train cv: {root} has no crops/labels.csv and photos/")
     crops, photos = dev.load_crops(root), dev.load_photos(root)
     results: dict[int, dict[str, Any]] = {}
-    for fold in a.folds:
+    if a.jobs > 1 and len(a.folds) > 1 and not a.eval_only:
+        run_parallel(a, list(sys.argv[1:] if argv is None else argv))
+        for fold in a.folds:
+            results[fold] = json.loads((a.out / f"f{fold}" / "eval.json").read_text())
+    for fold in a.folds if not results else []:
         fp = plan(crops, photos, fold)
         out = a.out / f"f{fold}"
         log.info(
