@@ -151,7 +151,10 @@ def run_parallel(a: argparse.Namespace, argv: list[str]) -> None:
             log.info("fold %d started (pid %d), log %s", k, running[k][0].pid, logfile)
         time.sleep(60)
         for k, (proc, logfile) in sorted(running.items()):
-            lines = [ln for ln in logfile.read_text(errors="replace").splitlines() if "alpr." in ln]
+            text = logfile.read_text(errors="replace").splitlines()
+            lines = [ln for ln in text if "alpr.train.ocr" in ln] or [
+                ln for ln in text if "alpr." in ln
+            ]
             log.info("fold %d: %s", k, lines[-1][:160] if lines else "starting")
             if proc.poll() is not None:
                 del running[k]
