@@ -258,17 +258,22 @@ def from_tflite(path: Path):  # type: ignore[no-untyped-def]
     return model
 
 
-def every_minute(start: float, seen: int):  # type: ignore[no-untyped-def]
-    """A Keras callback that logs the loss about once a minute inside a long round."""
+def every_minute(start: float, seen: int, deadline: float):  # type: ignore[no-untyped-def]
+    """A Keras callback that logs the loss about once a minute inside a long round, and ends
+    the round at the deadline (on a busy machine one round can take many minutes)."""
     import keras
 
     class Logger(keras.callbacks.Callback):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.last = time.monotonic()
+            self.batches = 0
 
         def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
             now = time.monotonic()
+            self.batches = batch + 1
+            if now >= deadline:
+                self.model.stop_training = True
             if now - self.last >= 60:
                 self.last = now
                 log.info(
@@ -435,10 +440,9 @@ def train(
         frac = (time.monotonic() - start) / (minutes * 60)
         step_lr = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
         model.optimizer.learning_rate.assign(step_lr)
-        hist = model.fit(
-            x, y, batch_size=64, epochs=1, verbose=0, callbacks=[every_minute(start, seen)]
-        )
-        seen += n
+        progress = every_minute(start, seen, deadline)
+        hist = model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[progress])
+        seen += min(n, 64 * progress.batches)
         epoch += 1
         val = evaluate(predict, val_crops)
         valp = evaluate(predict, val_photos)
@@ -470,7 +474,10 @@ def train(
         raise SystemExit(f"alpr train ocr: no training round finished in {minutes} minutes")
 
     model = keras.models.load_model(out / "ocr.keras", compile=False)
-    calib = np.stack([augment(img, random.Random(i)) for i, (img, _) in enumerate(reals * 2)])
+    # export_int8 uses the first 300 as its representative set: make only those
+    calib = np.stack(
+        [augment(img, random.Random(i)) for i, (img, _) in enumerate((reals * 2)[:300])]
+    )
     export_int8(model, out / "ocr.tflite", calib.astype(np.float32)[..., None] / 255)
     meta = {
         "model": "ocr.tflite",
