@@ -171,11 +171,17 @@ class Ingest:
 
     def post_heartbeat(self, caller: Caller, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            beat = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Rejection(400, "heartbeat is not JSON", caller=caller) from None
+            beat = protocol.loads(body, "heartbeat")
+        except protocol.ProtocolError as exc:
+            raise Rejection(400, str(exc), caller=caller) from None
         if not isinstance(beat, dict):
             raise Rejection(400, "heartbeat must be a JSON object", caller=caller)
+        bad = protocol.non_finite(beat)
+        if bad is not None:  # json.loads takes NaN, Infinity and 1e999; they are not JSON
+            place, value = bad
+            raise Rejection(
+                400, f"heartbeat {place!r} must be a finite number, got {value!r}", caller=caller
+            )
         for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected"):
             value = beat.get(key)
             if value is not None and (
