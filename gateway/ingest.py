@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.ingest")
 SURVEY_MAX = 50
+HEADER_INT = re.compile(r"-?[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class Caller:
     camera: str
     sequence: int
     secret: bytes
+
+
+def header_int(value: str) -> int:
+    """An integer header as PROTOCOL.md writes it: ASCII digits after an optional minus, at most
+    19 of them. int() alone would take spaces, underscores and other scripts' digits, and numbers
+    too large for a float or an SQLite integer (a 500 further on)."""
+    if not HEADER_INT.fullmatch(value):
+        raise ValueError(f"not an integer header: {value[:40]!r}")
+    return int(value)
 
 
 class Rejection(Exception):
@@ -111,8 +122,8 @@ class Ingest:
         if not signature:
             raise Rejection(401, "missing signature")
         try:
-            timestamp = int(headers.get("x-alpr-timestamp", ""))
-            sequence = int(headers.get("x-alpr-sequence", ""))
+            timestamp = header_int(headers.get("x-alpr-timestamp", ""))
+            sequence = header_int(headers.get("x-alpr-sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
 
@@ -134,6 +145,8 @@ class Ingest:
             raise Rejection(401, f"stale timestamp ({skew} s off)", caller=caller)
         if sequence < 0:
             raise Rejection(400, "negative sequence", caller=caller)
+        if sequence > protocol.MAX_SEQUENCE:
+            raise Rejection(400, f"sequence over {protocol.MAX_SEQUENCE}", caller=caller)
         return caller
 
     def post_event(self, caller: Caller, body: bytes) -> tuple[int, dict[str, Any]]:

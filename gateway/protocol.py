@@ -16,6 +16,7 @@ SURVEY_PATH = "/v1/survey"
 HEALTH_PATH = "/v1/health"
 EVENT_TYPE = "application/x-alpr-event"
 MAX_FRAMES = 16
+MAX_SEQUENCE = 2**63 - 1  # the largest SQLite integer
 TRIGGERS = ("radar", "pir", "beam", "timer", "manual")
 
 

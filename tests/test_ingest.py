@@ -153,6 +153,28 @@ def test_heartbeat_is_recorded_and_answers_time(tmp_path: Path) -> None:
         assert len(rows) == 1 and json.loads(rows[0]["body"])["dropped"] == 1
 
 
+@pytest.mark.parametrize(
+    ("sequence", "timestamp", "status", "reason"),
+    [
+        (2**63, None, 400, "sequence over 9223372036854775807"),
+        (2**64 + 5, None, 401, "malformed timestamp or sequence"),
+        (1, 10**400, 401, "malformed timestamp or sequence"),
+    ],
+)
+def test_signed_numbers_too_large_for_the_store_are_refused(
+    tmp_path: Path, sequence: int, timestamp: int | None, status: int, reason: str
+) -> None:
+    """Found by fuzzing the camera API: a correctly signed sequence of 2^63 reached SQLite
+    (OverflowError, a 500), and so would a timestamp of 400 digits (float conversion)."""
+    config = load_config(tmp_path)
+    with serve_ingest(config) as (url, store):
+        body = event_body([jpeg(1)])
+        headers = signed(body, sequence, ts=timestamp)
+        answer = raw_post(url, protocol.EVENT_PATH, body, headers)
+        assert answer[0] == status and reason in str(answer[1]["error"]), answer
+        assert raw_post(url, protocol.EVENT_PATH, body, signed(body, 2**63 - 1))[0] == 201
+
+
 HEARTBEAT_REFUSALS = [
     (b'{"battery_v": NaN, "solar_v": 5.0}', "'battery_v' must be a finite number, got nan"),
     (b'{"battery_v": 3.9, "solar_v": Infinity}', "'solar_v' must be a finite number, got inf"),
