@@ -30,6 +30,8 @@ from gateway.store import Store, sha256
 
 log = logging.getLogger("alpr.ingest")
 SURVEY_MAX = 50
+# the heartbeat's keys that must be numbers where present (PROTOCOL.md; the API spec says so too)
+HEARTBEAT_NUMBERS = ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected")
 HEADER_INT = re.compile(r"-?[0-9]{1,19}")
 
 
@@ -195,10 +197,10 @@ class Ingest:
             raise Rejection(
                 400, f"heartbeat {place!r} must be a finite number, got {value!r}", caller=caller
             )
-        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected"):
-            value = beat.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
+        for key in HEARTBEAT_NUMBERS:
+            number = beat.get(key)
+            if number is not None and (
+                isinstance(number, bool) or not isinstance(number, int | float)
             ):
                 raise Rejection(400, f"heartbeat {key!r} must be a number", caller=caller)
         self.store.add_heartbeat(caller.camera, beat)

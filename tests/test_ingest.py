@@ -167,7 +167,7 @@ def test_signed_numbers_too_large_for_the_store_are_refused(
     """Found by fuzzing the camera API: a correctly signed sequence of 2^63 reached SQLite
     (OverflowError, a 500), and so would a timestamp of 400 digits (float conversion)."""
     config = load_config(tmp_path)
-    with serve_ingest(config) as (url, store):
+    with serve_ingest(config) as (url, _store):
         body = event_body([jpeg(1)])
         headers = signed(body, sequence, ts=timestamp)
         answer = raw_post(url, protocol.EVENT_PATH, body, headers)

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from gateway import protocol
-from gateway.ingest import Caller, Ingest, Rejection
+from gateway.ingest import HEARTBEAT_NUMBERS, Caller, Ingest, Rejection
 
 router = APIRouter(tags=["camera"])
 
@@ -151,11 +151,22 @@ EVENT_DOC = {
         "content": {protocol.EVENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     },
 }
+HEARTBEAT_SCHEMA = {
+    "type": "object",
+    "description": "the camera's health (PROTOCOL.md); every number anywhere in it must be finite,"
+    " and keys not named here are kept as sent",
+    "properties": {
+        **{key: {"type": "number"} for key in HEARTBEAT_NUMBERS},
+        "firmware": {"type": "string"},
+        "error": {"type": ["string", "null"], "description": "the safe-mode reason, if any"},
+        "time": {"type": "number", "description": "the camera's clock, Unix seconds"},
+    },
+}
 HEARTBEAT_DOC = {
     "parameters": SIGNING,
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": HEARTBEAT_SCHEMA}},
     },
 }
 SURVEY_DOC = {

@@ -21,6 +21,7 @@ from tools.faults.row import Env, Row, Scenario, Size, markdown
 
 log = logging.getLogger("alpr.faults")
 EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
+API_CASES_FULL, API_CASES_SHORT = 10_000, 200  # schemathesis cases against the camera API
 
 # name -> module with run(size) -> Row, in table order
 SCENARIOS: dict[str, str] = {
@@ -55,7 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         choices=[*SCENARIOS, "fuzz"],
         metavar="NAME",
-        help=f"run only this row (repeatable): {', '.join(SCENARIOS)}; 'fuzz': only the fuzzing",
+        help=f"run only this row (repeatable): {', '.join(SCENARIOS)}; 'fuzz': only the fuzzing"
+        " (input parsers and the camera API)",
     )
     p.add_argument(
         "--fuzz",
@@ -63,6 +65,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         default=0,
         help="also fuzz the input parsers, N examples each (needs hypothesis; --full: 2000)",
+    )
+    p.add_argument(
+        "--schemathesis",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also fuzz the camera API over HTTP with N schemathesis cases"
+        " (--full: 10000; --only fuzz: 200)",
     )
     p.add_argument(
         "--rgw-data",
@@ -75,7 +85,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 1 when any row lost or duplicated something, or a fuzz target crashed."""
+    """Exit 1 when any row lost or duplicated something, a fuzz target crashed, or an API answer
+    was a 5xx or not as the spec documents it."""
     started = dt.datetime.now(dt.UTC)
     only = args.only or list(SCENARIOS)
     try:
@@ -89,11 +100,20 @@ def run(args: argparse.Namespace) -> int:
         from tools.faults.fuzz import run_all
 
         fuzz = run_all(examples)
+    cases = args.schemathesis or (
+        API_CASES_FULL if args.size == "full" else API_CASES_SHORT if "fuzz" in only else 0
+    )
+    api: dict[str, Any] = {}
+    if cases:
+        from tools.faults.api_fuzz import run_api_fuzz
+
+        api = run_api_fuzz(cases)
     result = {
         "size": args.size,
         "started": started.isoformat(timespec="seconds"),
         "rows": [r.as_dict() for r in rows],
         "fuzz": fuzz,
+        "api_fuzz": api,
     }
     if not args.json:
         print(f"fault matrix ({args.size}), {started:%Y-%m-%d}\n")
@@ -102,8 +122,16 @@ def run(args: argparse.Namespace) -> int:
             from tools.faults.fuzz import fuzz_markdown
 
             print("\n" + fuzz_markdown(fuzz))
+        if api:
+            from tools.faults.api_fuzz import api_markdown
+
+            print("\n" + api_markdown(api))
         print()
     print(json.dumps(result, indent=None if args.json else 1))
-    bad = any(r.lost or r.duplicated for r in rows) or any(f["crashes"] for f in fuzz)
+    bad = (
+        any(r.lost or r.duplicated for r in rows)
+        or any(f["crashes"] for f in fuzz)
+        or bool(api and api["failures"])
+    )
     sys.stdout.flush()
     return 1 if bad else 0

@@ -23,10 +23,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-import requests
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from requests.exceptions import RequestException
+from requests.models import PreparedRequest, Request
+from requests.sessions import Session
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -55,6 +57,8 @@ CHECKS = [
 ]
 # an event body is bytes on the wire, as application/octet-stream
 schemathesis.serializer.alias(protocol.EVENT_TYPE, "application/octet-stream")
+# sequences at the edges of what the protocol allows
+EDGES = (-1, 0, protocol.MAX_SEQUENCE, protocol.MAX_SEQUENCE + 1)
 SIGNING_HEADERS = ("X-ALPR-Camera", "X-ALPR-Timestamp", "X-ALPR-Sequence", "X-ALPR-Signature")
 
 
@@ -117,9 +121,7 @@ class Counts:
         }
 
 
-def sign(
-    prepared: requests.PreparedRequest, mode: str, camera: int, sequence: int, now: int
-) -> None:
+def sign(prepared: PreparedRequest, mode: str, camera: int, sequence: int, now: int) -> None:
     """Set the four X-ALPR-* headers of `prepared` as `mode` says, over its exact path and body."""
     headers = prepared.headers
     if mode == "as-generated":  # schemathesis's own values for the headers: random strings
@@ -131,21 +133,34 @@ def sign(
     key = f"k{camera}".encode() if mode != "wrong-key" else b"not-the-key"
     name = f"cam-{camera:02d}" if mode != "unknown-camera" else "cam-99"
     timestamp = now - 3600 * 24 if mode == "stale" else now
-    body = prepared.body or b""
-    if isinstance(body, str):
-        body = body.encode()
     headers.update(
         protocol.signed_headers(
-            key, prepared.path_url, name, timestamp, sequence, body, str(prepared.method)
+            key,
+            prepared.path_url,
+            name,
+            timestamp,
+            sequence,
+            body_of(prepared),
+            str(prepared.method),
         )
     )
+
+
+def body_of(prepared: PreparedRequest) -> bytes:
+    """The exact bytes that go on the wire (a case's body is bytes or text, never a stream)."""
+    body = prepared.body or b""
+    if isinstance(body, str):
+        return body.encode()
+    if not isinstance(body, bytes):
+        raise TypeError(f"unexpected request body {type(body).__name__}")
+    return body
 
 
 def run_api_fuzz(cases: int, seed_value: int = 0) -> dict[str, Any]:
     """`cases` generated requests against a fresh gateway; returns the counts (see Counts)."""
     counts = Counts()
     schema = schemathesis.openapi.from_dict(json.loads(SPEC.read_text()))
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     strategies = [
         op.as_strategy(generation_mode=mode)
         for op in operations
@@ -160,7 +175,7 @@ def run_api_fuzz(cases: int, seed_value: int = 0) -> dict[str, Any]:
         store = Store(config.data_dir)
         server = camera_server(config, store)
         server.start()
-        session = requests.Session()
+        session = Session()
         try:
 
             @seed(seed_value)
@@ -182,29 +197,25 @@ def run_api_fuzz(cases: int, seed_value: int = 0) -> dict[str, Any]:
     return counts.as_dict()
 
 
-def send_one(
-    case: Any, data: st.DataObject, url: str, session: requests.Session, counts: Counts
-) -> None:
+def send_one(case: Any, data: st.DataObject, url: str, session: Session, counts: Counts) -> None:
     """Send one case, signed as a drawn mode says; record its status and any failed check."""
     operation = f"{case.method.upper()} {case.path}"
     if case.path == protocol.EVENT_PATH and data.draw(st.booleans()):
         case.body = data.draw(near_valid_events())
     kwargs = case.as_transport_kwargs(base_url=url)
-    kwargs.pop("timeout", None)
-    kwargs.pop("allow_redirects", None)
-    kwargs.pop("verify", None)
-    kwargs.pop("cookies", None) if not kwargs.get("cookies") else None
-    prepared = session.prepare_request(requests.Request(**kwargs))
+    for option in ("timeout", "allow_redirects", "verify"):  # for sending, not for the request
+        kwargs.pop(option, None)
+    prepared = session.prepare_request(Request(**kwargs))
     mode = "none" if case.path == protocol.HEALTH_PATH else data.draw(st.sampled_from(MODES))
     camera = data.draw(st.integers(0, CAMERAS - 1))
-    sequence = data.draw(st.integers(0, 40) | st.integers(-3, 2**63))
+    sequence = data.draw(st.integers(0, 40) | st.integers(0, 2**63 - 1) | st.sampled_from(EDGES))
     if mode != "none":
         sign(prepared, mode, camera, sequence, int(time.time()))
     counts.cases += 1
     counts.by_mode[mode] += 1
     try:
         response = session.send(prepared, timeout=30, allow_redirects=False)
-    except requests.RequestException as exc:
+    except RequestException as exc:
         counts.answered(operation, 0)
         counts.fail(f"{operation}: no answer ({type(exc).__name__})", repr(exc))
         return
@@ -212,7 +223,7 @@ def send_one(
     where = f"{operation} [{mode}]"
     example = (
         f"{case.method} {prepared.path_url} headers={dict(prepared.headers)}"
-        f" body={(prepared.body or b'')[:300]!r} -> {response.status_code} {response.text[:300]}"
+        f" body={body_of(prepared)[:300]!r} -> {response.status_code} {response.text[:300]}"
     )
     if response.status_code >= 500:
         counts.fail(f"{where}: {response.status_code}", example)
