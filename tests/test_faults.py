@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.faults import EXIT_UNAVAILABLE, SCENARIOS
+from tools.faults import EXIT_UNAVAILABLE, SCENARIOS, fuzz_sizes
 from tools.faults.row import Row, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +46,13 @@ def test_table_has_one_line_per_row() -> None:
     rows = [Row("a | b", 3, 10, 0, 1, 2.25, "n")]
     lines = markdown(rows).splitlines()
     assert lines[2] == "| a / b | 3 | 10 | 0 | 1 | 2.2 | n |"
+
+
+def test_fuzzing_runs_when_asked_or_with_the_whole_full_matrix() -> None:
+    """`--full --only kill9` is that row alone (it once also fuzzed for minutes)."""
+    assert fuzz_sizes("full", ["kill9"], 0, 0) == (0, 0)
+    assert fuzz_sizes("full", None, 0, 0) == (2000, 10_000)
+    assert fuzz_sizes("full", ["fuzz"], 0, 0) == (2000, 10_000)
+    assert fuzz_sizes("short", ["fuzz"], 0, 0) == (200, 200)
+    assert fuzz_sizes("short", None, 0, 0) == (0, 0)
+    assert fuzz_sizes("short", ["kill9"], 50, 300) == (50, 300)

@@ -84,6 +84,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run, size="short")
 
 
+def fuzz_sizes(size: Size, only: list[str] | None, examples: int, cases: int) -> tuple[int, int]:
+    """(parser examples each, API cases): what --fuzz N and --schemathesis N say; else the fuzzing
+    runs with `--only fuzz`, and with --full unless --only names other rows alone."""
+    fuzzing = "fuzz" in (only or []) or (size == "full" and not only)
+    full = size == "full"
+    return (
+        examples or (0 if not fuzzing else 2000 if full else 200),
+        cases or (0 if not fuzzing else API_CASES_FULL if full else API_CASES_SHORT),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 1 when any row lost or duplicated something, a fuzz target crashed, or an API answer
     was a 5xx or not as the spec documents it."""
@@ -94,15 +105,12 @@ def run(args: argparse.Namespace) -> int:
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
-    examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
+    examples, cases = fuzz_sizes(args.size, args.only, args.fuzz, args.schemathesis)
     fuzz: list[dict[str, Any]] = []
     if examples:
         from tools.faults.fuzz import run_all
 
         fuzz = run_all(examples)
-    cases = args.schemathesis or (
-        API_CASES_FULL if args.size == "full" else API_CASES_SHORT if "fuzz" in only else 0
-    )
     api: dict[str, Any] = {}
     if cases:
         from tools.faults.api_fuzz import run_api_fuzz
