@@ -91,6 +91,7 @@ class Counts:
     with the first request that caused it."""
 
     cases: int = 0
+    fresh: int = 1000  # the last sequence handed out as new
     by_operation: dict[str, Counter[int]] = field(default_factory=dict)
     by_mode: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
@@ -208,7 +209,13 @@ def send_one(case: Any, data: st.DataObject, url: str, session: Session, counts:
     prepared = session.prepare_request(Request(**kwargs))
     mode = "none" if case.path == protocol.HEALTH_PATH else data.draw(st.sampled_from(MODES))
     camera = data.draw(st.integers(0, CAMERAS - 1))
-    sequence = data.draw(st.integers(0, 40) | st.integers(0, 2**63 - 1) | st.sampled_from(EDGES))
+    if data.draw(st.booleans()):  # a sequence not used before: the event can be stored
+        counts.fresh += 1
+        sequence = counts.fresh
+    else:  # small ones repeat (200 or 409), and the edges
+        sequence = data.draw(
+            st.integers(0, 40) | st.integers(0, 2**63 - 1) | st.sampled_from(EDGES)
+        )
     if mode != "none":
         sign(prepared, mode, camera, sequence, int(time.time()))
     counts.cases += 1
