@@ -81,7 +81,9 @@ def cuts(n: int, ignore: str = "", seed: int = 11) -> Row:
             deadline = restarted + 120
             while not any(t > restarted for c in cameras for t in c.answered_at[-1:]):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"no capture acknowledged 120 s after a restart:\n{log}")
+                    raise RuntimeError(
+                        f"no capture acknowledged 120 s after a restart:\n{log.read_text()[-2000:]}"
+                    )
                 time.sleep(0.02)
             recoveries.append(
                 min(t for c in cameras for t in c.answered_at if t > restarted) - restarted
@@ -89,7 +91,7 @@ def cuts(n: int, ignore: str = "", seed: int = 11) -> Row:
         deadline = time.monotonic() + 120
         while not any(c.acked for c in cameras):  # something to lose at the last cut
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no capture acknowledged in 120 s:\n{log}")
+                raise RuntimeError(f"no capture acknowledged in 120 s:\n{log.read_text()[-2000:]}")
             time.sleep(0.02)
         stop.set()
         for c in cameras:

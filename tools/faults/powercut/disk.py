@@ -14,12 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.faults.row import RowUnavailable
+
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = Path(__file__).with_name("shim.c")
 BUILD = ROOT / "build"
 
 
-class NoCompiler(RuntimeError):
+class NoCompiler(RowUnavailable):
     """No C compiler here to build the shim; the message says which was looked for."""
 
 
