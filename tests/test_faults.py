@@ -49,3 +49,24 @@ def test_table_has_one_line_per_row() -> None:
     rows = [Row("a | b", 3, 10, 0, 1, 2.25, "n")]
     lines = markdown(rows).splitlines()
     assert lines[2] == "| a / b | 3 | 10 | 0 | 1 | 2.2 | n |"
+
+
+def test_only_rows_runs_no_fuzzing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--full --only NAME` runs that row alone; fuzzing runs by default or with --only fuzz."""
+    import tools.faults as faults
+    import tools.faults.fuzz as fuzz
+    from tools.cli import build_parser
+
+    ran: list[int] = []
+    monkeypatch.setattr(faults, "run_rows", lambda *a, **k: [])
+    monkeypatch.setattr(fuzz, "run_all", lambda n: ran.append(n) or [])
+    for argv, fuzzed in [
+        (["--full", "--only", "kill9"], []),
+        (["--full"], [2000]),
+        (["--short", "--only", "fuzz"], [200]),
+        (["--only", "kill9", "--fuzz", "5"], [5]),
+    ]:
+        ran.clear()
+        args = build_parser().parse_args(["faults", "--json", *argv])
+        assert faults.run(args) == 0
+        assert ran == fuzzed, argv

@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
-    examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
+    fuzzing = args.only is None or "fuzz" in only  # --only with rows alone runs just those rows
+    examples = args.fuzz or (
+        0 if not fuzzing else 2000 if args.size == "full" else 200 if "fuzz" in only else 0
+    )
     fuzz: list[dict[str, Any]] = []
     if examples:
         from tools.faults.fuzz import run_all
