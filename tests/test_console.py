@@ -14,6 +14,7 @@ from gateway_helpers import SECRET, scene_jpeg
 
 from gateway import hit_events
 from gateway.access import audit
+from gateway.access.sessions import token_hash
 from gateway.web.console.session import COOKIE
 from tools.field.camera_sim import CameraClient
 
@@ -50,6 +51,15 @@ def logged_in(console: Console, name: str) -> Browserless:
     answer = client.login(name, code)
     assert answer.status == 303, answer.body
     return client
+
+
+def make_idle(console: Console, client: Browserless) -> None:
+    """Move the session's last use back past the idle time, in the access database."""
+    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
+    sessions.conn().execute(
+        "UPDATE console_sessions SET last_seen = last_seen - ? WHERE token_sha256=?",
+        (sessions.idle_s + 1, token_hash(client.cookies[COOKIE])),
+    )
 
 
 def records(console: Console, user: str) -> list[dict[str, object]]:
@@ -100,9 +110,7 @@ def test_not_logged_in_goes_to_the_login_page(console: Console) -> None:
 def test_idle_session_ends(console: Console) -> None:
     client = logged_in(console, "ofc")
     assert client.get("/alerts").status == 200
-    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
-    live = sessions.get(client.cookies[COOKIE])
-    live.last_seen -= sessions.idle_s + 1
+    make_idle(console, client)
     answer = client.get("/alerts")
     assert answer.status == 303 and "idle" in answer.header("location")
     assert client.get("/alerts").status == 303  # and the token is revoked for good
@@ -321,8 +329,7 @@ def test_alert_stream_ends_with_the_session(
     conn.request("GET", "/api/alerts/stream?after=1000000", headers={"Cookie": cookie})
     stream = conn.getresponse()
     assert stream.readline() == b"retry: 2000\n"
-    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
-    sessions.get(client.cookies[COOKIE]).last_seen -= sessions.idle_s + 1
+    make_idle(console, client)
     deadline = time.monotonic() + 20
     while (line := stream.readline()) != b"event: logout\n":
         assert line and time.monotonic() < deadline, "the stream outlived its session"
@@ -428,3 +435,52 @@ def test_investigator_searches_the_index_in_storage(console: Console) -> None:
     assert image.status == 200 and image.header("content-type") == "image/jpeg"
     officer = logged_in(console, "ofc")
     assert officer.get(link.group(1).replace("&amp;", "&")).status == 404
+
+
+def test_session_survives_a_restart_until_logout_or_idle(console: Console) -> None:
+    """The sessions are in the access database: a console built anew over it (as after a restart)
+    takes the same cookie and CSRF token; logging out or going idle ends it there too."""
+    from gateway.web.console import console_server
+
+    gateway = console.gateway
+    first, second = logged_in(console, "ofc"), logged_in(console, "ofc")
+    tokens = [first.csrf(), second.csrf()]
+    stored = gateway.console.app.state.access.connect()  # type: ignore[union-attr]
+    rows = stored.execute("SELECT * FROM console_sessions").fetchall()
+    assert first.cookies[COOKIE] not in str([dict(r) for r in rows])  # its hash only
+    restarted = console_server(gateway.config, gateway.store)
+    assert restarted is not None
+    restarted.start()
+    try:
+        again = [Browserless(restarted.url, dict(c.cookies)) for c in (first, second)]
+        for client, token in zip(again, tokens, strict=True):
+            page = client.get("/alerts")
+            assert page.status == 200 and csrf_of(page.body) == token
+        assert again[0].post("/logout", {"csrf": tokens[0]}).status == 303
+        gone = token_hash(first.cookies[COOKIE])
+        assert not stored.execute(
+            "SELECT 1 FROM console_sessions WHERE token_sha256=?", (gone,)
+        ).fetchall()
+        assert Browserless(restarted.url, dict(first.cookies)).get("/alerts").status == 303
+        assert first.get("/alerts").status == 303  # on the other listener too
+        make_idle(console, second)
+        answer = again[1].get("/alerts")
+        assert answer.status == 303 and "idle" in answer.header("location")
+        key = token_hash(second.cookies[COOKIE])
+        assert not stored.execute(
+            "SELECT 1 FROM console_sessions WHERE token_sha256=?", (key,)
+        ).fetchall()
+        assert second.get("/alerts").status == 303
+    finally:
+        restarted.shutdown()
+
+
+def test_login_purges_idle_console_sessions(console: Console) -> None:
+    idle = logged_in(console, "ofc")
+    make_idle(console, idle)
+    key = token_hash(idle.cookies[COOKIE])
+    stored = console.gateway.console.app.state.access.connect()  # type: ignore[union-attr]
+    query = "SELECT count(*) FROM console_sessions WHERE token_sha256=?"
+    assert stored.execute(query, (key,)).fetchone()[0] == 1
+    logged_in(console, "tech")
+    assert stored.execute(query, (key,)).fetchone()[0] == 0

@@ -99,7 +99,8 @@ def create_console_app(
     app.state.config = config
     app.state.store = store
     app.state.access = access or AccessDB(config.data_dir)
-    app.state.sessions = ConsoleSessions(config.console.idle_minutes * 60)
+    app.state.sessions = ConsoleSessions(app.state.access, config.console.idle_minutes * 60)
+    app.state.sessions.purge()
     app.state.target = target
     app.state.tls = config.console.tls_cert is not None
     app.state.stopping = False
@@ -207,7 +208,7 @@ async def login(
         token, name = await run_in_threadpool(attempt)
     except AccessDenied as exc:
         return login_form(request, safe_next(next), str(exc), username, 401)
-    request.app.state.sessions.start(token, name)
+    await run_in_threadpool(request.app.state.sessions.start, token, name)
     log.info("console login: %s from %s", name, source)
     response = RedirectResponse(safe_next(next), 303)
     response.set_cookie(
@@ -227,10 +228,10 @@ async def logout(request: Request) -> Response:
     token = token_of(request)
     live: ConsoleSessions = request.app.state.sessions
     if token is not None:
-        entry = live.get(token)
+        entry = await run_in_threadpool(live.get, token)
         form = await request.form()
         if entry is not None and secrets.compare_digest(str(form.get("csrf", "")), entry.csrf):
-            live.end(token)
+            await run_in_threadpool(live.end, token)
             await run_in_threadpool(
                 sessions.logout, request.app.state.access, token, source_of(request)
             )
