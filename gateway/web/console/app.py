@@ -26,7 +26,16 @@ from gateway.access.roles import AccessDenied
 from gateway.access.settings import load
 from gateway.config import Config
 from gateway.store import Store
-from gateway.web.console import alerts, audit_pages, cameras, hotlists, search
+from gateway.web.console import (
+    alerts,
+    audit_pages,
+    cameras,
+    hotlists,
+    reports,
+    search,
+    search_approval,
+    sharing,
+)
 from gateway.web.console.session import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -57,6 +66,9 @@ MENU = [
     ("/search", "Search", "reads.recent"),
     ("/hotlists", "Hot lists", "hotlist.view"),
     ("/cameras", "Cameras", "cameras.view"),
+    ("/sharing", "Sharing", "share.view"),
+    ("/search/requests", "Search requests", "search.approve"),
+    ("/reports", "Reports", "reports.publish"),
     ("/audit", "Audit", "audit.read"),
 ]
 
@@ -106,7 +118,16 @@ def create_console_app(
     app.state.stopping = False
     app.state.templates = TEMPLATES
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
-    for module in (alerts, search, hotlists, cameras, audit_pages):
+    for module in (
+        alerts,
+        search_approval,
+        search,
+        hotlists,
+        cameras,
+        sharing,
+        reports,
+        audit_pages,
+    ):
         app.include_router(module.router)
     app.add_api_route("/", home, methods=["GET"])
     app.add_api_route("/login", login_page, methods=["GET"], response_class=HTMLResponse)
