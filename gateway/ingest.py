@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from gateway.camera_keys import CameraKeys
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
+from gateway.store_health import StoreHealth, is_disk_full
 
 log = logging.getLogger("alpr.ingest")
 SURVEY_MAX = 50
@@ -78,6 +80,7 @@ class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
         self.running = Running(config, store)
+        self.health = StoreHealth(store, config)  # free space and integrity: refuse before writing
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
 
     @property
@@ -91,6 +94,7 @@ class Ingest:
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config: requests from now on use it (and read secrets afresh)."""
         self.running = Running(config, self.store)
+        self.health.config = config
 
     def check_camera(self, camera: str, body_pending: bool, running: Running | None = None) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
@@ -150,7 +154,15 @@ class Ingest:
                 check_jpeg(frame, i)
         except Rejection as r:
             raise Rejection(r.status, r.reason, caller=caller) from None
-        response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        refused = self.health.refusal()
+        if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
+            raise Rejection(*refused, caller=caller)
+        try:
+            response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        except (OSError, sqlite3.Error) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.health.disk_full(exc), caller=caller) from None
         if response is None:  # a concurrent copy of the same request won the race
             again = store.find_event(caller.camera, caller.sequence)
             assert again is not None
@@ -182,7 +194,14 @@ class Ingest:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise Rejection(400, f"heartbeat {key!r} must be a number", caller=caller)
-        self.store.add_heartbeat(caller.camera, beat)
+        if self.health.damaged:  # a heartbeat is small: it still goes in while the disk is low
+            raise Rejection(503, f"gateway store damaged: {self.health.damaged}", caller=caller)
+        try:
+            self.store.add_heartbeat(caller.camera, beat)
+        except (OSError, sqlite3.Error) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.health.disk_full(exc), caller=caller) from None
         return 200, {}
 
     def survey(self, caller: Caller, query: str, client: str) -> tuple[int, dict[str, Any]]:
