@@ -76,7 +76,7 @@ class Gateway:
         self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
         self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
         self.console = console_server(config, self.store, self.target)
-        self.store_watch = StoreWatch(self.ingest.health, self.stop)
+        self.store_watch = StoreWatch(self.ingest.store_health, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:

@@ -47,6 +47,14 @@ def free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def is_corrupt(exc: BaseException) -> bool:
+    """SQLite found a damaged page while using the store (SQLITE_CORRUPT, SQLITE_NOTADB)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        code in (11, 26) or "malformed" in str(exc)
+    )
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """A write that failed because the file system (or SQLite's file) has no room left."""
     if isinstance(exc, OSError):
@@ -88,7 +96,7 @@ def damage_message(config: Config, problems: list[str], pragma: str) -> str:
     where = f"--config {config.path} " if config.path else ""
     source = str(backup) if backup else "BACKUP_FILE (the newest file `alpr gateway backup` wrote)"
     return (
-        f"the store {db_path} is damaged: PRAGMA {pragma} found {'; '.join(problems[:3])}."
+        f"the store {db_path} is damaged: {pragma} found {'; '.join(problems[:3])}."
         f" Stop the gateway and restore the latest backup: alpr gateway restore {where}{source}"
         " (event files are not in a backup: keep the data folder's spool/)"
     )
@@ -104,7 +112,7 @@ def check_at_start(config: Config) -> None:
     log.info("store quick_check: %s in %.2f s", "ok" if not problems else "FAILED",
              time.monotonic() - started)  # fmt: skip
     if problems:
-        raise StoreDamaged(damage_message(config, problems, "quick_check"))
+        raise StoreDamaged(damage_message(config, problems, "PRAGMA quick_check"))
 
 
 class StoreHealth:
@@ -117,7 +125,7 @@ class StoreHealth:
         self.store, self.config = store, config
         self.lock = threading.Lock()
         self.low = False  # free space under the reserve
-        self.alert_due: dict[str, Any] | None = None  # a notice that could not be queued yet
+        self.pending: list[dict[str, Any]] = []  # notices not queued yet (the disk was full)
         self.damaged: str | None = None
 
     def refusal(self) -> tuple[int, str] | None:
@@ -126,6 +134,8 @@ class StoreHealth:
             return 503, f"gateway store damaged, ingest stopped: {self.damaged}"
         free = free_bytes(self.store.root)
         reserve = int(self.config.min_free_mb * MB)
+        if self.low:  # back only with room for one more event above the reserve: no flapping
+            reserve += self.config.max_body_bytes
         self.set_low(free < reserve, free)
         if free < reserve:
             return 507, (
@@ -152,42 +162,49 @@ class StoreHealth:
                         " captures until space is freed"
                     )
                     log.error("%s", message)
-                    self.alert_due = {"type": "disk-full", "audience": "manager",
-                                      "message": message, "free_bytes": free}  # fmt: skip
+                    kind = "disk-full"
                 else:
                     message = f"gateway disk space back: {free // MB} MB free under {where}"
                     log.warning("%s; ingest accepts captures again", message)
-                    self.alert_due = {"type": "disk-ok", "audience": "manager",
-                                      "message": message, "free_bytes": free}  # fmt: skip
-            due, self.alert_due = self.alert_due, None
-        if due is not None:
-            self.send(due)
+                    kind = "disk-ok"
+                self.pending.append({"type": kind, "audience": "manager", "message": message,
+                                     "free_bytes": free})  # fmt: skip
+        if changed or (self.pending and not low):
+            self.send_pending()
 
-    def mark_damaged(self, problems: list[str]) -> None:
-        """The scheduled check failed: stop ingest, log and alert."""
-        message = damage_message(self.config, problems, "integrity_check")
+    def mark_damaged(self, problems: list[str], found_by: str) -> None:
+        """The scheduled check (or a write) found damage: stop ingest, log and alert."""
+        message = damage_message(self.config, problems, found_by)
         with self.lock:
             first = self.damaged is None
             self.damaged = message
         if first:
             log.critical("%s", message)
-            self.send({"type": "store-damaged", "audience": "manager", "message": message})
-
-    def send(self, payload: dict[str, Any]) -> None:
-        """Queue a notice to every alert target; one that cannot be written yet is kept for later."""
-        db = self.store.connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            queue_alerts(db, None, payload, self.config.alerts, time.time())
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            log.error("could not queue the %s alert (%s); trying again later", payload["type"], exc)
             with self.lock:
-                self.alert_due = self.alert_due or payload
-            return
-        self.store.new_alerts.notify()
+                self.pending.append({"type": "store-damaged", "audience": "manager",
+                                     "message": message})  # fmt: skip
+            self.send_pending()
+
+    def send_pending(self) -> None:
+        """Queue the pending notices, in order, to every alert target; what cannot be written yet
+        (a full disk) stays pending for the next try."""
+        with self.lock:
+            due, self.pending = self.pending, []
+        db = self.store.connect()
+        for i, payload in enumerate(due):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                queue_alerts(db, None, payload, self.config.alerts, time.time())
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                log.error("could not queue the %s alert (%s); trying again", payload["type"], exc)
+                with self.lock:
+                    self.pending[:0] = due[i:]
+                return
+        if due:
+            self.store.new_alerts.notify()
 
 
 class StoreWatch(threading.Thread):
@@ -202,10 +219,8 @@ class StoreWatch(threading.Thread):
     def tick(self) -> None:
         health = self.health
         health.refusal()
-        with health.lock:
-            due, health.alert_due = health.alert_due, None
-        if due is not None:
-            health.send(due)
+        if health.pending:
+            health.send_pending()
         hours = health.config.integrity_check_hours
         if hours > 0 and time.monotonic() - self.last_check >= hours * 3600:
             self.last_check = time.monotonic()
@@ -214,7 +229,7 @@ class StoreWatch(threading.Thread):
             log.info("store integrity_check: %s in %.2f s", "ok" if not problems else "FAILED",
                      time.monotonic() - started)  # fmt: skip
             if problems:
-                health.mark_damaged(problems)
+                health.mark_damaged(problems, "PRAGMA integrity_check")
 
     def run(self) -> None:
         while not self.stop.wait(WATCH_S):

@@ -159,11 +159,11 @@ def test_scheduled_check_stops_ingest_and_alerts(tmp_path: Path) -> None:
     gateway.start()
     try:
         ingest = gateway.ingest
-        watch = StoreWatch(ingest.health, gateway.stop)
+        watch = StoreWatch(ingest.store_health, gateway.stop)
         watch.last_check -= 3600  # due now
         corrupt_page(config.data_dir / "gateway.db", "events", random.Random(2))
         watch.tick()
-        assert ingest.health.damaged and "alpr gateway restore" in ingest.health.damaged
+        assert ingest.store_health.damaged and "alpr gateway restore" in ingest.store_health.damaged
         meta = {"captured": time.time(), "trigger": "radar", "battery_v": 3.9, "solar_v": 5.0}
         caller = Caller("cam-01", 900, SECRET.encode())
         with pytest.raises(Rejection) as refused:

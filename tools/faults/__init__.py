@@ -26,6 +26,8 @@ EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
 SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
     "kill9": "tools.faults.kill9",
+    "disk-full": "tools.faults.disk_full",
+    "corrupt-page": "tools.faults.corrupt_page",
 }
 
 
