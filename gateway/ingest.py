@@ -80,7 +80,9 @@ class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
         self.running = Running(config, store)
-        self.store_health = StoreHealth(store, config)  # free space and integrity: refuse before writing
+        self.store_health = StoreHealth(
+            store, config
+        )  # free space and integrity: refuse before writing
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
 
     @property
@@ -197,8 +199,12 @@ class Ingest:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise Rejection(400, f"heartbeat {key!r} must be a number", caller=caller)
-        if self.store_health.damaged:  # a heartbeat is small: it still goes in while the disk is low
-            raise Rejection(503, f"gateway store damaged: {self.store_health.damaged}", caller=caller)
+        if (
+            self.store_health.damaged
+        ):  # a heartbeat is small: it still goes in while the disk is low
+            raise Rejection(
+                503, f"gateway store damaged: {self.store_health.damaged}", caller=caller
+            )
         try:
             self.store.add_heartbeat(caller.camera, beat)
         except (OSError, sqlite3.Error) as exc:

@@ -50,9 +50,7 @@ def free_bytes(path: Path) -> int:
 def is_corrupt(exc: BaseException) -> bool:
     """SQLite found a damaged page while using the store (SQLITE_CORRUPT, SQLITE_NOTADB)."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.DatabaseError) and (
-        code in (11, 26) or "malformed" in str(exc)
-    )
+    return isinstance(exc, sqlite3.DatabaseError) and (code in (11, 26) or "malformed" in str(exc))
 
 
 def is_disk_full(exc: BaseException) -> bool:

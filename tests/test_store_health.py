@@ -74,7 +74,9 @@ def test_full_disk_answers_507_and_the_camera_keeps_the_event(
     app = firmware_app(monkeypatch)
     queue_event(1)
     now = int(time.time())
-    status, answer, verified = proto.post(conf, proto.EVENT_PATH, evq.get(1), 1, proto.EVENT_TYPE, now)
+    status, answer, verified = proto.post(
+        conf, proto.EVENT_PATH, evq.get(1), 1, proto.EVENT_TYPE, now
+    )
     assert status == 507 and verified and "disk full" in answer["error"], answer
     st: dict[str, int] = {}
     app.flush(conf, st)
@@ -140,7 +142,10 @@ def test_damaged_page_refuses_start_and_a_restore_brings_the_data_back(tmp_path:
     with pytest.raises(StoreDamaged) as refused:
         Gateway(config)
     message = str(refused.value)
-    assert "quick_check" in message and f"alpr gateway restore --config {config.path} {backup}" in message
+    assert (
+        "quick_check" in message
+        and f"alpr gateway restore --config {config.path} {backup}" in message
+    )
     restore(config.data_dir, backup)
     gateway = Gateway(config)  # the check passes
     gateway.start()

@@ -117,7 +117,9 @@ def found_while_running(config: Path, port: int, db: Path, rng: random.Random, l
     return took
 
 
-def restored(config: Path, port: int, backup_file: Path, digests: dict[int, str], log: Path) -> tuple[int, float]:
+def restored(
+    config: Path, port: int, backup_file: Path, digests: dict[int, str], log: Path
+) -> tuple[int, float]:
     """Restore the backup and start the gateway; (events of the backup missing or changed,
     seconds from the restore command to the gateway answering)."""
     started = time.monotonic()
@@ -133,8 +135,10 @@ def restored(config: Path, port: int, backup_file: Path, digests: dict[int, str]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    rows = Store(config.parent / "data").connect().execute(
-        "SELECT sequence, body_sha256 FROM events WHERE camera='cam-00'"
+    rows = (
+        Store(config.parent / "data")
+        .connect()
+        .execute("SELECT sequence, body_sha256 FROM events WHERE camera='cam-00'")
     )
     now = {int(r[0]): str(r[1]) for r in rows}
     return sum(now.get(seq) != digest for seq, digest in digests.items()), took

@@ -109,12 +109,12 @@ class Injected:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             real_write(path, data)
 
-        health_module.free_bytes = free_bytes  # type: ignore[assignment]
+        health_module.free_bytes = free_bytes
         store_module.fsync_write = fsync_write
         try:
             yield
         finally:
-            health_module.free_bytes = real_free  # type: ignore[assignment]
+            health_module.free_bytes = real_free
             store_module.fsync_write = real_write
 
 
@@ -179,11 +179,7 @@ def run(size: Size, env: Env) -> Row:
     with tempfile.TemporaryDirectory(prefix="alpr-faults-disk-") as tmp_name:
         tmp = Path(tmp_name)
         with tmpfs(tmp / "data", TMPFS_MB) as mounted:
-            if mounted:
-                result = on_tmpfs(tmp, faults, hold_s)
-            else:
-                result = injected(tmp, faults, hold_s)
-    return result
+            return on_tmpfs(tmp, faults, hold_s) if mounted else injected(tmp, faults, hold_s)
 
 
 def stop_cameras(cameras: list[Camera], stop: threading.Event) -> None:
