@@ -284,6 +284,8 @@ def row(
         for status, n in c.retried.items():
             answers[status] = answers.get(status, 0) + n
     rejected = sum(sum(c.rejected.values()) for c in cameras)
+    if set(answers) - {507}:  # a camera retries any 5xx, but a full disk is to be answered 507
+        raise RuntimeError(f"the gateway answered {answers} while its disk was full, not only 507")
     detail: dict[str, Any] = {
         "refused_after_s": [round(r, 2) for r in refused],
         "recoveries_s": [round(r, 2) for r in recovered],
