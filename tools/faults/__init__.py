@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
-    examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
+    fuzzing = not args.only or "fuzz" in only  # `--only ROW` runs that row alone, even --full
+    examples = args.fuzz or (
+        2000 if args.size == "full" and fuzzing else 200 if "fuzz" in only else 0
+    )
     fuzz: list[dict[str, Any]] = []
     if examples:
         from tools.faults.fuzz import run_all
