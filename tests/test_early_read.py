@@ -11,7 +11,6 @@ import pytest
 from gateway_helpers import scene_jpeg
 
 import gateway.store as store_module
-
 from gateway.early_read import EarlyReads
 from tools.demo import hotlist_csv, running_gateway, wait_until
 from tools.field.camera_sim import CameraClient
