@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.faults.rgw import RgwUnavailable
-from tools.faults.row import Env, Row, Scenario, Size, markdown
+from tools.faults.row import Env, Row, RowUnavailable, Scenario, Size, markdown
 
 log = logging.getLogger("alpr.faults")
 EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
@@ -27,6 +27,9 @@ API_CASES_FULL, API_CASES_SHORT = 10_000, 200  # schemathesis cases against the 
 SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
     "kill9": "tools.faults.kill9",
+    "powercut": "tools.faults.powercut",
+    "disk-full": "tools.faults.disk_full",
+    "corrupt-page": "tools.faults.corrupt_page",
 }
 
 
@@ -35,12 +38,22 @@ def scenario(name: str) -> Scenario:
     return run
 
 
-def run_rows(size: Size, only: list[str], env: Env | None = None) -> list[Row]:
-    """Run the chosen scenarios one after the other (each starts and stops its own servers)."""
+def run_rows(
+    size: Size, only: list[str], env: Env | None = None, skipped: dict[str, str] | None = None
+) -> list[Row]:
+    """Run the chosen scenarios one after the other (each starts and stops its own servers).
+
+    A row that cannot run here (RowUnavailable) is left out with the reason in `skipped`.
+    """
     rows = []
     for name in only:
         log.info("fault scenario %s (%s)", name, size)
-        rows.append(scenario(name)(size, env or Env()))
+        try:
+            rows.append(scenario(name)(size, env or Env()))
+        except RowUnavailable as exc:
+            log.error("fault scenario %s skipped: %s", name, exc)
+            if skipped is not None:
+                skipped[name] = str(exc)
     return rows
 
 
@@ -100,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
     was a 5xx or not as the spec documents it."""
     started = dt.datetime.now(dt.UTC)
     only = args.only or list(SCENARIOS)
+    skipped: dict[str, str] = {}
     try:
-        rows = run_rows(args.size, [n for n in only if n != "fuzz"], Env(args.rgw_data))
+        rows = run_rows(args.size, [n for n in only if n != "fuzz"], Env(args.rgw_data), skipped)
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
@@ -120,12 +134,15 @@ def run(args: argparse.Namespace) -> int:
         "size": args.size,
         "started": started.isoformat(timespec="seconds"),
         "rows": [r.as_dict() for r in rows],
+        "skipped": skipped,
         "fuzz": fuzz,
         "api_fuzz": api,
     }
     if not args.json:
         print(f"fault matrix ({args.size}), {started:%Y-%m-%d}\n")
         print(markdown(rows))
+        for name, why in skipped.items():
+            print(f"\nskipped {name}: {why}")
         if fuzz:
             from tools.faults.fuzz import fuzz_markdown
 
