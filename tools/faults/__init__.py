@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tools.faults.board import BoardUnavailable
 from tools.faults.rgw import RgwUnavailable
 from tools.faults.row import Env, Row, Scenario, Size, markdown
 
@@ -26,7 +27,11 @@ EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
 SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
     "kill9": "tools.faults.kill9",
+    "board-clock": "tools.faults.board_clock",
+    "board-power": "tools.faults.board_power",
+    "board-restart": "tools.faults.board_restart",
 }
+BOARD = ("board-clock", "board-power", "board-restart")  # rows on the emulated board (Node.js)
 
 
 def scenario(name: str) -> Scenario:
@@ -83,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
+    except BoardUnavailable as exc:
+        log.error("no emulated board for the fault matrix: %s", exc)
+        return EXIT_UNAVAILABLE
     examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
     fuzz: list[dict[str, Any]] = []
     if examples:
@@ -104,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
             print("\n" + fuzz_markdown(fuzz))
         print()
     print(json.dumps(result, indent=None if args.json else 1))
-    bad = any(r.lost or r.duplicated for r in rows) or any(f["crashes"] for f in fuzz)
+    bad = any(r.lost or r.duplicated or r.detail.get("failures") for r in rows) or any(f["crashes"] for f in fuzz)
     sys.stdout.flush()
     return 1 if bad else 0
