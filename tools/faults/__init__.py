@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.faults.board import BoardUnavailable
+from tools.faults.board import BoardUnavailable, shared
 from tools.faults.rgw import RgwUnavailable
 from tools.faults.row import Env, Row, Scenario, Size, markdown
 
@@ -42,9 +42,10 @@ def scenario(name: str) -> Scenario:
 def run_rows(size: Size, only: list[str], env: Env | None = None) -> list[Row]:
     """Run the chosen scenarios one after the other (each starts and stops its own servers)."""
     rows = []
-    for name in only:
-        log.info("fault scenario %s (%s)", name, size)
-        rows.append(scenario(name)(size, env or Env()))
+    with shared():  # the board rows of one run share one deployed board
+        for name in only:
+            log.info("fault scenario %s (%s)", name, size)
+            rows.append(scenario(name)(size, env or Env()))
     return rows
 
 

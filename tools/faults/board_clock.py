@@ -12,9 +12,7 @@ wrong clock), not hours off.
 from __future__ import annotations
 
 import re
-import tempfile
 import time
-from pathlib import Path
 
 from tools.faults.board import bench, count
 from tools.faults.row import Env, Row, Size
@@ -22,50 +20,51 @@ from tools.faults.row import Env, Row, Size
 HOUR = 3600
 OFFSETS = {"short": [3 * HOUR, -3 * HOUR], "full": [3 * HOUR, -3 * HOUR, 11 * HOUR, -11 * HOUR]}
 EVENTS = {"short": 1, "full": 3}  # captured per offset while the Wi-Fi is down
-TIME_SLACK_S = 5.0  # a capture time may be this far outside its trigger's wake (clock steps are whole s)
+TIME_SLACK_S = (
+    5.0  # a capture time may be this far outside its trigger's wake (clock steps are whole s)
+)
 CLOCK_SLACK_S = 5.0  # how far the board's clock may be off after the correction
 
 
 def run(size: Size, env: Env) -> Row:
     offsets, per = OFFSETS[size], EVENTS[size]
-    with tempfile.TemporaryDirectory(prefix="alpr-faults-clock-") as tmp_name:
-        with bench(Path(tmp_name), burst=1, retry_s=10, http_timeout_s=8) as b:
-            board, gw = b.board, b.gateway
-            wakes: dict[int, tuple[float, float]] = {}  # sequence -> real time around its wake
-            recoveries: list[float] = []
-            clock_after: list[float] = []
-            for offset in offsets:
-                board.set_wifi("down")
-                board.set_clock_offset(offset)
-                for _ in range(per):
-                    before, t0 = set(board.queued()), time.time()
-                    if not board.trigger():
-                        raise RuntimeError(f"the board did not wake:\n{board.console()[-2000:]}")
-                    b.sleep_ms()
-                    for seq in set(board.queued()) - before:
-                        wakes[seq] = (t0, time.time())
-                board.set_wifi("up")
-                start = time.monotonic()
-                if not board.timer():
-                    raise RuntimeError(f"no retry wake armed:\n{board.console()[-2000:]}")
+    with bench() as b:
+        board, gw = b.board, b.gateway
+        wakes: dict[int, tuple[float, float]] = {}  # sequence -> real time around its wake
+        recoveries: list[float] = []
+        clock_after: list[float] = []
+        for offset in offsets:
+            board.set_wifi("down")
+            board.set_clock_offset(offset)
+            for _ in range(per):
+                before, t0 = set(board.queued()), time.time()
+                if not board.trigger():
+                    raise RuntimeError(f"the board did not wake:\n{board.console()[-2000:]}")
                 b.sleep_ms()
-                stored = gw.events()
-                if board.queued() or {s for s in wakes} - {e["sequence"] for e in stored}:
-                    raise RuntimeError(
-                        f"clock {offset:+d} s: events still queued {board.queued()}:\n"
-                        f"{board.console()[-3000:]}"
-                    )
-                recoveries.append(time.monotonic() - start)
-                clock_after.append(float(board.state()["clockOffsetS"]))
-            stored = gw.events()
-            stale = len(re.findall(r"stale timestamp", gw.log()))
-        lost, duplicated = count(stored, set(wakes))
-        errors = {}
-        for e in stored:
-            t0, t1 = wakes.get(e["sequence"], (e["captured"], e["captured"]))
-            errors[e["sequence"]] = max(t0 - e["captured"], e["captured"] - t1, 0.0)
-        bad_times = sum(err > TIME_SLACK_S for err in errors.values())
-        bad_clock = sum(abs(c) > CLOCK_SLACK_S for c in clock_after)
+                for seq in set(board.queued()) - before:
+                    wakes[seq] = (t0, time.time())
+            board.set_wifi("up")
+            start = time.monotonic()
+            if not board.timer():
+                raise RuntimeError(f"no retry wake armed:\n{board.console()[-2000:]}")
+            b.sleep_ms()
+            stored = b.events()
+            if board.queued() or {s for s in wakes} - {e["sequence"] for e in stored}:
+                raise RuntimeError(
+                    f"clock {offset:+d} s: events still queued {board.queued()}:\n"
+                    f"{board.console()[-3000:]}"
+                )
+            recoveries.append(time.monotonic() - start)
+            clock_after.append(float(board.state()["clockOffsetS"]))
+        stored = b.events()
+        stale = len(re.findall(r"stale timestamp", gw.log()))
+    lost, duplicated = count(stored, set(wakes))
+    errors = {}
+    for e in stored:
+        t0, t1 = wakes.get(e["sequence"], (e["captured"], e["captured"]))
+        errors[e["sequence"]] = max(t0 - e["captured"], e["captured"] - t1, 0.0)
+    bad_times = sum(err > TIME_SLACK_S for err in errors.values())
+    bad_clock = sum(abs(c) > CLOCK_SLACK_S for c in clock_after)
     worst = max(errors.values(), default=0.0)
     return Row(
         name="camera clock wrong by hours (ahead and behind), emulated board",

@@ -5,8 +5,8 @@ import sys
 
 _path = sys.path[:]
 sys.path.clear()  # so that the imports below find the built-in module, not this file
-from time import *  # noqa: E402,F403
 import time as _builtin  # noqa: E402
+from time import *  # noqa: E402,F403
 
 sys.path.extend(_path)
 del _path
