@@ -113,15 +113,17 @@ def write_gateway_config(folder: Path, port: int, host: str = "127.0.0.1") -> Pa
     return config
 
 
-def write_images(folder: Path, n: int = 3, seed: int = 5) -> Path:
-    """Distinct small JPEGs for the fake camera sensor."""
+def write_images(
+    folder: Path, n: int = 3, seed: int = 5, shape: tuple[int, int] = (240, 320)
+) -> Path:
+    """Distinct small JPEGs (rows, columns) for the fake camera sensor."""
     import cv2
     import numpy as np
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for i in range(n):
-        img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+        img = rng.integers(0, 255, (*shape, 3), dtype=np.uint8)
         (folder / f"{i}.jpg").write_bytes(cv2.imencode(".jpg", img)[1].tobytes())
     return folder
 

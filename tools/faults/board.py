@@ -42,6 +42,7 @@ class Bench:
     site: dict[str, Any]  # the deployed site config
     folder: Path  # the gateway's config and data, the board's images and console log
     first: int = 0  # events numbered at most this were there before the row started
+    log_from: int = 0  # where the gateway's log stood when the row started
 
     def sleep_ms(self) -> int:
         return int(self.board.wait_asleep(timeout=60)["sleepMs"])
@@ -67,6 +68,11 @@ class Bench:
             raise RuntimeError(f"the board kept {self.board.queued()} after a row")
         stored = wait_for(self.gateway.events, timeout=1) or []
         self.first = max([e["sequence"] for e in stored], default=0)
+        self.log_from = len(self.gateway.log())
+
+    def gateway_log(self) -> str:
+        """What the gateway logged during this row."""
+        return self.gateway.log()[self.log_from :]
 
 
 @contextmanager
@@ -92,7 +98,8 @@ def fresh_bench(tmp: Path) -> Iterator[Bench]:
     try:
         path = site_config(gw, tmp, **SITE)  # provisioned before the gateway's first start
         gw.start()
-        board = EmulatedBoard(write_images(tmp / "images"), tmp / "console.log")
+        images = write_images(tmp / "images", shape=(120, 160))  # small: the emulator is slow
+        board = EmulatedBoard(images, tmp / "console.log")
         board.set_supply(3.95, 5.1)
         deploy_to(board, path)
         yield Bench(gw, board, json.loads(path.read_text()), tmp)

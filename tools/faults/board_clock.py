@@ -29,7 +29,7 @@ CLOCK_SLACK_S = 5.0  # how far the board's clock may be off after the correction
 def run(size: Size, env: Env) -> Row:
     offsets, per = OFFSETS[size], EVENTS[size]
     with bench() as b:
-        board, gw = b.board, b.gateway
+        board = b.board
         wakes: dict[int, tuple[float, float]] = {}  # sequence -> real time around its wake
         recoveries: list[float] = []
         clock_after: list[float] = []
@@ -57,7 +57,7 @@ def run(size: Size, env: Env) -> Row:
             recoveries.append(time.monotonic() - start)
             clock_after.append(float(board.state()["clockOffsetS"]))
         stored = b.events()
-        stale = len(re.findall(r"stale timestamp", gw.log()))
+        stale = len(re.findall(r"stale timestamp", b.gateway_log()))
     lost, duplicated = count(stored, set(wakes))
     errors = {}
     for e in stored:

@@ -61,7 +61,7 @@ def run(size: Size, env: Env) -> Row:
         b.sleep_ms()
         stored = b.events()
         left = board.queued()
-        refused = len(re.findall(r"rejected POST /v1/events", gw.log()))
+        refused = len(re.findall(r"rejected POST /v1/events", b.gateway_log()))
     lost, duplicated = count(stored, on_flash)
     lost += missing
     return Row(
