@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             print("\n" + fuzz_markdown(fuzz))
         print()
     print(json.dumps(result, indent=None if args.json else 1))
-    bad = any(r.lost or r.duplicated or r.detail.get("failures") for r in rows) or any(f["crashes"] for f in fuzz)
+    bad = any(r.lost or r.duplicated or r.detail.get("failures") for r in rows)
+    bad = bad or any(f["crashes"] for f in fuzz)
     sys.stdout.flush()
     return 1 if bad else 0

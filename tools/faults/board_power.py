@@ -73,8 +73,9 @@ def run(size: Size, env: Env) -> Row:
         recovery_s=round(recovery, 1),
         notes=(
             f"{cuts} cuts at bytes {min(offsets)}..{max(offsets)} of an event's queue file, each"
-            f" followed by a power-on; {len(on_flash)} events had reached the flash, all sent on the"
-            f" boot after the gateway came back ({refused} refused, {len(left)} left queued);"
+            f" followed by a power-on; {len(on_flash)} events had reached the flash,"
+            f" {len(on_flash & {e['sequence'] for e in stored})} of them stored after the board"
+            f" was powered on with the gateway back ({refused} refused, {len(left)} left queued);"
             " recovery: power-on to the last event stored"
         ),
         detail={

@@ -54,8 +54,9 @@ def run(size: Size, env: Env) -> Row:
         recovery_s=round(recovery, 1),
         notes=(
             f"{len(queued)} events on the flash; gateway start and board power-on at once, the"
-            f" gateway listening after {listening:.1f} s; all delivered on the board's own retry"
-            f" ({refused} refused, {len(left)} left queued); recovery: restart to the last event stored"
+            f" gateway listening after {listening:.1f} s; {len(queued & {e['sequence'] for e in stored})}"
+            f" delivered on the board's own retries ({refused} refused, {len(left)} left queued);"
+            " recovery: restart to the last event stored"
         ),
         detail={
             "queued": len(queued),
