@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     except BoardUnavailable as exc:
         log.error("no emulated board for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
-    examples = args.fuzz or (2000 if args.size == "full" else 200 if "fuzz" in only else 0)
+    full_fuzz = args.size == "full" and (not args.only or "fuzz" in only)  # not with --only ROW
+    examples = args.fuzz or (2000 if full_fuzz else 200 if "fuzz" in only else 0)
     fuzz: list[dict[str, Any]] = []
     if examples:
         from tools.faults.fuzz import run_all
