@@ -57,17 +57,25 @@ def wake(cause: str, t0: int) -> tuple:
         import cam
 
         frames = cam.burst(conf, hw.feed)
-        meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
-                "solar_v": solar}
-        seq = hw.next_seq(st)
-        if "unsure_from" not in st:
-            st["unsure_from"] = seq  # stamped by a clock the gateway has not vouched for yet
-        meta["awake_ms"] = hw.since(t0)  # wake to event on flash: the figure the power budget uses
-        body = proto.encode_event(meta, frames)
-        del frames  # the body is the only copy now
-        # on flash before the radio starts: a reset or power cut from here on cannot lose it
-        st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
-        del body
+        kept = fit(frames, conf["max_event_bytes"])
+        if kept < len(frames):
+            elog.record(RuntimeError("burst over max_event_bytes: %d of %d frames kept" % (
+                kept, len(frames))), int(hw.now()))
+            del frames[kept:]
+        if not frames:  # not even one frame fits: the gateway could only refuse it
+            st["rejected"] = st.get("rejected", 0) + 1
+        else:
+            meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
+                    "solar_v": solar}
+            seq = hw.next_seq(st)
+            if "unsure_from" not in st:
+                st["unsure_from"] = seq  # stamped by a clock the gateway has not vouched for yet
+            meta["awake_ms"] = hw.since(t0)  # wake to event on flash: what the power budget uses
+            body = proto.encode_event(meta, frames)
+            del frames  # the body is the only copy now
+            # on flash before the radio starts: a reset or power cut from here on cannot lose it
+            st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
+            del body
         hw.feed()
     wlan = hw.wifi_up(conf["wifi"]["ssid"], conf["wifi"]["password"], conf["wifi_timeout_ms"])
     hw.feed()
@@ -86,6 +94,21 @@ def wake(cause: str, t0: int) -> tuple:
     st["awake_ms"] = hw.since(t0)
     hw.save_state(st)
     return sleep_ms, conf["trigger"] if mode == "ok" else None
+
+
+META_ROOM = 1024  # the event's JSON meta and framing, generously
+
+
+def fit(frames: list, limit: int) -> int:
+    """How many of the burst's first frames fit in one event of at most `limit` bytes. The gateway
+    refuses a bigger body before reading it, unsigned, so the camera could never tell that refusal
+    from an impostor's and would keep the event at the head of its queue for ever."""
+    size = META_ROOM
+    for i, f in enumerate(frames):
+        size += 4 + len(f)
+        if size > limit:
+            return i
+    return len(frames)
 
 
 def retry_ms(first_s: int, most_s: int, fails: int) -> int:

@@ -570,6 +570,11 @@ class AlertTarget(Table):
     """Email: recipients of every category without its own list."""
     recipients: dict[str, list[Address]] = {}
     """Email: hot-list category -> recipients, e.g. amber = ["dispatch@pd.example"]."""
+    audience: list[Literal["officers", "managers"]] = Field(
+        ["officers", "managers"], min_length=1, max_length=2
+    )
+    """Who this channel reaches: "officers" get the hits, "managers" the notices meant for them
+    (a stale hot list, a hit left open, a full disk). A dispatch channel takes only "officers"."""
 
     @field_validator("url")
     @classmethod
@@ -624,7 +629,7 @@ class AlertTarget(Table):
     @model_validator(mode="after")
     def _kind_keys(self) -> AlertTarget:
         """Keys of another kind are refused; each kind's required keys are present."""
-        allowed = KIND_KEYS[self.kind] | {"kind"}
+        allowed = KIND_KEYS[self.kind] | {"kind", "audience"}
         for name in sorted(self.model_fields_set - allowed):
             alias = type(self).model_fields[name].alias or name
             raise ValueError(f"{alias}: not a key of kind = {self.kind!r}")

@@ -150,6 +150,7 @@ class Ingest:
                 check_jpeg(frame, i)
         except Rejection as r:
             raise Rejection(r.status, r.reason, caller=caller) from None
+        store.offer_early(caller.camera, caller.sequence, body, event.frames)
         response = store.add_event(caller.camera, caller.sequence, event.meta, body)
         if response is None:  # a concurrent copy of the same request won the race
             again = store.find_event(caller.camera, caller.sequence)

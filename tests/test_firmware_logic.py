@@ -227,3 +227,18 @@ def test_retry_delay_backs_off_with_jitter() -> None:
         delays = {app.retry_ms(60, 600, fails) for _ in range(20)}
         assert all(cap / 2 <= d <= cap for d in delays), (fails, delays)
         assert len(delays) > 1, "no jitter"
+
+
+def test_a_burst_keeps_the_frames_that_fit_the_gateways_limit() -> None:
+    import app
+
+    frames = [b"a" * 4000, b"b" * 4000, b"c" * 4000]
+    assert app.fit(frames, 100_000) == 3
+    assert app.fit(frames, app.META_ROOM + 2 * 4004) == 2
+    assert app.fit(frames, app.META_ROOM + 2 * 4004 - 1) == 1
+    assert app.fit(frames, 3000) == 0
+    # what the board would send stays within the limit, meta included
+    meta = {"captured": 1.7e9, "trigger": "radar", "battery_v": 3.91, "solar_v": 5.02,
+            "awake_ms": 123456}
+    kept = app.fit(frames, app.META_ROOM + 2 * 4004)
+    assert len(proto.encode_event(meta, frames[:kept])) <= app.META_ROOM + 2 * 4004

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.faults.board import BoardUnavailable, shared
+from tools.faults.board import shared
 from tools.faults.rgw import RgwUnavailable
-from tools.faults.row import Env, Row, Scenario, Size, markdown
+from tools.faults.row import Env, Row, RowUnavailable, Scenario, Size, markdown
 
 log = logging.getLogger("alpr.faults")
 EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
@@ -27,6 +27,7 @@ EXIT_UNAVAILABLE = 69  # as tools/s3-local: Ceph cannot run here
 SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
     "kill9": "tools.faults.kill9",
+    "powercut": "tools.faults.powercut",
     "board-clock": "tools.faults.board_clock",
     "board-power": "tools.faults.board_power",
     "board-restart": "tools.faults.board_restart",
@@ -39,13 +40,23 @@ def scenario(name: str) -> Scenario:
     return run
 
 
-def run_rows(size: Size, only: list[str], env: Env | None = None) -> list[Row]:
-    """Run the chosen scenarios one after the other (each starts and stops its own servers)."""
+def run_rows(
+    size: Size, only: list[str], env: Env | None = None, skipped: dict[str, str] | None = None
+) -> list[Row]:
+    """Run the chosen scenarios one after the other (each starts and stops its own servers).
+
+    A row that cannot run here (RowUnavailable) is left out with the reason in `skipped`.
+    """
     rows = []
     with shared():  # the board rows of one run share one deployed board
         for name in only:
             log.info("fault scenario %s (%s)", name, size)
-            rows.append(scenario(name)(size, env or Env()))
+            try:
+                rows.append(scenario(name)(size, env or Env()))
+            except RowUnavailable as exc:
+                log.error("fault scenario %s skipped: %s", name, exc)
+                if skipped is not None:
+                    skipped[name] = str(exc)
     return rows
 
 
@@ -84,16 +95,16 @@ def run(args: argparse.Namespace) -> int:
     """Exit 1 when any row lost or duplicated something, or a fuzz target crashed."""
     started = dt.datetime.now(dt.UTC)
     only = args.only or list(SCENARIOS)
+    skipped: dict[str, str] = {}
     try:
-        rows = run_rows(args.size, [n for n in only if n != "fuzz"], Env(args.rgw_data))
+        rows = run_rows(args.size, [n for n in only if n != "fuzz"], Env(args.rgw_data), skipped)
     except RgwUnavailable as exc:
         log.error("no local S3 server for the fault matrix: %s", exc)
         return EXIT_UNAVAILABLE
-    except BoardUnavailable as exc:
-        log.error("no emulated board for the fault matrix: %s", exc)
-        return EXIT_UNAVAILABLE
-    full_fuzz = args.size == "full" and (not args.only or "fuzz" in only)  # not with --only ROW
-    examples = args.fuzz or (2000 if full_fuzz else 200 if "fuzz" in only else 0)
+    fuzzing = args.only is None or "fuzz" in only  # --only with rows alone runs just those rows
+    examples = args.fuzz or (
+        0 if not fuzzing else 2000 if args.size == "full" else 200 if "fuzz" in only else 0
+    )
     fuzz: list[dict[str, Any]] = []
     if examples:
         from tools.faults.fuzz import run_all
@@ -103,11 +114,14 @@ def run(args: argparse.Namespace) -> int:
         "size": args.size,
         "started": started.isoformat(timespec="seconds"),
         "rows": [r.as_dict() for r in rows],
+        "skipped": skipped,
         "fuzz": fuzz,
     }
     if not args.json:
         print(f"fault matrix ({args.size}), {started:%Y-%m-%d}\n")
         print(markdown(rows))
+        for name, why in skipped.items():
+            print(f"\nskipped {name}: {why}")
         if fuzz:
             from tools.faults.fuzz import fuzz_markdown
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.faults.row import RowUnavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # hwtest/ is beside the packages, not one of them
     sys.path.insert(0, str(ROOT))
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 SITE: dict[str, Any] = {"burst": 1, "retry_s": 10, "queue_max": 120}
 
 
-class BoardUnavailable(RuntimeError):
+class BoardUnavailable(RowUnavailable):
     """Node.js or MicroPython's WebAssembly port is missing; the message says what to run."""
 
 

@@ -45,13 +45,16 @@ def frames(n: int = 8) -> list[bytes]:
     ]
 
 
-def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_gateway(
+    config: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:  # a file, not a pipe: a full pipe would block the gateway
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.cli", "gateway", "serve", "--config", str(config)],
             stdout=out,
             stderr=out,
             cwd=ROOT,
+            env=env,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -17,6 +17,10 @@ from typing import Any, Literal
 Size = Literal["short", "full"]
 
 
+class RowUnavailable(RuntimeError):
+    """A row cannot run on this machine (a tool it needs is missing); the message names it."""
+
+
 @dataclass
 class Row:
     name: str
