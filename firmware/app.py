@@ -179,7 +179,8 @@ def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str, rer
 
 
 # Answers that resending the same bytes can never change (PROTOCOL.md). 401 and 403 are not here:
-# a secret or a camera entry the gateway does not have yet is fixed on the gateway, not by dropping.
+# a secret or a camera entry the gateway does not have yet is fixed on the gateway, not by dropping;
+# nor are 503 and 507 (the gateway's store damaged or its disk full): the event waits on flash.
 HOPELESS = (400, 409, 411, 413, 415, 422)
 
 

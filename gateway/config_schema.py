@@ -227,6 +227,12 @@ class GatewaySection(Table):
     rotation_grace_hours: Annotated[float, Between(0, 8760)] = 72.0
     """After `alpr provision --rotate`, a camera's previous secret is still accepted this long,
     until the camera's first request signed with the new one."""
+    min_free_mb: Annotated[float, Between(0, 1_000_000)] = 256.0
+    """Free space kept under data_dir: below it events are refused with 507 (the cameras keep them
+    and send them later) and a disk-full alert is raised, while SQLite can still commit."""
+    integrity_check_hours: Annotated[float, Between(0, 8760)] = 24.0
+    """How often the running gateway runs SQLite's full integrity check on its store (0: never;
+    a quick check runs at every start). A damaged store stops ingest and raises an alert."""
 
     @field_validator("listen")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from gateway.camera_keys import CameraKeys
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
+from gateway.store_health import StoreHealth, is_corrupt, is_disk_full
 
 log = logging.getLogger("alpr.ingest")
 SURVEY_MAX = 50
@@ -78,6 +80,9 @@ class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
         self.running = Running(config, store)
+        self.store_health = StoreHealth(
+            store, config
+        )  # free space and integrity: refuse before writing
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
 
     @property
@@ -91,6 +96,7 @@ class Ingest:
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config: requests from now on use it (and read secrets afresh)."""
         self.running = Running(config, self.store)
+        self.store_health.config = config
 
     def check_camera(self, camera: str, body_pending: bool, running: Running | None = None) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
@@ -150,8 +156,19 @@ class Ingest:
                 check_jpeg(frame, i)
         except Rejection as r:
             raise Rejection(r.status, r.reason, caller=caller) from None
+        refused = self.store_health.refusal()
+        if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
+            raise Rejection(*refused, caller=caller)
         store.offer_early(caller.camera, caller.sequence, body, event.frames)
-        response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        try:
+            response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        except (OSError, sqlite3.Error) as exc:
+            if is_corrupt(exc):
+                self.store_health.mark_damaged([str(exc)], "writing an event")
+                raise Rejection(503, f"gateway store damaged: {exc}", caller=caller) from None
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
         if response is None:  # a concurrent copy of the same request won the race
             again = store.find_event(caller.camera, caller.sequence)
             assert again is not None
@@ -183,7 +200,18 @@ class Ingest:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise Rejection(400, f"heartbeat {key!r} must be a number", caller=caller)
-        self.store.add_heartbeat(caller.camera, beat)
+        if (
+            self.store_health.damaged
+        ):  # a heartbeat is small: it still goes in while the disk is low
+            raise Rejection(
+                503, f"gateway store damaged: {self.store_health.damaged}", caller=caller
+            )
+        try:
+            self.store.add_heartbeat(caller.camera, beat)
+        except (OSError, sqlite3.Error) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
         return 200, {}
 
     def survey(self, caller: Caller, query: str, client: str) -> tuple[int, dict[str, Any]]:
@@ -225,4 +253,17 @@ class Ingest:
         )
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "time": time.time(), "backlog": self.store.backlog()}
+        """`ok` false while ingest refuses events (a full disk, a damaged store): `store` says why."""
+        refused = self.store_health.refusal()
+        store = "ok" if refused is None else "damaged" if refused[0] == 503 else "disk full"
+        backlog = -1
+        if store != "damaged":
+            try:
+                backlog = self.store.backlog()
+            except sqlite3.DatabaseError as exc:
+                if not is_corrupt(exc):
+                    raise
+                self.store_health.mark_damaged([str(exc)], "reading the backlog")
+                store = "damaged"
+        ok = store == "ok"
+        return {"ok": ok, "time": time.time(), "backlog": backlog, "store": store}

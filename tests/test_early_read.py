@@ -7,8 +7,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from gateway_helpers import scene_jpeg
 
+import gateway.store as store_module
 from gateway.early_read import EarlyReads
 from tools.demo import hotlist_csv, running_gateway, wait_until
 from tools.field.camera_sim import CameraClient
@@ -47,11 +49,24 @@ def test_a_failed_or_stale_early_reading_is_not_used() -> None:
     assert early.take() is None  # its commit is long done: the store has it
 
 
-def test_the_gateway_reads_early_and_records_only_committed_events(tmp_path: Path) -> None:
+def test_the_gateway_reads_early_and_records_only_committed_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durable = store_module.fsync_write
+
+    def slow_disk(path: Path, data: bytes) -> None:
+        """A disk slower than the reader's wake-up, so that the early reading always starts first
+        (on a busy machine the commit can otherwise win, and the stored copy is read instead)."""
+        wait_until(lambda: bool(gw.store.early._results), 10)
+        durable(path, data)
+
+    monkeypatch.setattr(store_module, "fsync_write", slow_disk)
     with running_gateway(tmp_path / "gw", hotlist_csv(["KXR482", "BQT730"])) as (gw, sink):
         camera = next(iter(gw.config.cameras))
         # an offer whose event never commits (the gateway died before its fsync, say)
         gw.store.offer_early(camera, 99, b"never stored", [scene_jpeg("BQT730", seed=2)])
+        assert wait_until(lambda: not gw.store.early._offers, 30)
+        gw.store.early._results.clear()
         client = CameraClient(gw.url, camera, gw.config.secret(camera))
         status, _ = client.send_event(1, [scene_jpeg("KXR482", seed=1)])
         client.close()

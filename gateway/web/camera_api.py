@@ -51,9 +51,10 @@ class SurveyAnswer(BaseModel):
 
 
 class HealthAnswer(BaseModel):
-    ok: bool
+    ok: bool  # false while events are refused (507 disk full, 503 damaged store)
     time: float
-    backlog: int
+    backlog: int  # -1 when the store is damaged
+    store: str = "ok"  # "ok", "disk full" or "damaged"
 
 
 SIGNED = {
@@ -176,6 +177,8 @@ SURVEY_DOC = {
         201: {"model": EventAnswer, "headers": SIGNED, "description": "stored durably"},
         200: {"model": EventAnswer, "headers": SIGNED, "description": "a repeat, stored before"},
         **errors(400, 401, 403, 409, 411, 413),
+        503: {"model": ErrorAnswer, "description": "the store is damaged: kept by the camera"},
+        507: {"model": ErrorAnswer, "description": "the disk is full: kept by the camera"},
     },
 )
 async def post_event(request: Request) -> Response:
@@ -196,7 +199,7 @@ def store_event(ingest: Ingest, signed: SignedRequest) -> Response:
     openapi_extra=HEARTBEAT_DOC,
     responses={
         200: {"model": TimeAnswer, "headers": SIGNED, "description": "recorded"},
-        **errors(400, 401, 403, 411, 413),
+        **errors(400, 401, 403, 411, 413, 503, 507),
     },
 )
 async def post_heartbeat(request: Request) -> Response:
@@ -232,6 +235,8 @@ def survey(ingest: Ingest, signed: SignedRequest) -> Response:
     return signed_answer(caller, status, payload)
 
 
-@router.get(protocol.HEALTH_PATH, summary="liveness and reader backlog; unauthenticated")
+@router.get(
+    protocol.HEALTH_PATH, summary="liveness, reader backlog and the store's state; unauthenticated"
+)
 def get_health(request: Request) -> HealthAnswer:
     return HealthAnswer(**ingest_of(request).health())

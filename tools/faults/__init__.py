@@ -28,6 +28,8 @@ SCENARIOS: dict[str, str] = {
     "s3-sync": "tools.faults.s3_sync",
     "kill9": "tools.faults.kill9",
     "powercut": "tools.faults.powercut",
+    "disk-full": "tools.faults.disk_full",
+    "corrupt-page": "tools.faults.corrupt_page",
     "board-clock": "tools.faults.board_clock",
     "board-power": "tools.faults.board_power",
     "board-restart": "tools.faults.board_restart",

@@ -82,6 +82,8 @@ class Camera(threading.Thread):
         self.acked: dict[int, str] = {}  # sequence -> SHA-256 of the body
         self.rejected: Counter[int] = Counter()  # status -> count
         self.answered_at: list[float] = []  # monotonic times of acknowledgements
+        self.retried: Counter[int] = Counter()  # 5xx status -> count (the capture is kept)
+        self.retried_at: list[float] = []  # monotonic times of 5xx answers
 
     def run(self) -> None:
         seq, body = 0, b""
@@ -103,6 +105,8 @@ class Camera(threading.Thread):
                 self.answered_at.append(time.monotonic())
                 body = b""
             elif status >= 500:
+                self.retried[status] += 1
+                self.retried_at.append(time.monotonic())
                 time.sleep(0.05)
             else:
                 self.rejected[status] += 1
