@@ -68,6 +68,8 @@ def wake(cause: str, t0: int) -> tuple:
             meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
                     "solar_v": solar}
             seq = hw.next_seq(st)
+            if "unsure_from" not in st:
+                st["unsure_from"] = seq  # stamped by a clock the gateway has not vouched for yet
             meta["awake_ms"] = hw.since(t0)  # wake to event on flash: what the power budget uses
             body = proto.encode_event(meta, frames)
             del frames  # the body is the only copy now
@@ -126,26 +128,53 @@ def sync_clock(conf: dict, st: dict) -> None:
             st["synced"] = int(hw.now())
 
 
-def adopt_time(t: object, st: dict) -> bool:
-    """Set the RTC from a verified answer's time when it is off; True when it was."""
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or abs(t - hw.now()) <= 2:
-        return False
+def adopt_time(t: object, st: dict) -> float:
+    """Set the RTC from a verified answer's time when it is off; the step taken (0: none)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return 0
+    step = t - hw.now()
+    if abs(step) <= 2:
+        return 0
     hw.set_clock(t)
     st["synced"] = int(t)
-    return True
+    return step
 
 
-def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str) -> tuple:
+def restamp(st: dict, step: float) -> None:
+    """The gateway refused our clock as `step` seconds off: the events captured since it last took
+    our time carry that error, so move their capture times by the step on the flash before they are
+    sent. None of them can be stored yet: every request stamped by that clock was refused."""
+    first = st.pop("unsure_from", None)
+    if first is None:
+        return
+    n = 0
+    for seq in evq.seqs():
+        if seq >= first:
+            evq.restamp(seq, step)
+            hw.feed()
+            n += 1
+    print("app: clock was", step, "s off;", n, "queued capture times corrected")
+
+
+def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str, reread: object = None) -> tuple:
     """A signed POST: (status, answer, verified). The clock is taken only from an answer whose
     signature verifies with our secret; a request refused as stale is sent once more with the new
-    time."""
+    time (and, for an event, its corrected capture time: reread() gives the body again)."""
     for _ in range(2):
         status, answer, verified = proto.post(conf, path, body, seq, ctype, int(hw.now()))
         hw.feed()
-        if not (verified and adopt_time(answer.get("time"), st)):
+        if not verified:
             break
-        if not (status == 401 and "stale" in str(answer.get("error"))):
+        stale = status == 401 and "stale" in str(answer.get("error"))
+        step = adopt_time(answer.get("time"), st)
+        if not stale:
+            st.pop("unsure_from", None)  # it took our time: what we stamped is within its skew
             break
+        if not step:
+            break
+        restamp(st, step)
+        if reread is not None:
+            body = reread()  # type: ignore[operator]
     return status, answer, verified
 
 
@@ -161,7 +190,9 @@ def deliver(conf: dict, seq: int, body: bytes, st: dict) -> int:
     Only an answer signed with our secret may take an event off the flash: anyone else on the
     network could otherwise answer 201 (or 400) and make the camera drop its captures."""
     try:
-        status, answer, verified = send(conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE)
+        status, answer, verified = send(
+            conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE, lambda: evq.get(seq)
+        )
     except OSError as e:
         print("app: event", seq, "not sent:", repr(e))
         return 0

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tools.faults.board import shared
 from tools.faults.rgw import RgwUnavailable
 from tools.faults.row import Env, Row, RowUnavailable, Scenario, Size, markdown
 
@@ -30,7 +31,11 @@ SCENARIOS: dict[str, str] = {
     "powercut": "tools.faults.powercut",
     "disk-full": "tools.faults.disk_full",
     "corrupt-page": "tools.faults.corrupt_page",
+    "board-clock": "tools.faults.board_clock",
+    "board-power": "tools.faults.board_power",
+    "board-restart": "tools.faults.board_restart",
 }
+BOARD = ("board-clock", "board-power", "board-restart")  # rows on the emulated board (Node.js)
 
 
 def scenario(name: str) -> Scenario:
@@ -46,14 +51,15 @@ def run_rows(
     A row that cannot run here (RowUnavailable) is left out with the reason in `skipped`.
     """
     rows = []
-    for name in only:
-        log.info("fault scenario %s (%s)", name, size)
-        try:
-            rows.append(scenario(name)(size, env or Env()))
-        except RowUnavailable as exc:
-            log.error("fault scenario %s skipped: %s", name, exc)
-            if skipped is not None:
-                skipped[name] = str(exc)
+    with shared():  # the board rows of one run share one deployed board
+        for name in only:
+            log.info("fault scenario %s (%s)", name, size)
+            try:
+                rows.append(scenario(name)(size, env or Env()))
+            except RowUnavailable as exc:
+                log.error("fault scenario %s skipped: %s", name, exc)
+                if skipped is not None:
+                    skipped[name] = str(exc)
     return rows
 
 
@@ -154,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     print(json.dumps(result, indent=None if args.json else 1))
     bad = (
-        any(r.lost or r.duplicated for r in rows)
+        any(r.lost or r.duplicated or r.detail.get("failures") for r in rows)
         or any(f["crashes"] for f in fuzz)
         or bool(api and api["failures"])
     )
