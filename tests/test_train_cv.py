@@ -17,6 +17,8 @@ import pytest
 
 from tools.train import cv, ocr
 from tools.train import data as dev
+from tools.train.glyphs import segment
+from tools.train.plates import render
 
 
 def fake_dataset(root: Path) -> None:
@@ -105,11 +107,14 @@ def test_cv_trains_without_fold_k_and_measures_on_it(
     assert result["summary"]["crops, strict"] == {"mean": pytest.approx(0.9), "sd": 0.0}
 
 
-def test_shipped_mix_draws_rendered_plates_without_photo_regions() -> None:
-    """With no jittered photo plates, the real share stays 35 %: the rest is rendered here."""
+def test_shipped_mix_keeps_its_shares_without_photo_regions() -> None:
+    """The shipped recipe has no jittered photo plates: real 35 %, composed 40 %, rendered 25 %."""
+    rng = random.Random(1)
+    rendered = [render(rng) for _ in range(30)]
+    segs = [s for img, text in rendered if (s := segment(img, text)) is not None]
     plate = np.full((40, 120, 3), 200, np.uint8)
     cv2.putText(plate, "REAL1", (5, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (0, 0, 0), 2)
-    ocr._init_worker([(plate, "REAL1")], [], [], [], ocr.SHIPPED_MIX)
+    ocr._init_worker([(plate, "REAL1")], segs, [], [], ocr.SHIPPED_MIX)
     _, texts = ocr._make_chunk((0, 300))
     share = texts.count("REAL1") / len(texts)
     assert 0.25 < share < 0.45, share

@@ -163,11 +163,13 @@ def _make_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
     mix = _STATE.get("mix", MIX)
     assert isinstance(reals, list) and isinstance(segs, list) and isinstance(bank, GlyphBank)
     assert isinstance(photos, list) and isinstance(corrections, list) and isinstance(mix, dict)
-    # without photo regions their share goes to the real plates; without segmented plates the
-    # composed share goes to rendered ones
-    photo_end = mix["real"] + mix["photo"]
-    real_end = mix["real"] if photos else photo_end
-    compose_end = photo_end + (mix["compose"] if segs else 0.0)
+    # without photo regions, or without segmented plates to compose, those shares go to the
+    # real plates as they are
+    photo = mix["photo"] if photos else 0.0
+    composed = mix["compose"] if segs else 0.0
+    real_end = mix["real"] + (mix["photo"] - photo) + (mix["compose"] - composed)
+    photo_end = real_end + photo
+    compose_end = photo_end + composed
     xs = np.empty((n, INPUT_H, INPUT_W), np.uint8)
     texts = []
     for i in range(n):
