@@ -110,6 +110,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
         '[[sites]]\nid = "bench"\nname = "Bench"\nlat = 40.0\nlon = -88.0\n'
     )
     gw = Gateway(config, port)
+    provision_camera(gw, tmp_path)  # before the start, so that no test waits for a restart
     gw.start()
     yield gw
     gw.stop()
@@ -149,19 +150,26 @@ def gateway_url(gateway: Gateway) -> str:
     return os.environ.get("HWTEST_GATEWAY_URL") or f"http://{host}:{gateway.port}"
 
 
-def site_config(gateway: Gateway, tmp_path: Path, **overrides: Any) -> Path:
-    """Provision cam-hw with `alpr provision` (once per gateway) and return its site config."""
+def provision_camera(gateway: Gateway, tmp_path: Path) -> Path:
+    """Provision cam-hw with `alpr provision` into the gateway's config; return its site config."""
     out = tmp_path / "cam-hw.site.json"
-    if not out.exists():
-        password = tmp_path / "wifi.pass"
-        password.write_text(os.environ.get("HWTEST_PASSWORD", "bench-pass") + "\n")
-        args = provision.build_args(
-            ["--camera", "cam-hw", "--config", str(gateway.config), "--out", str(out),
-             "--ssid", os.environ.get("HWTEST_SSID", "bench-ap"),
-             "--password-file", str(password), "--heartbeat-s", "600", "--heading", "90",
-             "--gateway-url", gateway_url(gateway)]
-        )
-        provision.provision(args)
+    password = tmp_path / "wifi.pass"
+    password.write_text(os.environ.get("HWTEST_PASSWORD", "bench-pass") + "\n")
+    args = provision.build_args(
+        ["--camera", "cam-hw", "--config", str(gateway.config), "--out", str(out),
+         "--ssid", os.environ.get("HWTEST_SSID", "bench-ap"),
+         "--password-file", str(password), "--heartbeat-s", "600", "--heading", "90",
+         "--gateway-url", gateway_url(gateway)]
+    )
+    provision.provision(args)
+    return out
+
+
+def site_config(gateway: Gateway, tmp_path: Path, **overrides: Any) -> Path:
+    """cam-hw's site config (the gateway fixture provisions it) with `overrides` applied."""
+    out = tmp_path / "cam-hw.site.json"
+    if not out.exists():  # a gateway made without the fixture
+        provision_camera(gateway, tmp_path)
         gateway.stop()  # it read the config before cam-hw existed
         gateway.start()
     conf = json.loads(out.read_text())
