@@ -7,8 +7,9 @@ APT    := fonts-dejavu-core fonts-opendin
 CEPH   := radosgw ceph-mon ceph-osd ceph-common
 MQTT   := mosquitto
 BROWSER := chromium
+CC_PKGS := gcc libc6-dev
 
-.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java chromium clean
+.PHONY: demo test lint typecheck pytest fonts ceph mosquitto java chromium cc clean
 
 # Debian packages, installed only when missing: plate fonts (demo and tests), Ceph for the real
 # S3 server that the tests start with tools/s3-local, and the mosquitto MQTT broker for the alert
@@ -35,6 +36,10 @@ java:
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing $(BROWSER)"; $(call apt,$(BROWSER)); }
 
+# a C compiler for the power-cut fault row, which builds its file layer (tools/faults/powercut/shim.c)
+cc:
+	@command -v cc >/dev/null || { echo "installing $(CC_PKGS)"; $(call apt,$(CC_PKGS)); }
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -57,7 +62,7 @@ $(NODE_DEPS): hwtest/emulator/package.json hwtest/emulator/package-lock.json
 
 node-deps: $(NODE_DEPS)
 
-pytest: fonts ceph mosquitto java chromium $(STAMP) node-deps
+pytest: fonts ceph mosquitto java chromium cc $(STAMP) node-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest

@@ -74,6 +74,19 @@ class Filters:
                 out[k] = dt.datetime.fromtimestamp(out[k], dt.UTC).isoformat()
         return out
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Filters:
+        """Filters kept as `asdict` gives them (in a search request): the lists back to tuples."""
+        near = raw.get("near")
+        return cls(
+            **{
+                **raw,
+                "sites": tuple(raw.get("sites") or ()),
+                "cameras": tuple(raw.get("cameras") or ()),
+                "near": (near[0], near[1], near[2]) if near else None,
+            }
+        )
+
     @property
     def pattern(self) -> bool:
         return self.plate is not None and ("?" in self.plate or "*" in self.plate)

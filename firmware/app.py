@@ -57,15 +57,25 @@ def wake(cause: str, t0: int) -> tuple:
         import cam
 
         frames = cam.burst(conf, hw.feed)
-        meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
-                "solar_v": solar}
-        seq = hw.next_seq(st)
-        meta["awake_ms"] = hw.since(t0)  # wake to event on flash: the figure the power budget uses
-        body = proto.encode_event(meta, frames)
-        del frames  # the body is the only copy now
-        # on flash before the radio starts: a reset or power cut from here on cannot lose it
-        st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
-        del body
+        kept = fit(frames, conf["max_event_bytes"])
+        if kept < len(frames):
+            elog.record(RuntimeError("burst over max_event_bytes: %d of %d frames kept" % (
+                kept, len(frames))), int(hw.now()))
+            del frames[kept:]
+        if not frames:  # not even one frame fits: the gateway could only refuse it
+            st["rejected"] = st.get("rejected", 0) + 1
+        else:
+            meta = {"captured": captured, "trigger": conf["trigger"]["kind"], "battery_v": battery,
+                    "solar_v": solar}
+            seq = hw.next_seq(st)
+            if "unsure_from" not in st:
+                st["unsure_from"] = seq  # stamped by a clock the gateway has not vouched for yet
+            meta["awake_ms"] = hw.since(t0)  # wake to event on flash: what the power budget uses
+            body = proto.encode_event(meta, frames)
+            del frames  # the body is the only copy now
+            # on flash before the radio starts: a reset or power cut from here on cannot lose it
+            st["dropped"] = st.get("dropped", 0) + evq.put(seq, body, conf["queue_max"])
+            del body
         hw.feed()
     wlan = hw.wifi_up(conf["wifi"]["ssid"], conf["wifi"]["password"], conf["wifi_timeout_ms"])
     hw.feed()
@@ -86,6 +96,21 @@ def wake(cause: str, t0: int) -> tuple:
     return sleep_ms, conf["trigger"] if mode == "ok" else None
 
 
+META_ROOM = 1024  # the event's JSON meta and framing, generously
+
+
+def fit(frames: list, limit: int) -> int:
+    """How many of the burst's first frames fit in one event of at most `limit` bytes. The gateway
+    refuses a bigger body before reading it, unsigned, so the camera could never tell that refusal
+    from an impostor's and would keep the event at the head of its queue for ever."""
+    size = META_ROOM
+    for i, f in enumerate(frames):
+        size += 4 + len(f)
+        if size > limit:
+            return i
+    return len(frames)
+
+
 def retry_ms(first_s: int, most_s: int, fails: int) -> int:
     """While events wait: retry_s doubled per failed wake up to heartbeat_s, then a random point in
     its upper half, so that the cameras of a site whose gateway comes back do not all call at once."""
@@ -103,31 +128,59 @@ def sync_clock(conf: dict, st: dict) -> None:
             st["synced"] = int(hw.now())
 
 
-def adopt_time(t: object, st: dict) -> bool:
-    """Set the RTC from a verified answer's time when it is off; True when it was."""
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or abs(t - hw.now()) <= 2:
-        return False
+def adopt_time(t: object, st: dict) -> float:
+    """Set the RTC from a verified answer's time when it is off; the step taken (0: none)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return 0
+    step = t - hw.now()
+    if abs(step) <= 2:
+        return 0
     hw.set_clock(t)
     st["synced"] = int(t)
-    return True
+    return step
 
 
-def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str) -> tuple:
+def restamp(st: dict, step: float) -> None:
+    """The gateway refused our clock as `step` seconds off: the events captured since it last took
+    our time carry that error, so move their capture times by the step on the flash before they are
+    sent. None of them can be stored yet: every request stamped by that clock was refused."""
+    first = st.pop("unsure_from", None)
+    if first is None:
+        return
+    n = 0
+    for seq in evq.seqs():
+        if seq >= first:
+            evq.restamp(seq, step)
+            hw.feed()
+            n += 1
+    print("app: clock was", step, "s off;", n, "queued capture times corrected")
+
+
+def send(conf: dict, st: dict, path: str, body: bytes, seq: int, ctype: str, reread: object = None) -> tuple:
     """A signed POST: (status, answer, verified). The clock is taken only from an answer whose
     signature verifies with our secret; a request refused as stale is sent once more with the new
-    time."""
+    time (and, for an event, its corrected capture time: reread() gives the body again)."""
     for _ in range(2):
         status, answer, verified = proto.post(conf, path, body, seq, ctype, int(hw.now()))
         hw.feed()
-        if not (verified and adopt_time(answer.get("time"), st)):
+        if not verified:
             break
-        if not (status == 401 and "stale" in str(answer.get("error"))):
+        stale = status == 401 and "stale" in str(answer.get("error"))
+        step = adopt_time(answer.get("time"), st)
+        if not stale:
+            st.pop("unsure_from", None)  # it took our time: what we stamped is within its skew
             break
+        if not step:
+            break
+        restamp(st, step)
+        if reread is not None:
+            body = reread()  # type: ignore[operator]
     return status, answer, verified
 
 
 # Answers that resending the same bytes can never change (PROTOCOL.md). 401 and 403 are not here:
-# a secret or a camera entry the gateway does not have yet is fixed on the gateway, not by dropping.
+# a secret or a camera entry the gateway does not have yet is fixed on the gateway, not by dropping;
+# nor are 503 and 507 (the gateway's store damaged or its disk full): the event waits on flash.
 HOPELESS = (400, 409, 411, 413, 415, 422)
 
 
@@ -137,7 +190,9 @@ def deliver(conf: dict, seq: int, body: bytes, st: dict) -> int:
     Only an answer signed with our secret may take an event off the flash: anyone else on the
     network could otherwise answer 201 (or 400) and make the camera drop its captures."""
     try:
-        status, answer, verified = send(conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE)
+        status, answer, verified = send(
+            conf, st, proto.EVENT_PATH, body, seq, proto.EVENT_TYPE, lambda: evq.get(seq)
+        )
     except OSError as e:
         print("app: event", seq, "not sent:", repr(e))
         return 0

@@ -22,6 +22,7 @@ DEFAULTS: dict = {
     "wifi_timeout_ms": 8000,
     "http_timeout_s": 8,
     "queue_max": 20,
+    "max_event_bytes": 8000000,  # the gateway's max_body_bytes: a bigger event could never be stored
     "ntp": None,
     "wdt_ms": 30000,
 }
@@ -77,6 +78,7 @@ def check(conf: dict) -> dict:
     _num(conf, "wifi_timeout_ms", 1000, 60000)
     _num(conf, "http_timeout_s", 1, 60, False)
     _num(conf, "queue_max", 1, 500)
+    _num(conf, "max_event_bytes", 10000, 100000000)
     _num(conf, "wdt_ms", 5000, 120000)
     if conf["frame_size"] not in FRAME_SIZES:
         raise ConfigError("frame_size: one of %s, got %r" % (", ".join(FRAME_SIZES), conf["frame_size"]))

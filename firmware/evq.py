@@ -1,6 +1,8 @@
 # The flash queue of events the gateway has not acknowledged: one file per event, named by its
 # sequence number, bounded in count; the oldest is dropped first and the drop is counted.
+import json
 import os
+import struct
 
 DIR = "q"
 
@@ -53,3 +55,19 @@ def remove(seq: int, d: str = DIR) -> None:
         os.remove(_path(seq, d))
     except OSError:
         pass
+
+
+def restamp(seq: int, step: float, d: str = DIR) -> None:
+    """Move a queued event's capture time by step seconds (its clock was that far off). The file is
+    replaced atomically; the frames are written from the old body, not copied."""
+    body = get(seq, d)
+    n = struct.unpack(">I", body[:4])[0]
+    meta = json.loads(body[4:4 + n])
+    meta["captured"] = meta["captured"] + step
+    m = json.dumps(meta).encode()
+    tmp = _path(seq, d) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack(">I", len(m)))
+        f.write(m)
+        f.write(memoryview(body)[4 + n:])
+    os.rename(tmp, _path(seq, d))

@@ -44,6 +44,8 @@ log = logging.getLogger("alpr.alerts")
 MAX_BACKOFF_S = 300.0
 POLL_S = 0.1
 BATCH = 20
+# a payload's "audience" -> the target audience that receives it; hits have none: officers
+AUDIENCES = {"manager": "managers", "officer": "officers"}
 
 
 def queue_alerts(
@@ -53,10 +55,13 @@ def queue_alerts(
     targets: list[AlertTarget],
     now: float,
 ) -> None:
-    """One outbox row per target, in the caller's transaction (the one that records the hit);
-    hit_id None for a notice (a stale hot list)."""
+    """One outbox row per target whose audience the payload is for, in the caller's transaction
+    (the one that records the hit); hit_id None for a notice (a stale hot list)."""
     body = json.dumps(payload)
+    audience = AUDIENCES.get(str(payload.get("audience", "")), "officers")
     for i, target in enumerate(targets):
+        if audience not in target.audience:
+            continue
         db.execute(
             "INSERT INTO alerts (hit_id, target, payload, next_at) VALUES (?,?,?,?)",
             (hit_id, f"{i}:{target.kind}", body, now),

@@ -129,6 +129,8 @@ class Config:
     console: ConsoleSection = field(default_factory=ConsoleSection)
     search: SearchSection = field(default_factory=SearchSection)
     rotation_grace_hours: float = 72.0  # a rotated camera's previous key is accepted this long
+    min_free_mb: float = 256.0  # free space under data_dir below which ingest answers 507
+    integrity_check_hours: float = 24.0  # full PRAGMA integrity_check while running; 0: never
     alert_reminder: str | None = None  # None: the standard text (gateway.alerts.VERIFY_REMINDER)
     categories: dict[str, str] = field(default_factory=all_categories)  # fixed and [hotlist] ones
     profiles: dict[str, Format] = field(default_factory=dict)  # [hotlist.profiles], by name
@@ -275,6 +277,8 @@ def build(file: ConfigFile, path: Path | None = None) -> Config:
         console=file.console,
         search=file.search,
         rotation_grace_hours=gw.rotation_grace_hours,
+        min_free_mb=gw.min_free_mb,
+        integrity_check_hours=gw.integrity_check_hours,
         alert_reminder=file.hits.reminder,
         categories=all_categories(file.hotlist.categories),
         profiles={k: v.profile(k) for k, v in file.hotlist.profiles.items()},

@@ -227,6 +227,12 @@ class GatewaySection(Table):
     rotation_grace_hours: Annotated[float, Between(0, 8760)] = 72.0
     """After `alpr provision --rotate`, a camera's previous secret is still accepted this long,
     until the camera's first request signed with the new one."""
+    min_free_mb: Annotated[float, Between(0, 1_000_000)] = 256.0
+    """Free space kept under data_dir: below it events are refused with 507 (the cameras keep them
+    and send them later) and a disk-full alert is raised, while SQLite can still commit."""
+    integrity_check_hours: Annotated[float, Between(0, 8760)] = 24.0
+    """How often the running gateway runs SQLite's full integrity check on its store (0: never;
+    a quick check runs at every start). A damaged store stops ingest and raises an alert."""
 
     @field_validator("listen")
     @classmethod
@@ -570,6 +576,11 @@ class AlertTarget(Table):
     """Email: recipients of every category without its own list."""
     recipients: dict[str, list[Address]] = {}
     """Email: hot-list category -> recipients, e.g. amber = ["dispatch@pd.example"]."""
+    audience: list[Literal["officers", "managers"]] = Field(
+        ["officers", "managers"], min_length=1, max_length=2
+    )
+    """Who this channel reaches: "officers" get the hits, "managers" the notices meant for them
+    (a stale hot list, a hit left open, a full disk). A dispatch channel takes only "officers"."""
 
     @field_validator("url")
     @classmethod
@@ -624,7 +635,7 @@ class AlertTarget(Table):
     @model_validator(mode="after")
     def _kind_keys(self) -> AlertTarget:
         """Keys of another kind are refused; each kind's required keys are present."""
-        allowed = KIND_KEYS[self.kind] | {"kind"}
+        allowed = KIND_KEYS[self.kind] | {"kind", "audience"}
         for name in sorted(self.model_fields_set - allowed):
             alias = type(self).model_fields[name].alias or name
             raise ValueError(f"{alias}: not a key of kind = {self.kind!r}")

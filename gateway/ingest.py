@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +28,13 @@ from gateway.camera_keys import CameraKeys
 from gateway.config import Config, ConfigError
 from gateway.reader.images import ImageError, check_size, header_size
 from gateway.store import Store, sha256
+from gateway.store_health import StoreHealth, is_corrupt, is_disk_full
 
 log = logging.getLogger("alpr.ingest")
 SURVEY_MAX = 50
+# the heartbeat's keys that must be numbers where present (PROTOCOL.md; the API spec says so too)
+HEARTBEAT_NUMBERS = ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected")
+HEADER_INT = re.compile(r"-?[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,15 @@ class Caller:
     camera: str
     sequence: int
     secret: bytes
+
+
+def header_int(value: str) -> int:
+    """An integer header as PROTOCOL.md writes it: ASCII digits after an optional minus, at most
+    19 of them. int() alone would take spaces, underscores and other scripts' digits, and numbers
+    too large for a float or an SQLite integer (a 500 further on)."""
+    if not HEADER_INT.fullmatch(value):
+        raise ValueError(f"not an integer header: {value[:40]!r}")
+    return int(value)
 
 
 class Rejection(Exception):
@@ -78,6 +93,9 @@ class Ingest:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
         self.running = Running(config, store)
+        self.store_health = StoreHealth(
+            store, config
+        )  # free space and integrity: refuse before writing
         self.audit = AccessDB(store.root)  # the access log (audit chain) beside the store
 
     @property
@@ -91,6 +109,7 @@ class Ingest:
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config: requests from now on use it (and read secrets afresh)."""
         self.running = Running(config, self.store)
+        self.store_health.config = config
 
     def check_camera(self, camera: str, body_pending: bool, running: Running | None = None) -> None:
         """What can be refused before the body is read: no camera id, or one not in the config."""
@@ -111,8 +130,8 @@ class Ingest:
         if not signature:
             raise Rejection(401, "missing signature")
         try:
-            timestamp = int(headers.get("x-alpr-timestamp", ""))
-            sequence = int(headers.get("x-alpr-sequence", ""))
+            timestamp = header_int(headers.get("x-alpr-timestamp", ""))
+            sequence = header_int(headers.get("x-alpr-sequence", ""))
         except ValueError:
             raise Rejection(401, "missing or malformed timestamp or sequence") from None
 
@@ -134,6 +153,8 @@ class Ingest:
             raise Rejection(401, f"stale timestamp ({skew} s off)", caller=caller)
         if sequence < 0:
             raise Rejection(400, "negative sequence", caller=caller)
+        if sequence > protocol.MAX_SEQUENCE:
+            raise Rejection(400, f"sequence over {protocol.MAX_SEQUENCE}", caller=caller)
         return caller
 
     def post_event(self, caller: Caller, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -150,7 +171,19 @@ class Ingest:
                 check_jpeg(frame, i)
         except Rejection as r:
             raise Rejection(r.status, r.reason, caller=caller) from None
-        response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        refused = self.store_health.refusal()
+        if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
+            raise Rejection(*refused, caller=caller)
+        store.offer_early(caller.camera, caller.sequence, body, event.frames)
+        try:
+            response = store.add_event(caller.camera, caller.sequence, event.meta, body)
+        except (OSError, sqlite3.Error) as exc:
+            if is_corrupt(exc):
+                self.store_health.mark_damaged([str(exc)], "writing an event")
+                raise Rejection(503, f"gateway store damaged: {exc}", caller=caller) from None
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
         if response is None:  # a concurrent copy of the same request won the race
             again = store.find_event(caller.camera, caller.sequence)
             assert again is not None
@@ -171,18 +204,35 @@ class Ingest:
 
     def post_heartbeat(self, caller: Caller, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            beat = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Rejection(400, "heartbeat is not JSON", caller=caller) from None
+            beat = protocol.loads(body, "heartbeat")
+        except protocol.ProtocolError as exc:
+            raise Rejection(400, str(exc), caller=caller) from None
         if not isinstance(beat, dict):
             raise Rejection(400, "heartbeat must be a JSON object", caller=caller)
-        for key in ("battery_v", "solar_v", "rssi", "free_flash", "queued", "dropped", "rejected"):
-            value = beat.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
+        bad = protocol.non_finite(beat)
+        if bad is not None:  # json.loads takes NaN, Infinity and 1e999; they are not JSON
+            place, value = bad
+            raise Rejection(
+                400, f"heartbeat {place!r} must be a finite number, got {value!r}", caller=caller
+            )
+        for key in HEARTBEAT_NUMBERS:
+            number = beat.get(key)
+            if number is not None and (
+                isinstance(number, bool) or not isinstance(number, int | float)
             ):
                 raise Rejection(400, f"heartbeat {key!r} must be a number", caller=caller)
-        self.store.add_heartbeat(caller.camera, beat)
+        if (
+            self.store_health.damaged
+        ):  # a heartbeat is small: it still goes in while the disk is low
+            raise Rejection(
+                503, f"gateway store damaged: {self.store_health.damaged}", caller=caller
+            )
+        try:
+            self.store.add_heartbeat(caller.camera, beat)
+        except (OSError, sqlite3.Error) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
         return 200, {}
 
     def survey(self, caller: Caller, query: str, client: str) -> tuple[int, dict[str, Any]]:
@@ -224,4 +274,17 @@ class Ingest:
         )
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "time": time.time(), "backlog": self.store.backlog()}
+        """`ok` false while ingest refuses events (a full disk, a damaged store): `store` says why."""
+        refused = self.store_health.refusal()
+        store = "ok" if refused is None else "damaged" if refused[0] == 503 else "disk full"
+        backlog = -1
+        if store != "damaged":
+            try:
+                backlog = self.store.backlog()
+            except sqlite3.DatabaseError as exc:
+                if not is_corrupt(exc):
+                    raise
+                self.store_health.mark_damaged([str(exc)], "reading the backlog")
+                store = "damaged"
+        ok = store == "ok"
+        return {"ok": ok, "time": time.time(), "backlog": backlog, "store": store}

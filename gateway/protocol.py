@@ -16,6 +16,7 @@ SURVEY_PATH = "/v1/survey"
 HEALTH_PATH = "/v1/health"
 EVENT_TYPE = "application/x-alpr-event"
 MAX_FRAMES = 16
+MAX_SEQUENCE = 2**63 - 1  # the largest SQLite integer
 TRIGGERS = ("radar", "pir", "beam", "timer", "manual")
 
 
@@ -102,6 +103,36 @@ def _number(
         raise ProtocolError(f"metadata {key!r} must be between {low} and {high}, got {value!r}")
 
 
+def loads(raw: bytes, what: str) -> Any:
+    """JSON from a camera, or a ProtocolError naming `what`: besides malformed text, the standard
+    parser raises plain ValueError for an integer past Python's digit limit and RecursionError for
+    deep nesting, which would otherwise escape as a crash."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"{what} is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(f"{what} is nested too deeply") from None
+    except ValueError as exc:  # int() of too many digits
+        raise ProtocolError(f"{what} has a number too long: {exc}") from None
+
+
+def non_finite(value: Any) -> tuple[str, float] | None:
+    """The first NaN or infinity anywhere in decoded JSON (`1e999` decodes to infinity), with its
+    place as dotted keys and indexes; such values are not JSON and would break whoever reads the
+    stored copy later. Iterative, as the nesting can be as deep as the parser allowed."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        place, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return place, item
+        if isinstance(item, dict):
+            stack.extend((f"{place}.{k}" if place else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{place}[{i}]", v) for i, v in enumerate(item))
+    return None
+
+
 def decode_event(body: bytes) -> Event:
     """Split and check an event body; frames are checked to be whole JPEGs, not yet decoded."""
     if len(body) < 4:
@@ -109,10 +140,7 @@ def decode_event(body: bytes) -> Event:
     (n,) = struct.unpack(">I", body[:4])
     if n > len(body) - 4:
         raise ProtocolError("metadata length runs past the end of the body")
-    try:
-        meta = json.loads(body[4 : 4 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"metadata is not JSON: {exc}") from None
+    meta = loads(body[4 : 4 + n], "metadata")
     if not isinstance(meta, dict):
         raise ProtocolError("metadata must be a JSON object")
     _number(meta, "captured", low=0, high=MAX_CAPTURED)

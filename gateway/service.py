@@ -18,6 +18,7 @@ from gateway.ingest import Ingest
 from gateway.pipeline import MatcherCache, ReaderWorker
 from gateway.reader.reader import ReaderConfig
 from gateway.store import Store
+from gateway.store_health import StoreWatch, check_at_start
 from gateway.sync import Syncer, SyncWorker
 from gateway.web import camera_server
 from gateway.web.console import console_server
@@ -29,6 +30,7 @@ __all__ = ["Gateway", "import_hotlist", "load_configured_hotlists"]
 class Gateway:
     def __init__(self, config: Config, reader_config: ReaderConfig | None = None) -> None:
         self.config = config
+        check_at_start(config)  # StoreDamaged, with the restore command, before anything opens it
         self.store = Store(config.data_dir)
         self.stop = threading.Event()
         self.web = camera_server(config, self.store)
@@ -74,6 +76,7 @@ class Gateway:
         self.tls_digest = reload.digest(config.tls_cert, config.tls_key)
         self.watcher = reload.ConfigWatcher(self.reload, lambda: self.config, self.stop)
         self.console = console_server(config, self.store, self.target)
+        self.store_watch = StoreWatch(self.ingest.store_health, self.stop)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -100,6 +103,7 @@ class Gateway:
         self.alerts.start()
         self.sync.start()
         self.feeds.start()
+        self.store_watch.start()
         self.web.start()
         self.watcher.start()
         if self.console is not None:
@@ -156,5 +160,7 @@ class Gateway:
         self.alerts.join(timeout=5)
         self.sync.join(timeout=5)
         self.feeds.join(timeout=5)
+        if self.store_watch.is_alive():
+            self.store_watch.join(timeout=5)
         if self.watcher.is_alive():
             self.watcher.join(timeout=5)

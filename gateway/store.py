@@ -23,6 +23,7 @@ from typing import Any
 from cloud.durable import fsync_write
 from gateway import migrations, schema_v7
 from gateway.backup import backup
+from gateway.early_read import EarlyReads
 from gateway.wakeup import Wakeup
 
 SCHEMA = """
@@ -207,8 +208,12 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "gateway.db"
         self._local = threading.local()
+        # Ingest threads queue here for SQLite's writer lock: SQLite's own busy handler sleeps in
+        # steps of up to 100 ms, so under many cameras the lock sat free while writers slept.
+        self.ingest_lock = threading.Lock()
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
+        self.early = EarlyReads()  # frames offered to idle readers before their event commits
         self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
         migrations.prepare(self.connect(), self.root, SCHEMA)
 
@@ -249,6 +254,18 @@ class Store:
         rel = Path("spool") / camera / f"{sequence}-{digest[:12]}.evt"
         fsync_write(self.root / rel, body)
         db = self.connect()
+        with self.ingest_lock:
+            return self._insert_event(db, camera, sequence, meta, digest, rel)
+
+    def _insert_event(
+        self,
+        db: sqlite3.Connection,
+        camera: str,
+        sequence: int,
+        meta: dict[str, Any],
+        digest: str,
+        rel: Path,
+    ) -> dict[str, Any] | None:
         try:
             db.execute("BEGIN IMMEDIATE")
             cur = db.execute(
@@ -286,6 +303,11 @@ class Store:
             raise
         self.new_events.notify()
         return response
+
+    def offer_early(self, camera: str, sequence: int, body: bytes, frames: list[bytes]) -> None:
+        """Let an idle reader start on an event that is about to be stored (gateway/early_read.py)."""
+        self.early.offer(camera, sequence, body, frames)
+        self.new_events.notify()
 
     def event_body(self, path: str) -> bytes:
         return (self.root / path).read_bytes()

@@ -45,6 +45,23 @@ def test_trigger_delivers_signed_burst(board: Board, gateway: Gateway, tmp_path:
     assert len(protocol.decode_event(body).frames) == 3
 
 
+def test_a_burst_over_the_gateways_limit_keeps_the_frames_that_fit(
+    board: Board, gateway: Gateway, tmp_path: Path, images: Path
+) -> None:
+    """The gateway refuses an oversized body unread and unsigned, which no camera may trust: so the
+    board never sends one; it keeps the first frames that fit and logs the rest."""
+    sizes = [p.stat().st_size for p in images.glob("*.jpg")]
+    limit = 1028 + max(sizes) + min(sizes) // 2  # one frame fits, never two
+    deploy_to(board, site_config(gateway, tmp_path, burst=3, max_event_bytes=limit))
+    assert board.trigger()
+    board.wait_asleep()
+    events = wait_for(gateway.events)
+    assert [(e["sequence"], e["frames"]) for e in events] == [(1, 1)]
+    assert "burst over max_event_bytes: 1 of 3 frames kept" in board.mpremote(
+        "fs", "cat", ":errors.log"
+    )
+
+
 def test_gateway_down_queues_then_delivers_once(
     board: Board, gateway: Gateway, tmp_path: Path
 ) -> None:

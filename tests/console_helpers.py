@@ -35,6 +35,16 @@ HOTLIST = (
     f"{SPARE},IL,stolen-plate,26-000124,plates taken,Det. Ray #12,dispatch 555-0100,"
     f"verify then call dispatch,{FUTURE}\n"
 )
+# one agency with a memorandum of understanding on file, one without
+MOU_AGENCY, NO_MOU_AGENCY = "County Sheriff", "Lakeside PD"
+SHARING = f"""
+[[sharing.agencies]]
+name = "{MOU_AGENCY}"
+mou_signed = 2025-03-01
+
+[[sharing.agencies]]
+name = "{NO_MOU_AGENCY}"
+"""
 # name -> roles; the officer and the technician log in with a password alone
 USERS = {
     "ofc": ["officer"],
@@ -67,7 +77,7 @@ def running_console(tmp: Path, extra: str = "") -> Iterator[Console]:
     config_path = write_config(
         tmp,
         extra='[[hotlists]]\nsource = "local"\npath = "hot.csv"\n\n'
-        '[console]\nlisten = "127.0.0.1:0"\n' + extra,
+        '[console]\nlisten = "127.0.0.1:0"\n' + extra + SHARING,
     )
     config = load(config_path)
     db = AccessDB(config.data_dir)

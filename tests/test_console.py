@@ -9,11 +9,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_helpers import PLATE, SPARE, Browserless, Console, csrf_of, running_console, wait_for
+from console_helpers import (
+    MOU_AGENCY,
+    NO_MOU_AGENCY,
+    PLATE,
+    SPARE,
+    Browserless,
+    Console,
+    csrf_of,
+    running_console,
+    wait_for,
+)
 from gateway_helpers import SECRET, scene_jpeg
 
 from gateway import hit_events
 from gateway.access import audit
+from gateway.access.sessions import token_hash
 from gateway.web.console.session import COOKIE
 from tools.field.camera_sim import CameraClient
 
@@ -50,6 +61,15 @@ def logged_in(console: Console, name: str) -> Browserless:
     answer = client.login(name, code)
     assert answer.status == 303, answer.body
     return client
+
+
+def make_idle(console: Console, client: Browserless) -> None:
+    """Move the session's last use back past the idle time, in the access database."""
+    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
+    sessions.conn().execute(
+        "UPDATE console_sessions SET last_seen = last_seen - ? WHERE token_sha256=?",
+        (sessions.idle_s + 1, token_hash(client.cookies[COOKIE])),
+    )
 
 
 def records(console: Console, user: str) -> list[dict[str, object]]:
@@ -100,9 +120,7 @@ def test_not_logged_in_goes_to_the_login_page(console: Console) -> None:
 def test_idle_session_ends(console: Console) -> None:
     client = logged_in(console, "ofc")
     assert client.get("/alerts").status == 200
-    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
-    live = sessions.get(client.cookies[COOKIE])
-    live.last_seen -= sessions.idle_s + 1
+    make_idle(console, client)
     answer = client.get("/alerts")
     assert answer.status == 303 and "idle" in answer.header("location")
     assert client.get("/alerts").status == 303  # and the token is revoked for good
@@ -321,8 +339,7 @@ def test_alert_stream_ends_with_the_session(
     conn.request("GET", "/api/alerts/stream?after=1000000", headers={"Cookie": cookie})
     stream = conn.getresponse()
     assert stream.readline() == b"retry: 2000\n"
-    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
-    sessions.get(client.cookies[COOKIE]).last_seen -= sessions.idle_s + 1
+    make_idle(console, client)
     deadline = time.monotonic() + 20
     while (line := stream.readline()) != b"event: logout\n":
         assert line and time.monotonic() < deadline, "the stream outlived its session"
@@ -428,3 +445,227 @@ def test_investigator_searches_the_index_in_storage(console: Console) -> None:
     assert image.status == 200 and image.header("content-type") == "image/jpeg"
     officer = logged_in(console, "ofc")
     assert officer.get(link.group(1).replace("&amp;", "&")).status == 404
+
+
+def test_session_survives_a_restart_until_logout_or_idle(console: Console) -> None:
+    """The sessions are in the access database: a console built anew over it (as after a restart)
+    takes the same cookie and CSRF token; logging out or going idle ends it there too."""
+    from gateway.web.console import console_server
+
+    gateway = console.gateway
+    first, second = logged_in(console, "ofc"), logged_in(console, "ofc")
+    tokens = [first.csrf(), second.csrf()]
+    stored = gateway.console.app.state.access.connect()  # type: ignore[union-attr]
+    rows = stored.execute("SELECT * FROM console_sessions").fetchall()
+    assert first.cookies[COOKIE] not in str([dict(r) for r in rows])  # its hash only
+    restarted = console_server(gateway.config, gateway.store)
+    assert restarted is not None
+    restarted.start()
+    try:
+        again = [Browserless(restarted.url, dict(c.cookies)) for c in (first, second)]
+        for client, token in zip(again, tokens, strict=True):
+            page = client.get("/alerts")
+            assert page.status == 200 and csrf_of(page.body) == token
+        assert again[0].post("/logout", {"csrf": tokens[0]}).status == 303
+        gone = token_hash(first.cookies[COOKIE])
+        assert not stored.execute(
+            "SELECT 1 FROM console_sessions WHERE token_sha256=?", (gone,)
+        ).fetchall()
+        assert Browserless(restarted.url, dict(first.cookies)).get("/alerts").status == 303
+        assert first.get("/alerts").status == 303  # on the other listener too
+        make_idle(console, second)
+        answer = again[1].get("/alerts")
+        assert answer.status == 303 and "idle" in answer.header("location")
+        key = token_hash(second.cookies[COOKIE])
+        assert not stored.execute(
+            "SELECT 1 FROM console_sessions WHERE token_sha256=?", (key,)
+        ).fetchall()
+        assert second.get("/alerts").status == 303
+    finally:
+        restarted.shutdown()
+
+
+def test_login_purges_idle_console_sessions(console: Console) -> None:
+    idle = logged_in(console, "ofc")
+    make_idle(console, idle)
+    key = token_hash(idle.cookies[COOKIE])
+    stored = console.gateway.console.app.state.access.connect()  # type: ignore[union-attr]
+    query = "SELECT count(*) FROM console_sessions WHERE token_sha256=?"
+    assert stored.execute(query, (key,)).fetchone()[0] == 1
+    logged_in(console, "tech")
+    assert stored.execute(query, (key,)).fetchone()[0] == 0
+
+
+def share_request(console: Console, agency: str, case: str) -> int:
+    """A written request from another agency, recorded by the investigator (as `alpr share
+    request` does)."""
+    from gateway.sharing import requests
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    query = requests.Query((PLATE,))
+    req = requests.Request(agency, "Sgt. Lee", "555-0199", "stolen vehicle", case, query)
+    return requests.create(db, req, "inv", "test")
+
+
+def share_status(console: Console, share_id: int) -> str:
+    from gateway.sharing import requests
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    return str(requests.get(db, share_id)["status"])
+
+
+def test_manager_approves_and_denies_shares_others_may_not(console: Console) -> None:
+    ids = [share_request(console, agency, case) for agency, case in
+           ((MOU_AGENCY, "SO-26-1"), (NO_MOU_AGENCY, "LPD-26-2"), (MOU_AGENCY, "SO-26-3"))]  # fmt: skip
+    officer = logged_in(console, "ofc")
+    assert officer.get("/sharing").status == 403
+    form = {"csrf": officer.csrf(), "verified_by": "call-back"}
+    refused = officer.post(f"/sharing/{ids[0]}/approve", form)
+    assert refused.status == 403 and "may not share.approve" in refused.body
+    investigator = kept(console, "inv")
+    page = investigator.get("/sharing")
+    assert page.status == 200 and f'id="share-{ids[0]}"' in page.body
+    assert "Approve</button>" not in page.body
+    form = {"csrf": csrf_of(page.body), "verified_by": "call-back"}
+    assert investigator.post(f"/sharing/{ids[0]}/approve", form).status == 403
+    assert share_status(console, ids[0]) == "requested"
+    manager = kept(console, "mgr")
+    page = manager.get("/sharing")
+    assert page.status == 200 and f'action="/sharing/{ids[0]}/approve"' in page.body
+    token = csrf_of(page.body)
+    unverified = manager.post(f"/sharing/{ids[0]}/approve", {"csrf": token, "verified_by": ""})
+    assert unverified.status == 400 and "identity was verified" in unverified.body
+    form = {"csrf": token, "verified_by": "call-back to the sheriff's dispatch"}
+    approved = manager.post(f"/sharing/{ids[0]}/approve", form)
+    assert approved.status == 200 and f"share {ids[0]} approved by mgr" in approved.body
+    no_mou = manager.post(f"/sharing/{ids[1]}/approve", {**form, "note": "urgent"})
+    assert no_mou.status == 400 and "must be approved by the chief" in no_mou.body
+    no_reason = manager.post(f"/sharing/{ids[2]}/deny", {"csrf": token, "reason": " "})
+    assert no_reason.status == 400 and "reason" in no_reason.body
+    denied = manager.post(f"/sharing/{ids[2]}/deny", {"csrf": token, "reason": "no case open"})
+    assert denied.status == 200 and f"share {ids[2]} denied" in denied.body
+    assert [share_status(console, i) for i in ids] == ["approved", "requested", "denied"]
+    actions = [r["action"] for r in records(console, "mgr")]
+    assert {"share list", "share approve", "share approve refused", "share deny"} <= set(actions)
+    denials = [r for r in records(console, "ofc") if r["kind"] == "denied"]
+    assert "share.approve" in str(denials[-1]["what"])
+
+
+def test_auditor_reads_the_dissemination_log(console: Console) -> None:
+    from gateway.access.roles import Principal
+    from gateway.sharing import release, requests
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    share = share_request(console, MOU_AGENCY, "SO-26-9")
+    boss = Principal("mgr", frozenset({"manager"}))
+    agencies = console.gateway.config.sharing.agencies
+    requests.approve(db, share, boss, "call-back", "", agencies, "test")
+    out = console.tmp / f"share-{share}"
+    pkg = release.fulfil(db, console.gateway.store, share, "inv", out, agencies, "Test PD", "test")
+    auditor = kept(console, "aud")
+    page = auditor.get("/sharing/log")
+    assert page.status == 200 and 'id="release-' in page.body and "SO-26-9" in page.body
+    assert pkg.manifest_sha256[:16] in page.body
+    csv_file = auditor.get("/sharing/log.csv")
+    assert csv_file.status == 200 and "attachment" in csv_file.header("content-disposition")
+    lines = csv_file.body.splitlines()
+    assert lines[0].startswith("id,at,share_id,agency") and any("SO-26-9" in x for x in lines)
+    assert auditor.get("/sharing").status == 200  # share.view: the requests too, no decisions
+    assert auditor.post(f"/sharing/{share}/deny", {"csrf": auditor.csrf("/sharing"),
+                        "reason": "x"}).status == 403  # fmt: skip
+    views = [r for r in records(console, "aud") if r["action"] == "share log"]
+    assert len(views) >= 2 and views[-1]["result_count"] >= 1
+    assert logged_in(console, "ofc").get("/sharing/log").status == 403
+    assert logged_in(console, "tech").get("/sharing/log.csv").status == 403
+
+
+def test_transparency_report_page_and_download(console: Console) -> None:
+    import io
+    import json
+    import zipfile
+
+    manager = kept(console, "mgr")
+    page = manager.get("/reports")
+    assert page.status == 200 and 'href="/reports/transparency.zip"' in page.body
+    report = manager.get("/reports/transparency/")
+    assert report.status == 200 and "Test PD: automated licence plate readers" in report.body
+    csp = report.header("content-security-policy")
+    assert "script-src" not in csp and "default-src 'none'" in csp  # no scripts at all
+    figures = manager.get("/reports/transparency/figures.json")
+    assert figures.status == 200
+    reads = json.loads(figures.body)["totals"]["reads"]
+    assert f'id="reads">{reads}<' in report.body
+    assert manager.get("/reports/transparency/alpr.toml").status == 404
+    download = manager.request("GET", "/reports/transparency.zip")
+    assert download.status == 200 and download.header("content-type") == "application/zip"
+    # the client decodes bodies as text: fetch the bytes again for the archive
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(console.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    cookie = "; ".join(f"{k}={v}" for k, v in manager.cookies.items())
+    conn.request("GET", "/reports/transparency.zip", headers={"Cookie": cookie})
+    data = conn.getresponse().read()
+    conn.close()
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert {"transparency/index.html", "transparency/figures.json"} <= set(names)
+    outs = [r["what"] for r in records(console, "mgr") if r["action"] == "report transparency"]
+    assert '"out":"console"' in str(outs) and '"out":"download"' in str(outs)
+    officer = logged_in(console, "ofc")
+    assert officer.get("/reports/transparency/").status == 403
+    assert "Reports" not in officer.get("/alerts").body.split("</nav>")[0]
+
+
+def test_search_requests_under_supervisor_approval(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[search] approval = "supervisor"`: the investigator files the search, a manager approves
+    it, the investigator runs it once, as with `alpr search --request`, `approve`, `run`."""
+    import dataclasses
+
+    from gateway.access import search_requests
+
+    app = console.gateway.console.app  # type: ignore[union-attr]
+    config = app.state.config
+    supervised = dataclasses.replace(
+        config, search=config.search.model_copy(update={"approval": "supervisor"})
+    )
+    monkeypatch.setattr(app.state, "config", supervised)
+    store = console.gateway.store
+    unsynced = "SELECT count(*) FROM reads WHERE synced_at IS NULL"
+    assert wait_for(lambda: store.connect().execute(unsynced).fetchone()[0] == 0, 60)
+    investigator = kept(console, "inv")
+    token = investigator.csrf("/search")
+    form = {"csrf": token, "purpose": "stolen vehicle", "case": "26-000777", "plate": PLATE}
+    searches = len([r for r in records(console, "inv") if r["action"] == "search"])
+    filed = investigator.post("/search", form)
+    assert filed.status == 200 and "waits for a manager" in filed.body, filed.body[-500:]
+    assert 'id="read-' not in filed.body
+    rid = int(re.findall(r"search request (\d+) waits", filed.body)[0])
+    assert search_requests.get(app.state.access, rid).status == "pending"
+    early = investigator.post(f"/search/requests/{rid}/run", {"csrf": token})
+    assert early.status == 400 and "pending, not approved" in early.body
+    assert investigator.get("/search/requests").status == 403
+    officer = logged_in(console, "ofc")
+    decide = {"csrf": officer.csrf(), "decision": "approve"}
+    assert officer.post(f"/search/requests/{rid}/decide", decide).status == 403
+    manager = kept(console, "mgr")
+    waiting = manager.get("/search/requests")
+    assert waiting.status == 200 and f'id="search-request-{rid}"' in waiting.body
+    assert "stolen vehicle; case 26-000777" in waiting.body
+    decide = {"csrf": csrf_of(waiting.body), "decision": "approve", "note": "open case"}
+    approved = manager.post(f"/search/requests/{rid}/decide", decide)
+    assert approved.status == 200 and f"search request {rid}: approved" in approved.body
+    mine = investigator.get("/search")
+    assert f'action="/search/requests/{rid}/run"' in mine.body
+    found = investigator.post(f"/search/requests/{rid}/run", {"csrf": token})
+    assert found.status == 200 and 'id="read-' in found.body and PLATE in found.body
+    ran = [r for r in records(console, "inv") if r["action"] == "search"]
+    assert len(ran) == searches + 1
+    assert '"request":' + str(rid) in ran[-1]["what"] and '"approved_by":"mgr"' in ran[-1]["what"]
+    assert ran[-1]["why"] == "stolen vehicle; case 26-000777"
+    again = investigator.post(f"/search/requests/{rid}/run", {"csrf": token})
+    assert again.status == 400 and "is done" in again.body
+    actions = [r["action"] for r in records(console, "mgr")]
+    assert "search approved" in actions and "search pending" in actions

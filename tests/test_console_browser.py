@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from access_helpers import PASSWORD
-from console_helpers import PLATE, Console, running_console, wait_for
+from console_helpers import MOU_AGENCY, NO_MOU_AGENCY, PLATE, Console, running_console, wait_for
 from gateway_helpers import SECRET, scene_jpeg
 
 from tools.field.camera_sim import CameraClient
@@ -234,3 +234,33 @@ def test_officer_cannot_open_audit(page: Page, console: Console) -> None:
     assert "Audit" not in page.inner_text("nav")
     page.goto(console.url + "/audit")
     assert "may not audit.read" in page.inner_text("#refused")
+
+
+def test_manager_approves_a_share_on_a_phone(page: Page, console: Console) -> None:
+    from gateway.sharing import requests
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    ids = [
+        requests.create(
+            db,
+            requests.Request(agency, "Sgt. Lee", "555-0199", "stolen vehicle", case,
+                             requests.Query((PLATE,))),
+            "inv",
+            "test",
+        )
+        for agency, case in ((MOU_AGENCY, "SO-26-41"), (NO_MOU_AGENCY, "LPD-26-42"))
+    ]  # fmt: skip
+    log_in(page, console, "mgr", console.code("mgr"))
+    page.wait_for_url("**/alerts")
+    page.click("nav >> text=Sharing")
+    page.wait_for_url("**/sharing")
+    card = f"#share-{ids[0]}"
+    assert "MOU 2025-03-01" in page.inner_text(card)
+    assert "the chief decides" in page.inner_text(f"#share-{ids[1]}")
+    page.fill(f"{card} input[name=verified_by]", "call-back to the sheriff's dispatch")
+    page.click(f"{card} form.approve button[type=submit]")
+    assert f"share {ids[0]} approved by mgr" in page.inner_text("#message")
+    assert page.inner_text(f"#decided #share-{ids[0]} .status") == "approved"
+    assert requests.get(db, ids[0])["status"] == "approved"
+    overflow = "document.documentElement.scrollWidth - window.innerWidth"
+    assert page.evaluate(overflow) <= 0, "the page scrolls sideways at phone width"

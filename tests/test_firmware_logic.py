@@ -86,6 +86,19 @@ def test_queue_is_bounded_and_drops_the_oldest(tmp_path: Path) -> None:
     assert evq.seqs(d) == [3, 5]
 
 
+def test_restamp_moves_only_the_capture_time(tmp_path: Path) -> None:
+    """A queued event captured under a clock found 3 h off keeps its frames and other metadata."""
+    d = str(tmp_path / "q")
+    frame = jpeg()
+    meta = {"captured": 1_700_000_000.5, "trigger": "radar", "battery_v": 3.9, "solar_v": 5.0}
+    evq.put(7, proto.encode_event(dict(meta), [frame]), limit=5, d=d)
+    evq.restamp(7, -3 * 3600, d)
+    decoded = protocol.decode_event(evq.get(7, d))
+    assert decoded.meta["captured"] == meta["captured"] - 3 * 3600
+    assert decoded.meta["trigger"] == "radar" and decoded.frames == [frame]
+    assert evq.seqs(d) == [7] and not [p for p in Path(d).iterdir() if p.suffix == ".tmp"]
+
+
 def test_error_ring_keeps_the_last_entries(tmp_path: Path) -> None:
     path = str(tmp_path / "errors.log")
     for i in range(12):
@@ -214,3 +227,18 @@ def test_retry_delay_backs_off_with_jitter() -> None:
         delays = {app.retry_ms(60, 600, fails) for _ in range(20)}
         assert all(cap / 2 <= d <= cap for d in delays), (fails, delays)
         assert len(delays) > 1, "no jitter"
+
+
+def test_a_burst_keeps_the_frames_that_fit_the_gateways_limit() -> None:
+    import app
+
+    frames = [b"a" * 4000, b"b" * 4000, b"c" * 4000]
+    assert app.fit(frames, 100_000) == 3
+    assert app.fit(frames, app.META_ROOM + 2 * 4004) == 2
+    assert app.fit(frames, app.META_ROOM + 2 * 4004 - 1) == 1
+    assert app.fit(frames, 3000) == 0
+    # what the board would send stays within the limit, meta included
+    meta = {"captured": 1.7e9, "trigger": "radar", "battery_v": 3.91, "solar_v": 5.02,
+            "awake_ms": 123456}
+    kept = app.fit(frames, app.META_ROOM + 2 * 4004)
+    assert len(proto.encode_event(meta, frames[:kept])) <= app.META_ROOM + 2 * 4004

@@ -153,6 +153,57 @@ def test_heartbeat_is_recorded_and_answers_time(tmp_path: Path) -> None:
         assert len(rows) == 1 and json.loads(rows[0]["body"])["dropped"] == 1
 
 
+@pytest.mark.parametrize(
+    ("sequence", "timestamp", "status", "reason"),
+    [
+        (2**63, None, 400, "sequence over 9223372036854775807"),
+        (2**64 + 5, None, 401, "malformed timestamp or sequence"),
+        (1, 10**400, 401, "malformed timestamp or sequence"),
+    ],
+)
+def test_signed_numbers_too_large_for_the_store_are_refused(
+    tmp_path: Path, sequence: int, timestamp: int | None, status: int, reason: str
+) -> None:
+    """Found by fuzzing the camera API: a correctly signed sequence of 2^63 reached SQLite
+    (OverflowError, a 500), and so would a timestamp of 400 digits (float conversion)."""
+    config = load_config(tmp_path)
+    with serve_ingest(config) as (url, _store):
+        body = event_body([jpeg(1)])
+        headers = signed(body, sequence, ts=timestamp)
+        answer = raw_post(url, protocol.EVENT_PATH, body, headers)
+        assert answer[0] == status and reason in str(answer[1]["error"]), answer
+        assert raw_post(url, protocol.EVENT_PATH, body, signed(body, 2**63 - 1))[0] == 201
+
+
+HEARTBEAT_REFUSALS = [
+    (b'{"battery_v": NaN, "solar_v": 5.0}', "'battery_v' must be a finite number, got nan"),
+    (b'{"battery_v": 3.9, "solar_v": Infinity}', "'solar_v' must be a finite number, got inf"),
+    (b'{"temp_c": -Infinity}', "'temp_c' must be a finite number, got -inf"),
+    (b'{"rssi": 1e999}', "'rssi' must be a finite number, got inf"),
+    (b'{"extra": {"cells": [3.9, NaN]}}', "'extra.cells[1]' must be a finite number"),
+    (b'{"free_flash": 1' + b"0" * 5000 + b"}", "heartbeat has a number too long"),
+    (b'{"error": ' + b"[" * 100_000 + b"}", "heartbeat is nested too deeply"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), HEARTBEAT_REFUSALS, ids=range(len(HEARTBEAT_REFUSALS)))
+def test_heartbeat_with_a_number_that_is_not_json_is_refused(
+    tmp_path: Path, body: bytes, reason: str
+) -> None:
+    """json.loads takes NaN, Infinity and 1e999 (not JSON: they would be stored and break whoever
+    reads the heartbeat later) and raises outside its own error for huge integers and deep nesting
+    (a 500): each is a signed 400 naming the field, nothing is stored, and the gateway serves on."""
+    config = load_config(tmp_path)
+    with serve_ingest(config) as (url, store):
+        client = CameraClient(url, "cam-01", SECRET.encode())
+        status, answer = client.post(protocol.HEARTBEAT_PATH, body, 0, "application/json")
+        assert status == 400 and reason in str(answer["error"]), answer
+        assert client.send_heartbeat({"battery_v": 3.9, "solar_v": 5.0})[0] == 200
+        client.close()
+        rows = store.connect().execute("SELECT body FROM heartbeats").fetchall()
+        assert [json.loads(r["body"]) for r in rows] == [{"battery_v": 3.9, "solar_v": 5.0}]
+
+
 def test_bounded_load_from_20_cameras_loses_nothing(tmp_path: Path) -> None:
     """20 cameras post 10 events each at once; every one is accepted and stored exactly once."""
     import threading

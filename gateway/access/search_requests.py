@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.access import audit
 from gateway.access.audit import iso
 from gateway.access.db import AccessDB
 
@@ -57,6 +58,19 @@ def create(db: AccessDB, requester: str, query: dict[str, Any]) -> int:
     return int(cur.lastrowid)
 
 
+def file(
+    db: AccessDB, requester: str, filters: dict[str, Any], purpose: str, why: str, source: str
+) -> int:
+    """A search asked for and not run: the request, and its `inquiry` record (no results)."""
+    query = {"filters": filters, "purpose": purpose, "why": why}
+    rid = create(db, requester, query)
+    audit.append(
+        db, requester, "search request", kind="inquiry", what={"request": rid, **query},
+        why=why, source=source,
+    )  # fmt: skip
+    return rid
+
+
 def get(db: AccessDB, request_id: int) -> SearchRequest:
     row = _conn(db).execute("SELECT * FROM search_requests WHERE id=?", (request_id,)).fetchone()
     if row is None:
@@ -72,8 +86,10 @@ def get(db: AccessDB, request_id: int) -> SearchRequest:
     )
 
 
-def decide(db: AccessDB, request_id: int, manager: str, approve: bool, note: str) -> SearchRequest:
-    """Approve or refuse a pending request; nobody decides their own."""
+def decide(
+    db: AccessDB, request_id: int, manager: str, approve: bool, note: str, source: str
+) -> SearchRequest:
+    """Approve or refuse a pending request (recorded in the audit log); nobody decides their own."""
     req = get(db, request_id)
     if req.status != "pending":
         raise RequestError(f"search request {request_id} is {req.status}, not pending")
@@ -83,7 +99,13 @@ def decide(db: AccessDB, request_id: int, manager: str, approve: bool, note: str
         "UPDATE search_requests SET status=?, decided_by=?, decided_at=?, note=? WHERE id=?",
         ("approved" if approve else "refused", manager, iso(), note, request_id),
     )
-    return get(db, request_id)
+    req = get(db, request_id)
+    audit.append(
+        db, manager, f"search {req.status}", kind="inquiry",
+        what={"request": req.id, "requester": req.requester, "query": req.query},
+        why=note or f"{req.status} search request {req.id}", source=source,
+    )  # fmt: skip
+    return req
 
 
 def take(db: AccessDB, request_id: int, user: str) -> SearchRequest:
@@ -107,3 +129,12 @@ def pending(db: AccessDB) -> list[SearchRequest]:
         r["id"] for r in _conn(db).execute("SELECT id FROM search_requests WHERE status='pending'")
     ]
     return [get(db, i) for i in ids]
+
+
+def of_requester(db: AccessDB, requester: str, limit: int = 50) -> list[SearchRequest]:
+    """Someone's own requests, newest first: what they wait for and what they may run."""
+    rows = _conn(db).execute(
+        "SELECT id FROM search_requests WHERE requester=? ORDER BY id DESC LIMIT ?",
+        (requester, limit),
+    )
+    return [get(db, r["id"]) for r in rows]

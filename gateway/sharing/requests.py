@@ -8,11 +8,12 @@ when the read store is rebuilt); each step and its audit record are one transact
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.access import audit
 from gateway.access.db import AccessDB, schema_transaction
@@ -339,3 +340,11 @@ def record_release(
 def dissemination_log(db: AccessDB) -> list[dict[str, Any]]:
     rows = ensure(db).execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM dissemination_log ORDER BY id")
     return [dict(r) for r in rows]
+
+
+def write_log_csv(out: TextIO, rows: list[dict[str, Any]]) -> None:
+    """The dissemination log as CSV, one column per LOG_COLUMNS (the CLI's file, the console's
+    download)."""
+    w = csv.DictWriter(out, fieldnames=list(LOG_COLUMNS))
+    w.writeheader()
+    w.writerows(rows)

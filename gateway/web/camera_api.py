@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from gateway import protocol
-from gateway.ingest import Caller, Ingest, Rejection
+from gateway.ingest import HEARTBEAT_NUMBERS, Caller, Ingest, Rejection
 
 router = APIRouter(tags=["camera"])
 
@@ -51,9 +51,10 @@ class SurveyAnswer(BaseModel):
 
 
 class HealthAnswer(BaseModel):
-    ok: bool
+    ok: bool  # false while events are refused (507 disk full, 503 damaged store)
     time: float
-    backlog: int
+    backlog: int  # -1 when the store is damaged
+    store: str = "ok"  # "ok", "disk full" or "damaged"
 
 
 SIGNED = {
@@ -151,11 +152,22 @@ EVENT_DOC = {
         "content": {protocol.EVENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     },
 }
+HEARTBEAT_SCHEMA = {
+    "type": "object",
+    "description": "the camera's health (PROTOCOL.md); every number anywhere in it must be finite,"
+    " and keys not named here are kept as sent",
+    "properties": {
+        **{key: {"type": "number"} for key in HEARTBEAT_NUMBERS},
+        "firmware": {"type": "string"},
+        "error": {"type": ["string", "null"], "description": "the safe-mode reason, if any"},
+        "time": {"type": "number", "description": "the camera's clock, Unix seconds"},
+    },
+}
 HEARTBEAT_DOC = {
     "parameters": SIGNING,
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": HEARTBEAT_SCHEMA}},
     },
 }
 SURVEY_DOC = {
@@ -176,6 +188,8 @@ SURVEY_DOC = {
         201: {"model": EventAnswer, "headers": SIGNED, "description": "stored durably"},
         200: {"model": EventAnswer, "headers": SIGNED, "description": "a repeat, stored before"},
         **errors(400, 401, 403, 409, 411, 413),
+        503: {"model": ErrorAnswer, "description": "the store is damaged: kept by the camera"},
+        507: {"model": ErrorAnswer, "description": "the disk is full: kept by the camera"},
     },
 )
 async def post_event(request: Request) -> Response:
@@ -196,7 +210,7 @@ def store_event(ingest: Ingest, signed: SignedRequest) -> Response:
     openapi_extra=HEARTBEAT_DOC,
     responses={
         200: {"model": TimeAnswer, "headers": SIGNED, "description": "recorded"},
-        **errors(400, 401, 403, 411, 413),
+        **errors(400, 401, 403, 411, 413, 503, 507),
     },
 )
 async def post_heartbeat(request: Request) -> Response:
@@ -232,6 +246,8 @@ def survey(ingest: Ingest, signed: SignedRequest) -> Response:
     return signed_answer(caller, status, payload)
 
 
-@router.get(protocol.HEALTH_PATH, summary="liveness and reader backlog; unauthenticated")
+@router.get(
+    protocol.HEALTH_PATH, summary="liveness, reader backlog and the store's state; unauthenticated"
+)
 def get_health(request: Request) -> HealthAnswer:
     return HealthAnswer(**ingest_of(request).health())

@@ -25,7 +25,7 @@ const board = {
   files: {}, rtc: "", adc: {}, pins: {}, wifi: "up", rssi: -62, images: opt("--images", ""),
   imageIndex: 0, asleep: false, sleepMs: null, wakeCfg: {}, boots: 0, sleeps: 0, wdtResets: 0,
   lastCause: null, lastWake: null, timeSet: null, awakeSince: 0, awakeMs: [], cut: null, powerCuts: 0,
-  off: false, cutPath: null,
+  off: false, cutPath: null, clockOffsetS: 0,
 };
 const logFile = opt("--log", "");
 const ring = new SharedArrayBuffer(8 + (1 << 20));
@@ -143,7 +143,12 @@ function rpc(op, a) {
     case "feed": if (wdt) wdt.deadline = Date.now() + wdt.timeout; return answer({});
     case "rtc_get": return answer({ mem: board.rtc });
     case "rtc_set": board.rtc = a.mem; return answer({});
-    case "time_set": board.timeSet = a.t; return answer({});
+    case "time_set":
+      // the RTC keeps the time it was set to across deep sleep: as an offset from the host clock
+      board.timeSet = a.t;
+      if (typeof a.unix === "number") board.clockOffsetS = a.unix - Date.now() / 1000;
+      return answer({});
+    case "clock": return answer({ offset: board.clockOffsetS });
     case "wifi": return answer({ state: board.wifi, rssi: board.rssi });
     case "frame": {
       const names = board.images ? readdirSync(board.images).filter((n) => /\.jpe?g$/i.test(n)).sort() : [];
@@ -215,6 +220,8 @@ async function control(req) {
     case "state": return state();
     case "set":
       for (const key of ["wifi", "images", "rssi"]) if (key in req) board[key] = req[key];
+      // a wrong RTC, as a board set by hand or to local time has: seconds ahead (+) or behind (-)
+      if ("clock_offset_s" in req) board.clockOffsetS = Number(req.clock_offset_s);
       Object.assign(board.adc, req.adc || {});
       Object.assign(board.pins, req.pins || {});
       return state();

@@ -30,6 +30,16 @@ from gateway.reader import images
 
 Outcome = str  # "accepted" or "refused"
 
+_scratch: list[Path] = []  # the folder of the run in progress (run_target makes and removes it)
+
+
+def scratch() -> Path:
+    """Where the targets that read files write their input: one folder per run, removed after."""
+    if not _scratch:
+        raise RuntimeError("fuzz targets that write files run inside run_target()")
+    return _scratch[-1]
+
+
 # ---------------------------------------------------------------- config
 BASE_CONFIG: dict[str, Any] = {
     "agency": {"name": "Fuzz PD", "retention_days": 30},
@@ -96,11 +106,8 @@ def fuzz_config_doc(doc: dict[str, Any]) -> Outcome:
     return "accepted"
 
 
-_config_dir = Path(tempfile.mkdtemp(prefix="alpr-fuzz-config-"))
-
-
 def fuzz_config_text(text: str) -> Outcome:
-    path = _config_dir / "alpr.toml"
+    path = scratch() / "alpr.toml"
     path.write_text(text, errors="surrogateescape")
     try:
         load(path)
@@ -282,15 +289,12 @@ def image_bytes(draw: st.DrawFn) -> bytes:
     return data[: draw(st.integers(0, len(data)))]
 
 
-_image_dir = Path(tempfile.mkdtemp(prefix="alpr-fuzz-images-"))
-
-
 def fuzz_image(data: bytes) -> Outcome:
     try:
         size = images.header_size(data)
         if size is not None:
             images.check_size(*size)
-        path = _image_dir / "input.bin"
+        path = scratch() / "input.bin"
         path.write_bytes(data)
         images.load(path)
     except images.ImageError:
@@ -339,10 +343,14 @@ def run_target(target: Target, examples: int) -> dict[str, Any]:
 
     started = time.monotonic()
     crash = ""
-    try:
-        check()
-    except Exception as exc:  # the falsifying examples, already shrunk by hypothesis
-        crash = describe_crash(exc)
+    with tempfile.TemporaryDirectory(prefix="alpr-fuzz-") as folder:
+        _scratch.append(Path(folder))
+        try:
+            check()
+        except Exception as exc:  # the falsifying examples, already shrunk by hypothesis
+            crash = describe_crash(exc)
+        finally:
+            _scratch.pop()
     return {
         "target": target.name,
         "examples": sum(counts.values()),

@@ -33,7 +33,7 @@ from tools.field.camera_sim import CameraClient
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = 4
-SIZES = {"short": 3, "full": 20}  # kills
+SIZES = {"short": 3, "full": 50}  # kills
 
 
 def frames(n: int = 8) -> list[bytes]:
@@ -45,13 +45,16 @@ def frames(n: int = 8) -> list[bytes]:
     ]
 
 
-def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_gateway(
+    config: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:  # a file, not a pipe: a full pipe would block the gateway
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.cli", "gateway", "serve", "--config", str(config)],
             stdout=out,
             stderr=out,
             cwd=ROOT,
+            env=env,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -79,6 +82,8 @@ class Camera(threading.Thread):
         self.acked: dict[int, str] = {}  # sequence -> SHA-256 of the body
         self.rejected: Counter[int] = Counter()  # status -> count
         self.answered_at: list[float] = []  # monotonic times of acknowledgements
+        self.retried: Counter[int] = Counter()  # 5xx status -> count (the capture is kept)
+        self.retried_at: list[float] = []  # monotonic times of 5xx answers
 
     def run(self) -> None:
         seq, body = 0, b""
@@ -100,6 +105,8 @@ class Camera(threading.Thread):
                 self.answered_at.append(time.monotonic())
                 body = b""
             elif status >= 500:
+                self.retried[status] += 1
+                self.retried_at.append(time.monotonic())
                 time.sleep(0.05)
             else:
                 self.rejected[status] += 1

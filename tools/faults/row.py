@@ -17,6 +17,10 @@ from typing import Any, Literal
 Size = Literal["short", "full"]
 
 
+class RowUnavailable(RuntimeError):
+    """A row cannot run on this machine (a tool it needs is missing); the message names it."""
+
+
 @dataclass
 class Row:
     name: str
@@ -26,6 +30,8 @@ class Row:
     duplicated: int  # items stored more than once
     recovery_s: float  # from the end of the faults until the gateway was whole again
     notes: str = ""
+    # anything else the row measured; a nonzero detail["failures"] fails the row like a loss (e.g.
+    # capture times stored hours off, events left queued on the camera)
     detail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

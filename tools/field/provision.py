@@ -300,6 +300,7 @@ def provision(args: argparse.Namespace) -> tuple[Path, Path]:
             f"alpr provision: the new entry does not validate, undone: {exc}"
         ) from None
     conf = site_config(args, cam, gateway, secret, password)
+    conf["max_event_bytes"] = config.max_body_bytes  # the camera never sends what would be refused
     write_private(out, json.dumps(conf, indent=2) + "\n")
     return secret_path, out
 

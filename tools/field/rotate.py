@@ -106,7 +106,9 @@ def board_config(
         return conf
     prov.check_options(args)
     gateway = prov.gateway_url(args, config)
-    return prov.site_config(args, camera, gateway, "", prov.wifi_password(args))
+    conf = prov.site_config(args, camera, gateway, "", prov.wifi_password(args))
+    conf["max_event_bytes"] = config.max_body_bytes
+    return conf
 
 
 def rotate(args: argparse.Namespace) -> tuple[Path, Path]:

@@ -25,6 +25,7 @@ from gateway.camera_health import camera_health
 from gateway.reload import PidFile, running_pid
 from gateway.service import Gateway
 from gateway.store import Store
+from gateway.store_health import StoreDamaged
 from tools.common import add_config_arg, load_config, open_store
 from tools.errors import UserError
 from tools.ops import auth
@@ -84,7 +85,10 @@ def run_serve(args: argparse.Namespace) -> int:
     pid_file = PidFile(config.data_dir)
     pid_file.write()
     try:
-        gateway = Gateway(config)
+        try:
+            gateway = Gateway(config)
+        except StoreDamaged as exc:
+            raise UserError(f"not starting: {exc}") from None
         stopped = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopped.set())

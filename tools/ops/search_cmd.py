@@ -240,13 +240,9 @@ def run_search(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         raise refuse(ctx, exc, args) from None
     if args.request or approval(config) == "supervisor":
-        query = {
-            "filters": dataclasses.asdict(f),
-            "purpose": purpose,
-            "why": why,
-        }
-        rid = search_requests.create(ctx.db, ctx.user.name, query)
-        record(ctx, "search request", {"request": rid, **query}, why, 0)
+        rid = search_requests.file(
+            ctx.db, ctx.user.name, dataclasses.asdict(f), purpose, why, ctx.source
+        )
         print(f"search request {rid} waits for a manager: `alpr search approve {rid}`")
         return 0
     return execute(ctx, f, purpose, why, args)
@@ -255,16 +251,11 @@ def run_search(args: argparse.Namespace) -> int:
 def run_decide(args: argparse.Namespace) -> int:
     ctx = authorize(args, "search.approve")
     try:
-        req = search_requests.decide(ctx.db, args.id, ctx.user.name, args.approve, args.note)
+        req = search_requests.decide(
+            ctx.db, args.id, ctx.user.name, args.approve, args.note, ctx.source
+        )
     except search_requests.RequestError as exc:
         raise SystemExit(f"alpr search: {exc}") from None
-    record(
-        ctx,
-        f"search {req.status}",
-        {"request": req.id, "requester": req.requester, "query": req.query},
-        args.note or f"{req.status} search request {req.id}",
-        0,
-    )
     print(f"search request {req.id}: {req.status} by {ctx.user.name}")
     return 0
 
@@ -282,15 +273,7 @@ def run_request(args: argparse.Namespace) -> int:
         req = search_requests.take(ctx.db, args.id, ctx.user.name)
     except search_requests.RequestError as exc:
         raise SystemExit(f"alpr search: {exc}") from None
-    raw = req.query["filters"]
-    f = Filters(
-        **{
-            **raw,
-            "sites": tuple(raw["sites"]),
-            "cameras": tuple(raw["cameras"]),
-            "near": tuple(raw["near"]) if raw["near"] else None,
-        }
-    )
+    f = Filters.from_dict(req.query["filters"])
     extra = {"request": req.id, "approved_by": req.decided_by}
     return execute(ctx, f, req.query["purpose"], req.query["why"], args, extra)
 

@@ -4,7 +4,6 @@ approved request, with a package that proves what was sent and a secondary disse
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -168,6 +167,4 @@ def run_log(args: argparse.Namespace) -> int:
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(requests.LOG_COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
+        requests.write_log_csv(f, rows)

@@ -26,7 +26,16 @@ from gateway.access.roles import AccessDenied
 from gateway.access.settings import load
 from gateway.config import Config
 from gateway.store import Store
-from gateway.web.console import alerts, audit_pages, cameras, hotlists, search
+from gateway.web.console import (
+    alerts,
+    audit_pages,
+    cameras,
+    hotlists,
+    reports,
+    search,
+    search_approval,
+    sharing,
+)
 from gateway.web.console.session import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -57,6 +66,9 @@ MENU = [
     ("/search", "Search", "reads.recent"),
     ("/hotlists", "Hot lists", "hotlist.view"),
     ("/cameras", "Cameras", "cameras.view"),
+    ("/sharing", "Sharing", "share.view"),
+    ("/search/requests", "Search requests", "search.approve"),
+    ("/reports", "Reports", "reports.publish"),
     ("/audit", "Audit", "audit.read"),
 ]
 
@@ -99,13 +111,23 @@ def create_console_app(
     app.state.config = config
     app.state.store = store
     app.state.access = access or AccessDB(config.data_dir)
-    app.state.sessions = ConsoleSessions(config.console.idle_minutes * 60)
+    app.state.sessions = ConsoleSessions(app.state.access, config.console.idle_minutes * 60)
+    app.state.sessions.purge()
     app.state.target = target
     app.state.tls = config.console.tls_cert is not None
     app.state.stopping = False
     app.state.templates = TEMPLATES
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
-    for module in (alerts, search, hotlists, cameras, audit_pages):
+    for module in (
+        alerts,
+        search_approval,
+        search,
+        hotlists,
+        cameras,
+        sharing,
+        reports,
+        audit_pages,
+    ):
         app.include_router(module.router)
     app.add_api_route("/", home, methods=["GET"])
     app.add_api_route("/login", login_page, methods=["GET"], response_class=HTMLResponse)
@@ -207,7 +229,7 @@ async def login(
         token, name = await run_in_threadpool(attempt)
     except AccessDenied as exc:
         return login_form(request, safe_next(next), str(exc), username, 401)
-    request.app.state.sessions.start(token, name)
+    await run_in_threadpool(request.app.state.sessions.start, token, name)
     log.info("console login: %s from %s", name, source)
     response = RedirectResponse(safe_next(next), 303)
     response.set_cookie(
@@ -227,10 +249,10 @@ async def logout(request: Request) -> Response:
     token = token_of(request)
     live: ConsoleSessions = request.app.state.sessions
     if token is not None:
-        entry = live.get(token)
+        entry = await run_in_threadpool(live.get, token)
         form = await request.form()
         if entry is not None and secrets.compare_digest(str(form.get("csrf", "")), entry.csrf):
-            live.end(token)
+            await run_in_threadpool(live.end, token)
             await run_in_threadpool(
                 sessions.logout, request.app.state.access, token, source_of(request)
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from cloud.query import Filters, QueryError, normalise_plate, source_for
 from cloud.query import search as query_index
 from cloud.storage import StorageError
+from gateway.access import search_requests
 from gateway.access.roles import HISTORY, AccessDenied, read_scope
 from gateway.config import Config
 from gateway.evidence_hold import hold_read
@@ -55,35 +57,37 @@ def parse_day(text: str, end: bool = False) -> float | None:
     return time.mktime(day) - time.timezone + (86400 if end else 0)
 
 
-def index_search(
-    ctx: Ctx,
-    config: Config,
-    purpose: str,
-    why: str,
-    plate: str,
-    since: float | None,
-    until: float | None,
-) -> list[dict[str, Any]]:
-    """The history role's search: every read in the retention, from the Parquet index in storage
-    (cloud/query.py, as `alpr search`), recorded as the command line records it."""
+def index_filters(config: Config, plate: str, since: float | None, until: float | None) -> Filters:
+    """The filters of a history search, the time range held to the retention (as `alpr search`)."""
     now = time.time()
     oldest = now - config.retention_days * 86400
     try:
-        f = Filters(
+        return Filters(
             plate=normalise_plate(plate) if plate.strip() else None,
             start=max(since if since is not None else oldest, oldest),
             end=until if until is not None else now + SKEW_S,
         )
+    except QueryError as exc:
+        raise Refused(str(exc), 400) from None
+
+
+def index_search(
+    ctx: Ctx, config: Config, f: Filters, purpose: str, why: str, extra: Any = None
+) -> list[dict[str, Any]]:
+    """The history role's search: every read in the retention, from the Parquet index in storage
+    (cloud/query.py, as `alpr search`), recorded as the command line records it."""
+    try:
         s = config.storage
         access, secret = s.credentials()
-        result = query_index(
-            source_for(s.target, s.endpoint, access, secret, s.region, str(s.base)), f
+        source = source_for(
+            s.target, s.endpoint, access, secret, s.region, str(s.base), s.sse_c_key()
         )
+        result = query_index(source, f)
     except QueryError as exc:
         raise Refused(str(exc), 400) from None
     except (StorageError, OSError) as exc:
         raise Refused(f"the index could not be read: {exc}", 503) from None
-    what = {"filters": f.describe(), "purpose": purpose, "via": "console"}
+    what = {"filters": f.describe(), "purpose": purpose, "via": "console", **(extra or {})}
     ctx.record("search", "inquiry", what, why=why, count=len(result.rows))
     out = []
     for r in result.rows[-LIMIT:][::-1]:
@@ -144,8 +148,14 @@ def run_search(
     return found
 
 
+def supervised(config: Config, ctx: Ctx) -> bool:
+    """`[search] approval = "supervisor"` and a history search: a manager approves it first."""
+    return config.search.approval == "supervisor" and ctx.may(HISTORY)
+
+
 def page(request: Request, ctx: Ctx, status: int = 200, **values: Any) -> HTMLResponse:
     config: Config = request.app.state.config
+    needs_approval = supervised(config, ctx)
     defaults: dict[str, Any] = {
         "error": "",
         "results": None,
@@ -154,6 +164,9 @@ def page(request: Request, ctx: Ctx, status: int = 200, **values: Any) -> HTMLRe
         "min_reason": MIN_REASON,
         "may_hold": ctx.may("evidence.hold"),
         "held": "",
+        "message": "",
+        "needs_approval": needs_approval,
+        "requests": search_requests.of_requester(ctx.db, ctx.user.name) if needs_approval else [],
     }
     return render(request, "search.html", status, ctx=ctx, **{**defaults, **values})
 
@@ -163,7 +176,7 @@ async def search_page(
     request: Request, ctx: Annotated[Ctx, Depends(allow("reads.recent"))]
 ) -> Response:
     await run_in_threadpool(ctx.record, "console search form", "view", {})
-    return page(request, ctx)
+    return await run_in_threadpool(page, request, ctx)
 
 
 @router.post("/search", response_class=HTMLResponse)
@@ -188,16 +201,25 @@ async def search(
     except ValueError:
         return page(request, ctx, 400, error="dates: YYYY-MM-DD", form=form)
     if ctx.may(HISTORY):
-        if config.search.approval == "supervisor":
-            return page(request, ctx, 403, form=form, error="searches here need a manager's"
-                        " approval first: `alpr search ... --request`")  # fmt: skip
-        results = await run_in_threadpool(
-            index_search, ctx, config, purpose, why, plate, start, end
-        )
+        f = index_filters(config, plate, start, end)
+        if supervised(config, ctx):
+            rid = await run_in_threadpool(
+                search_requests.file, ctx.db, ctx.user.name, asdict(f), purpose, why, ctx.source
+            )
+            done = f"search request {rid} waits for a manager's approval; run it here once approved"
+            return await run_in_threadpool(page, request, ctx, message=done)
+        results = await run_in_threadpool(index_search, ctx, config, f, purpose, why)
     else:
         results = await run_in_threadpool(
             run_search, ctx, request.app.state.store, why, plate, start, end
         )
+    return await run_in_threadpool(results_page, request, ctx, results, form)
+
+
+def results_page(
+    request: Request, ctx: Ctx, results: list[dict[str, Any]], form: dict[str, str]
+) -> HTMLResponse:
+    config: Config = request.app.state.config
     counts = Counter(r["site"] for r in results)
     return page(
         request,
@@ -207,6 +229,29 @@ async def search(
         site_map=svg.site_map(config, counts),
         timeline=svg.timeline([r["captured"] for r in results]),
     )
+
+
+@router.post("/search/requests/{request_id}/run", response_class=HTMLResponse)
+async def run_request(
+    request: Request, ctx: Annotated[Ctx, Depends(allow(HISTORY))], request_id: int
+) -> Response:
+    """An approved request, run once by its requester with the filters as approved (as
+    `alpr search run`)."""
+    config: Config = request.app.state.config
+
+    def run() -> HTMLResponse:
+        try:
+            req = search_requests.take(ctx.db, request_id, ctx.user.name)
+        except search_requests.RequestError as exc:
+            ctx.record("search run refused", "denied", {"request": request_id}, why=str(exc))
+            return page(request, ctx, 400, error=str(exc))
+        f = Filters.from_dict(req.query["filters"])
+        extra = {"request": req.id, "approved_by": req.decided_by}
+        results = index_search(ctx, config, f, req.query["purpose"], req.query["why"], extra)
+        form = {"purpose": req.query["purpose"], "plate": f.plate or ""}
+        return results_page(request, ctx, results, form)
+
+    return await run_in_threadpool(run)
 
 
 @router.post("/reads/{read_id}/hold", response_class=HTMLResponse)

@@ -3,23 +3,23 @@
 
 The token is an ordinary login session of gateway/access/sessions.py (expiry, revocation, training
 and a disabled account are checked there on every request); the console adds what a browser needs:
-the idle clock and the CSRF token, kept in memory, so a restarted gateway asks everyone to log in.
+the idle clock and the CSRF token (gateway/access/console_sessions.py), kept in the access database,
+so a restarted gateway keeps its users logged in.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.access import audit, sessions
+from gateway.access.console_sessions import ConsoleSessions
 from gateway.access.db import AccessDB
 from gateway.access.roles import AccessDenied, Principal, require
 from gateway.access.settings import AccessSettings, load
@@ -45,49 +45,6 @@ class Refused(Exception):
         super().__init__(why)
         self.why = why
         self.status = status
-
-
-@dataclass
-class Live:
-    csrf: str
-    last_seen: float
-    name: str
-
-
-@dataclass
-class ConsoleSessions:
-    """The idle clock and CSRF token of each console login, by token hash."""
-
-    idle_s: float
-    live: dict[str, Live] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def start(self, token: str, name: str) -> Live:
-        entry = Live(secrets.token_urlsafe(32), time.time(), name)
-        with self.lock:
-            self.live[sessions.token_hash(token)] = entry
-        return entry
-
-    def touch(self, token: str, now: float) -> Live | None:
-        """The session if it was used within the idle time (and now again), else None."""
-        key = sessions.token_hash(token)
-        with self.lock:
-            entry = self.live.get(key)
-            if entry is None:
-                return None
-            if now - entry.last_seen > self.idle_s:
-                del self.live[key]
-                return None
-            entry.last_seen = now
-            return entry
-
-    def get(self, token: str) -> Live | None:
-        with self.lock:
-            return self.live.get(sessions.token_hash(token))
-
-    def end(self, token: str) -> None:
-        with self.lock:
-            self.live.pop(sessions.token_hash(token), None)
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,9 @@ class RTC:
         if dt is None:
             t = time.localtime()
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
-        call("time_set", t=list(dt))
+        # (Y, M, D, weekday, h, m, s, subseconds) -> Unix seconds; the fake `time` counts from 1970
+        unix = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        call("time_set", t=list(dt), unix=unix)
         return None
 
     def memory(self, data=None):
