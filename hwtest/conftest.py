@@ -39,6 +39,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
     port = free_port()
     host = os.environ.get("HWTEST_GATEWAY_HOST", "127.0.0.1") if REAL_PORT else "127.0.0.1"
     gw = Gateway(write_gateway_config(tmp_path, port, host), port)
+    site_config(gw, tmp_path)  # provision cam-hw before the start: no test waits for a restart
     gw.start()
     yield gw
     gw.stop()

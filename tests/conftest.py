@@ -20,6 +20,9 @@ def dev_data() -> Path:
     return root
 
 
+RGW_LC_DAY_S = 10  # the session RGW's lifecycle "day", in seconds
+
+
 @pytest.fixture(scope="session")
 def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One real Ceph RADOS Gateway for the whole session, a lifecycle day lasting 10 s."""
@@ -29,13 +32,13 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         pytest.skip("tests/s3local.py (the local Ceph RGW helper) is not available")
     data = tmp_path_factory.mktemp("rgw")
     try:
-        info = s3local.start_s3_local(data, lc_debug_interval=10)
+        info = s3local.start_s3_local(data, lc_debug_interval=RGW_LC_DAY_S)
     except s3local.S3LocalError as exc:
         if exc.unavailable and not os.environ.get("S3_LOCAL_REQUIRED"):
             # Ceph cannot be installed here: say so; the folder target's tests still run
             pytest.skip(f"Ceph RGW is not available on this machine: {exc}")
         raise
-    yield {**info, "data_dir": str(data)}
+    yield {**info, "data_dir": str(data), "lc_day_s": str(RGW_LC_DAY_S)}
     s3local.stop_s3_local(data)
 
 

@@ -168,7 +168,7 @@ def test_reads_expire_counted_from_capture(rgw: dict[str, str], tmp_path: Path) 
 
     deadline = time.monotonic() + 50  # 5 lifecycle days; the old rule would keep it 6
     while present(late) and time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(0.5)
     assert not present(late), "a read synced late outlived retention counted from capture"
     assert present(fresh), "a fresh read expired early"
     row = store.connect().execute("SELECT * FROM reads WHERE id=?", (fresh,)).fetchone()

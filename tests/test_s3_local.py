@@ -1,6 +1,6 @@
 """Against a real Ceph RGW (tools/s3-local): the S3 features the evidence store relies on.
 
-One server for the whole module (starting one takes ~15 s).  The lifecycle "day" is
+The session's server (tests/conftest.py; starting one takes ~15 s).  The lifecycle "day" is
 shortened to LC_DAY_S seconds with `rgw lc debug interval`, so expiry is observable in
 about a minute.  The module skips when Ceph cannot be installed or started here (set
 S3_LOCAL_REQUIRED=1 to make that a failure instead, e.g. on a CI runner that has Ceph).
@@ -9,13 +9,12 @@ S3_LOCAL_REQUIRED=1 to make that a failure instead, e.g. on a CI runner that has
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +22,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from s3local import (
     S3Info,
-    S3LocalError,
     s3_client,
     start_rgw,
-    start_s3_local,
     stop_rgw,
-    stop_s3_local,
 )
 
 if TYPE_CHECKING:
@@ -45,21 +41,17 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("s3local")
-    try:
-        info = start_s3_local(data_dir, lc_debug_interval=LC_DAY_S)
-    except S3LocalError as exc:
-        # A half-started cluster may have left a mon running: clean up, best effort.
-        with contextlib.suppress(S3LocalError):
-            stop_s3_local(data_dir)
-        if exc.unavailable or os.environ.get("S3_LOCAL_REQUIRED") != "1":
-            pytest.skip(f"local Ceph RGW not available: {exc}")
-        raise
-    try:
-        yield Server(data_dir, info)
-    finally:
-        stop_s3_local(data_dir)
+def server(rgw: dict[str, str]) -> Server:
+    """The session's server (tests/conftest.py), which starts the same way with the same
+    lifecycle day: a second one would cost another start for nothing this module needs."""
+    assert int(rgw["lc_day_s"]) == LC_DAY_S
+    info = S3Info(
+        endpoint=rgw["endpoint"],
+        access_key=rgw["access_key"],
+        secret_key=rgw["secret_key"],
+        region=rgw["region"],
+    )
+    return Server(Path(rgw["data_dir"]), info)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +69,12 @@ def bucket(s3: S3Client) -> str:
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = LC_WAIT_S) -> float:
-    """Poll gently (the CPU is shared) and return the seconds it took."""
+    """Poll (a HEAD or a listing twice a second costs little) and return the seconds it took."""
     start = time.monotonic()
     while not check():
         if time.monotonic() - start > timeout:
             pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(2)
+        time.sleep(0.5)
     return time.monotonic() - start
 
 

@@ -31,7 +31,16 @@ from gateway.access.settings import AccessSettings
 
 MIN_PASSWORD = 12
 HASHER = PasswordHasher()
-_DUMMY_HASH = HASHER.hash("not a password of anyone")  # equal work for unknown names
+_dummy: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash by the current HASHER, for equal work on unknown names; made on first need rather
+    than at import, where every `alpr` command would pay a full Argon2 hash for nothing."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not HASHER:
+        _dummy = (HASHER, HASHER.hash("not a password of anyone"))
+    return _dummy[1]
 
 
 class UserError(ValueError):
@@ -355,7 +364,7 @@ def authenticate(
         return error
 
     if row is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise fail("unknown user", LoginFailed("wrong name, password or code"))
     if row["locked_until"] > now:
         until = audit.iso(row["locked_until"])[:19]
