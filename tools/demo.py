@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 
@@ -32,12 +32,14 @@ from gateway import review
 from gateway.access import sessions, settings, users
 from gateway.access.db import AccessDB
 from gateway.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
-from gateway.service import Gateway
 from tools.common import DEFAULT_CONFIG, DEMO_DIR
 from tools.field.camera_sim import CameraClient
 from tools.ops.gateway_cmd import gateway_status
 from tools.scenes import make_scene
 from tools.train.plates import random_text
+
+if TYPE_CHECKING:  # the gateway's web stack loads only for the commands that run it
+    from gateway.service import Gateway
 
 log = logging.getLogger("alpr.demo")
 
@@ -98,6 +100,8 @@ def running_gateway(workdir: Path, hotlist_csv: str) -> Iterator[tuple[Gateway, 
         },
         {"kind": "log"},
     ]
+    from gateway.service import Gateway
+
     gateway = Gateway(cfg.parse(doc, workdir, allow_literal=True))
     # the demo's own list, approved as a source as a manager would (alpr hotlist approve-source)
     review.approve_source(gateway.store, "demo", "demo", "the demo's generated list")

@@ -17,7 +17,6 @@ from gateway.reader.images import load
 from gateway.reader.reader import PlateReader, ReaderConfig
 from tools.bench import firmware as firmware_bench
 from tools.bench import gateway as bench_gateway
-from tools.bench import search as bench_search
 from tools.train.data import data_dir
 
 
@@ -96,8 +95,14 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pipeline": bench_gateway.bench_pipeline,
     "sync": bench_gateway.bench_sync,
     "firmware": firmware_bench.bench_firmware,
-    "search": bench_search.bench_search,
+    "search": lambda args: search_bench(args),
 }
+
+
+def search_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import search as bench_search  # DuckDB and Arrow load only for this bench
+
+    return bench_search.bench_search(args)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

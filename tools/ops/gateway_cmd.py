@@ -23,7 +23,6 @@ from gateway import review, site_status
 from gateway.backup import GatewayRunning, RestoreError, ServiceLock, check_backup, restore
 from gateway.camera_health import camera_health
 from gateway.reload import PidFile, running_pid
-from gateway.service import Gateway
 from gateway.store import Store
 from gateway.store_health import StoreDamaged
 from tools.common import add_config_arg, load_config, open_store
@@ -86,6 +85,8 @@ def run_serve(args: argparse.Namespace) -> int:
     pid_file.write()
     try:
         try:
+            from gateway.service import Gateway  # the web stack loads only to serve
+
             gateway = Gateway(config)
         except StoreDamaged as exc:
             raise UserError(f"not starting: {exc}") from None
