@@ -174,7 +174,6 @@ class Ingest:
         refused = self.store_health.refusal()
         if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
             raise Rejection(*refused, caller=caller)
-        store.offer_early(caller.camera, caller.sequence, body, event.frames)
         try:
             response = store.add_event(caller.camera, caller.sequence, event.meta, body)
         except (OSError, sqlite3.Error) as exc:

@@ -31,7 +31,6 @@ from gateway.store import Store, sha256
 log = logging.getLogger("alpr.pipeline")
 READ_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4bb4-9a53-0c2f3d1e9b7a")
 IDLE_LOOK_S = 1.0  # with nothing pending, look again this often (events queued by another process)
-EARLY_WAIT_S = 10.0  # the longest a reader waits for another reader's early reading of an event
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,6 @@ class ReaderWorker(threading.Thread):
         self.reader = PlateReader(reader_config)
         # (event id, seconds) of the latest events read, for `alpr bench pipeline`
         self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
-        # (event id, seconds) of the events whose early reading was used
-        self.early_used: deque[tuple[int, float]] = deque(maxlen=10_000)
         site_status.ensure(store)
 
     def run(self) -> None:
@@ -129,16 +126,13 @@ class ReaderWorker(threading.Thread):
                 rows = self.store.claim_pending(1, self.claimed)
                 if rows:
                     self.claimed.add(rows[0]["id"])
-            if not rows:
-                if self.read_early():
-                    continue
-                # woken by the ingest's commit (or its offer), not by polling
+            if not rows:  # woken by the ingest's commit, not by polling
                 self.store.new_events.wait(seen, IDLE_LOOK_S)
                 continue
             try:
                 started = time.perf_counter()
-                early_s = self.process(rows[0])
-                self.durations.append((rows[0]["id"], time.perf_counter() - started + early_s))
+                self.process(rows[0])
+                self.durations.append((rows[0]["id"], time.perf_counter() - started))
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
@@ -149,27 +143,7 @@ class ReaderWorker(threading.Thread):
                 with self.claim_lock:
                     self.claimed.discard(rows[0]["id"])
 
-    def read_early(self) -> bool:
-        """Read an event that ingest is still making durable (gateway/early_read.py); False when
-        none is on offer."""
-        taken = self.store.early.take()
-        if taken is None:
-            return False
-        offer, early = taken
-        try:
-            camera = self.config.cameras.get(offer.camera)
-            if camera is not None:
-                started = time.perf_counter()
-                early.found = best_read(self.reader, camera, offer.frames)
-                early.camera, early.seconds, early.ok = camera, time.perf_counter() - started, True
-        except Exception:
-            log.exception("camera %s: early reading failed; the stored event is read", offer.camera)
-        finally:
-            early.done.set()
-        return True
-
-    def process(self, event: Any) -> float:
-        """Read, match and record one stored event; returns the seconds spent reading it early."""
+    def process(self, event: Any) -> None:
         config = self.config  # one config for the whole event, even across a reload
         camera = config.cameras.get(event["camera"])
         db = self.store.connect()
@@ -178,22 +152,14 @@ class ReaderWorker(threading.Thread):
                 "UPDATE events SET status='failed', error='camera no longer configured' WHERE id=?",
                 (event["id"],),
             )
-            return 0.0
-        early = self.store.early.claim(
-            event["camera"], event["sequence"], event["body_sha256"], EARLY_WAIT_S
-        )
-        if early is not None and early.camera is camera:
-            found, early_s = early.found, early.seconds
-            self.early_used.append((event["id"], early_s))
-        else:  # read from the durable copy
-            parsed = protocol.decode_event(self.store.event_body(event["path"]))
-            found, early_s = best_read(self.reader, camera, parsed.frames), 0.0
+            return
+        parsed = protocol.decode_event(self.store.event_body(event["path"]))
+        found = best_read(self.reader, camera, parsed.frames)
         if found is None:
             site_status.flag(db, config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
-            return early_s
+            return
         self.record(event, camera, found, config)
-        return early_s
 
     def record(
         self, event: Any, camera: Camera, found: BestRead, config: Config | None = None

@@ -23,7 +23,6 @@ from typing import Any
 from cloud.durable import fsync_write
 from gateway import migrations, schema_v7
 from gateway.backup import backup
-from gateway.early_read import EarlyReads
 from gateway.wakeup import Wakeup
 
 SCHEMA = """
@@ -213,7 +212,6 @@ class Store:
         self.ingest_lock = threading.Lock()
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
-        self.early = EarlyReads()  # frames offered to idle readers before their event commits
         self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
         migrations.prepare(self.connect(), self.root, SCHEMA)
 
@@ -303,11 +301,6 @@ class Store:
             raise
         self.new_events.notify()
         return response
-
-    def offer_early(self, camera: str, sequence: int, body: bytes, frames: list[bytes]) -> None:
-        """Let an idle reader start on an event that is about to be stored (gateway/early_read.py)."""
-        self.early.offer(camera, sequence, body, frames)
-        self.new_events.notify()
 
     def event_body(self, path: str) -> bytes:
         return (self.root / path).read_bytes()
