@@ -20,7 +20,7 @@ from hwtest.rig import wait_for
 from tools.faults.board import bench, count
 from tools.faults.row import Env, Row, Size
 
-SIZES = {"short": 3, "full": 20}  # power cuts
+SIZES = {"short": 2, "full": 20}  # power cuts
 
 
 def run(size: Size, env: Env) -> Row:

@@ -15,7 +15,7 @@ from hwtest.rig import wait_for
 from tools.faults.board import bench, count
 from tools.faults.row import Env, Row, Size
 
-SIZES = {"short": 10, "full": 50}  # events queued before the restart
+SIZES = {"short": 5, "full": 50}  # events queued before the restart
 
 
 def run(size: Size, env: Env) -> Row:

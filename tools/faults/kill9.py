@@ -33,7 +33,7 @@ from tools.field.camera_sim import CameraClient
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = 4
-SIZES = {"short": 3, "full": 50}  # kills
+SIZES = {"short": 2, "full": 50}  # kills
 
 
 def frames(n: int = 8) -> list[bytes]:

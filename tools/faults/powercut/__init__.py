@@ -27,7 +27,7 @@ from tools.faults.rgw import free_port
 from tools.faults.row import Env, Row, Size
 
 __all__ = ["NoCompiler", "cuts", "run"]
-SIZES = {"short": 3, "full": 20}  # cuts while the cameras send
+SIZES = {"short": 2, "full": 20}  # cuts while the cameras send
 
 
 def run(size: Size, env: Env) -> Row:
