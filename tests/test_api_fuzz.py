@@ -19,7 +19,7 @@ def test_camera_api_answers_as_documented_and_never_5xx() -> None:
     assert result["failures"] == 0, result["failure_examples"]
     assert result["cases"] >= CASES * 0.9  # hypothesis may count a few drawn cases as invalid
     statuses = result["by_status"]
-    # the signed cases got past the signature check: some were stored, some refused by handlers
-    assert statuses.get("201", 0) > 0, statuses
+    # signing as the cases are signed gets captures stored; signed cases reach the handlers
+    assert result["controls_stored"] == "3/3", result
     assert statuses.get("200", 0) > 0 and statuses.get("400", 0) > 0, statuses
     assert result["by_mode"]["signed"] > CASES // 3, result["by_mode"]

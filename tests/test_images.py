@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from gateway.reader.images import ImageError, decode, header_size, load
+from gateway.reader.images import ImageError, check_jpeg_whole, decode, header_size, load
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -71,3 +73,32 @@ def test_load_names_the_file(tmp_path: Path) -> None:
         load(bad)
     with pytest.raises(ImageError, match="cannot read"):
         load(tmp_path / "missing.jpg")
+
+
+def jpeg_with_padding(pad: bytes) -> bytes:
+    return real_jpeg(320, 240) + pad
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda j: j[: len(j) // 2], "cut off (no end-of-image marker)"),
+        (lambda j: j[: len(j) - 2], "cut off (no end-of-image marker)"),
+        (lambda j: j[:150], "runs past the end"),
+        (lambda j: j[:3], "cut off in its headers"),
+        (lambda j: j[:120] + b"\x00" * (len(j) - 122) + b"\xff\xd9", "no marker at byte"),
+        (lambda j: j[:2] + b"\xff\xd9" + bytes(8), "ends before its image data"),
+        (lambda j: b"GIF89a" + j, "not a JPEG"),
+    ],
+    ids=["half", "no-eoi", "headers-cut", "three-bytes", "zeroed-headers", "eoi-first", "gif"],
+)
+def test_a_cut_or_damaged_jpeg_is_refused_without_decoding(cut: Any, message: str) -> None:
+    with pytest.raises(ImageError, match=re.escape(message)):
+        check_jpeg_whole(cut(real_jpeg(320, 240)))
+
+
+def test_whole_jpegs_pass_the_walk_with_or_without_padding() -> None:
+    check_jpeg_whole(real_jpeg(320, 240))
+    check_jpeg_whole(jpeg_with_padding(b"\x00" * 300))  # some cameras pad their frames
+    gray = cv2.imencode(".jpg", np.full((40, 60), 90, np.uint8))[1].tobytes()
+    check_jpeg_whole(gray)
