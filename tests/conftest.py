@@ -39,7 +39,7 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             pytest.skip(f"Ceph RGW is not available on this machine: {exc}")
         raise
     yield {**info, "data_dir": str(data), "lc_day_s": str(RGW_LC_DAY_S)}
-    s3local.stop_s3_local(data)
+    s3local.kill_s3_local(data)  # its data goes with the session
 
 
 @pytest.fixture
