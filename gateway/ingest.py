@@ -169,6 +169,7 @@ class Ingest:
         refused = self.store_health.refusal()
         if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
             raise Rejection(*refused, caller=caller)
+        tried_at = time.monotonic()
         try:
             response = store.add_event(caller.camera, caller.sequence, event.meta, body)
         except (OSError, sqlite3.Error) as exc:
@@ -177,7 +178,9 @@ class Ingest:
                 raise Rejection(503, f"gateway store damaged: {exc}", caller=caller) from None
             if not is_disk_full(exc):
                 raise
-            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
+            raise Rejection(
+                507, self.store_health.disk_full(exc, tried_at), caller=caller
+            ) from None
         if response is None:  # a concurrent copy of the same request won the race
             again = store.find_event(caller.camera, caller.sequence)
             assert again is not None
@@ -221,12 +224,15 @@ class Ingest:
             raise Rejection(
                 503, f"gateway store damaged: {self.store_health.damaged}", caller=caller
             )
+        tried_at = time.monotonic()
         try:
             self.store.add_heartbeat(caller.camera, beat)
         except (OSError, sqlite3.Error) as exc:
             if not is_disk_full(exc):
                 raise
-            raise Rejection(507, self.store_health.disk_full(exc), caller=caller) from None
+            raise Rejection(
+                507, self.store_health.disk_full(exc, tried_at), caller=caller
+            ) from None
         return 200, {}
 
     def survey(self, caller: Caller, query: str, client: str) -> tuple[int, dict[str, Any]]:

@@ -123,6 +123,7 @@ class StoreHealth:
         self.store, self.config = store, config
         self.lock = threading.Lock()
         self.low = False  # free space under the reserve
+        self.seen_at = 0.0  # monotonic time of the observation that set `low`
         self.pending: list[dict[str, Any]] = []  # notices not queued yet (the disk was full)
         self.damaged: str | None = None
 
@@ -130,11 +131,12 @@ class StoreHealth:
         """(status, reason) to refuse an event with, or None to go ahead."""
         if self.damaged:
             return 503, f"gateway store damaged, ingest stopped: {self.damaged}"
+        seen = time.monotonic()
         free = free_bytes(self.store.root)
         reserve = int(self.config.min_free_mb * MB)
         if self.low:  # back only with room for one more event above the reserve: no flapping
             reserve += self.config.max_body_bytes
-        self.set_low(free < reserve, free)
+        self.set_low(free < reserve, free, seen)
         if free < reserve:
             return 507, (
                 f"gateway disk full: {free // MB} MB free under its data folder, below the"
@@ -142,13 +144,20 @@ class StoreHealth:
             )
         return None
 
-    def disk_full(self, exc: BaseException) -> str:
-        """A write failed for want of room: note it (and alert); the reason to answer 507 with."""
-        self.set_low(True, free_bytes(self.store.root))
+    def disk_full(self, exc: BaseException, tried_at: float) -> str:
+        """A write begun at `tried_at` (monotonic) failed for want of room: note it (and alert);
+        the reason to answer 507 with."""
+        self.set_low(True, free_bytes(self.store.root), tried_at)
         return f"gateway disk full ({exc}); keep the event and send it later"
 
-    def set_low(self, low: bool, free: int) -> None:
+    def set_low(self, low: bool, free: int, seen: float) -> None:
+        """Apply an observation made at `seen`. One older than the last applied is dropped: a
+        request that read a full disk just before space came back must not flip the state back
+        after a newer reading found room (that would raise a second disk-full alert)."""
         with self.lock:
+            if seen < self.seen_at:
+                return
+            self.seen_at = seen
             changed = low != self.low
             self.low = low
             if changed:

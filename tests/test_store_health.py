@@ -4,6 +4,7 @@ stops ingest) with the restore command in the message, and a restore brings the 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import random
@@ -26,7 +27,7 @@ from gateway.config import load
 from gateway.ingest import Caller, Ingest, Rejection
 from gateway.service import Gateway
 from gateway.store import Store, sha256
-from gateway.store_health import MB, StoreDamaged, StoreWatch, free_bytes
+from gateway.store_health import MB, StoreDamaged, StoreHealth, StoreWatch, free_bytes
 from gateway.web import camera_server
 from tools.faults.sqlite_pages import corrupt_page
 
@@ -88,6 +89,24 @@ def test_full_disk_answers_507_and_the_camera_keeps_the_event(
     ingest.reconfigure(replace(ingest.config, min_free_mb=0.0))
     app.flush(conf, st)
     assert evq.seqs() == [] and db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert notices(store) == ["disk-full", "disk-ok"]
+
+
+def test_a_stale_full_reading_does_not_flip_the_state_back(tmp_path: Path) -> None:
+    """Under load a request can read a full disk (or fail its write) just before space returns and
+    report it after a newer reading found room; applied late, it raised a second disk-full alert
+    for one episode. Observations are applied in the order they were made."""
+    config = load_config(tmp_path, gateway="min_free_mb = 0")
+    store = Store(config.data_dir)
+    health = StoreHealth(store, config)
+    enospc = OSError(errno.ENOSPC, "No space left on device")
+    tried_at = time.monotonic()  # a write begins ...
+    assert health.refusal() is None  # ... another request then finds room ...
+    health.disk_full(enospc, tried_at)  # ... and the first write's ENOSPC arrives late
+    assert notices(store) == [] and health.refusal() is None
+    health.disk_full(enospc, time.monotonic())  # a write that fails now: the disk is full
+    assert notices(store) == ["disk-full"]
+    assert health.refusal() is None  # room again (more than one event's worth)
     assert notices(store) == ["disk-full", "disk-ok"]
 
 
