@@ -631,7 +631,8 @@ def test_search_requests_under_supervisor_approval(
     supervised = dataclasses.replace(
         config, search=config.search.model_copy(update={"approval": "supervisor"})
     )
-    monkeypatch.setattr(app.state, "config", supervised)
+    # State keeps its attributes in a dict: monkeypatch.setattr on it deletes `config` at undo
+    monkeypatch.setitem(app.state._state, "config", supervised)
     store = console.gateway.store
     unsynced = "SELECT count(*) FROM reads WHERE synced_at IS NULL"
     assert wait_for(lambda: store.connect().execute(unsynced).fetchone()[0] == 0, 60)
@@ -669,3 +670,26 @@ def test_search_requests_under_supervisor_approval(
     assert again.status == 400 and "is done" in again.body
     actions = [r["action"] for r in records(console, "mgr")]
     assert "search approved" in actions and "search pending" in actions
+
+
+def test_page_views_write_the_session_clock_at_most_every_30_s(console: Console) -> None:
+    """Each page view used to write `last_seen` (a synced write); now only one a TOUCH_S apart."""
+    from gateway.access.console_sessions import TOUCH_S
+
+    client = logged_in(console, "ofc")
+    sessions = console.gateway.console.app.state.sessions  # type: ignore[union-attr]
+    stored = console.gateway.console.app.state.access.connect()  # type: ignore[union-attr]
+    key = token_hash(client.cookies[COOKIE])
+    query = "SELECT last_seen FROM console_sessions WHERE token_sha256=?"
+    stored.execute(
+        "UPDATE console_sessions SET last_seen = last_seen - 5 WHERE token_sha256=?", (key,)
+    )
+    before = stored.execute(query, (key,)).fetchone()[0]
+    assert client.get("/alerts").status == 200
+    assert stored.execute(query, (key,)).fetchone()[0] == before, "written again within 30 s"
+    stored.execute(
+        "UPDATE console_sessions SET last_seen = last_seen - ? WHERE token_sha256=?",
+        (min(TOUCH_S, sessions.idle_s / 10), key),
+    )
+    assert client.get("/alerts").status == 200
+    assert stored.execute(query, (key,)).fetchone()[0] > before, "never written again"

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS console_sessions (
 CREATE INDEX IF NOT EXISTS console_sessions_last_seen ON console_sessions (last_seen);
 """
 CSRF_LABEL = b"alpr console csrf"
+TOUCH_S = 30.0  # last_seen is written at most this often (less for short idle times): one synced
+# write per page view was the cost before; a session may so end up to this much before its idle time
 
 
 def csrf_of(token: str) -> str:
@@ -89,8 +91,11 @@ class ConsoleSessions:
         if now - row["last_seen"] > self.idle_s or row["expires"] <= now:
             conn.execute("DELETE FROM console_sessions WHERE token_sha256=?", (key,))
             return None
-        conn.execute("UPDATE console_sessions SET last_seen=? WHERE token_sha256=?", (now, key))
-        return Live(csrf_of(token), now, str(row["user"]))
+        last_seen = float(row["last_seen"])
+        if now - last_seen >= min(TOUCH_S, self.idle_s / 10):
+            conn.execute("UPDATE console_sessions SET last_seen=? WHERE token_sha256=?", (now, key))
+            last_seen = now
+        return Live(csrf_of(token), last_seen, str(row["user"]))
 
     def get(self, token: str) -> Live | None:
         row = (
