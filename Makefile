@@ -65,8 +65,9 @@ node-deps: $(NODE_DEPS)
 # Two workers, each test file kept on one: most of the suite waits on RGW lifecycle passes, the
 # emulated board and subprocesses, so two halve the time even on 2 cores. A worker whose files
 # need S3 starts its own RGW (tools/s3-local gives each a free port), so a test that stops one
-# never disturbs the other's. PYTEST_WORKERS=0 runs everything in one process.
-PYTEST_WORKERS ?= 2
+# never disturbs the other's. PYTEST_WORKERS=0 runs everything in one process, as it does with
+# a real board on HWTEST_PORT (one serial port cannot serve two workers).
+PYTEST_WORKERS ?= $(if $(HWTEST_PORT),0,2)
 pytest: fonts ceph mosquitto java chromium cc $(STAMP) node-deps
 	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadfile)
 
