@@ -693,3 +693,61 @@ def test_page_views_write_the_session_clock_at_most_every_30_s(console: Console)
     )
     assert client.get("/alerts").status == 200
     assert stored.execute(query, (key,)).fetchone()[0] > before, "never written again"
+
+
+def test_an_approved_share_is_released_as_a_download(console: Console) -> None:
+    """The release writes the dissemination log like `alpr share fulfil` and answers the package
+    (manifest, checksums, cover sheet) as a zip; nothing of it stays on the gateway."""
+    import hashlib
+    import http.client
+    import io
+    import tempfile
+    import zipfile
+    from urllib.parse import urlsplit
+
+    from gateway.access.roles import Principal
+    from gateway.sharing import requests
+
+    db = console.gateway.console.app.state.access  # type: ignore[union-attr]
+    share = share_request(console, MOU_AGENCY, "SO-26-21")
+    agencies = console.gateway.config.sharing.agencies
+    requests.approve(db, share, Principal("mgr", frozenset({"manager"})), "call-back", "",
+                     agencies, "test")  # fmt: skip
+    officer = logged_in(console, "ofc")
+    assert officer.post(f"/sharing/{share}/release", {"csrf": officer.csrf()}).status == 403
+    auditor = kept(console, "aud")  # reads the requests and the log, releases nothing
+    refused = auditor.post(f"/sharing/{share}/release", {"csrf": auditor.csrf("/sharing")})
+    assert refused.status == 403 and share_status(console, share) == "approved"
+    investigator = kept(console, "inv")
+    page = investigator.get("/sharing")
+    assert f'action="/sharing/{share}/release"' in page.body
+    parts = urlsplit(console.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+    conn.request(
+        "POST",
+        f"/sharing/{share}/release",
+        body=f"csrf={csrf_of(page.body)}",
+        headers={
+            "Cookie": "; ".join(f"{k}={v}" for k, v in investigator.cookies.items()),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    answer = conn.getresponse()
+    data = answer.read()
+    conn.close()
+    assert answer.status == 200 and answer.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    names = set(archive.namelist())
+    prefix = f"share-{share}/"
+    assert {prefix + "manifest.json", prefix + "SHA256SUMS", prefix + "cover.html"} <= names
+    manifest = archive.read(prefix + "manifest.json")
+    assert hashlib.sha256(manifest).hexdigest() == answer.headers["x-manifest-sha256"]
+    assert any(n.endswith(".jpg") for n in names), "the package holds no image"
+    assert share_status(console, share) == "fulfilled"
+    log = requests.dissemination_log(db)
+    assert log[-1]["share_id"] == share and log[-1]["released_by"] == "inv"
+    assert log[-1]["manifest_sha256"] == answer.headers["x-manifest-sha256"]
+    assert "console download" in requests.get(db, share)["out_dir"]
+    again = investigator.post(f"/sharing/{share}/release", {"csrf": csrf_of(page.body)})
+    assert again.status == 400 and "released already" in again.body
+    assert not list(Path(tempfile.gettempdir()).glob("alpr-share-*")), "a copy stayed behind"

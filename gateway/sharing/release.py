@@ -22,8 +22,10 @@ def fulfil(
     agencies: list[SharingAgency],
     agency_name: str,
     source: str,
+    destination: str | None = None,
 ) -> export.Package:
-    """Export an approved request's reads to `out`; a refusal is itself in the audit log."""
+    """Export an approved request's reads to `out`; a refusal is itself in the audit log.
+    `destination` is what the log records as where it went (default: the folder `out`)."""
     row = requests.get(db, share_id)
     try:
         requests.releasable(row, agencies)
@@ -38,7 +40,7 @@ def fulfil(
     try:
         with requests.transaction(db) as conn:
             requests.record_release(
-                conn, row, by, str(out.resolve()), pkg.reads, len(pkg.files),
+                conn, row, by, destination or str(out.resolve()), pkg.reads, len(pkg.files),
                 pkg.manifest_sha256, source,
             )  # fmt: skip
     except BaseException:

@@ -1,10 +1,14 @@
 """Sharing with other agencies: the requests and their state, a manager's approval or denial (the
-MOU rule of gateway/sharing/requests.py: without an MOU only the chief approves) and the secondary
-dissemination log, as `alpr share list|approve|deny|log` show and do them."""
+MOU rule of gateway/sharing/requests.py: without an MOU only the chief approves), the release of an
+approved request as a download, and the secondary dissemination log, as `alpr share
+list|approve|deny|fulfil|log` show and do them."""
 
 from __future__ import annotations
 
 import io
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.access import audit
 from gateway.config import Config
-from gateway.sharing import requests
+from gateway.sharing import release, requests
 from gateway.sharing.export import utc
 from gateway.web.console.alerts import render
 from gateway.web.console.session import Ctx, allow
@@ -54,6 +58,7 @@ def page(
         pending=[r for r in rows if r["status"] == "requested"],
         decided=[r for r in rows if r["status"] != "requested"][::-1],
         may_approve=ctx.may("share.approve"),
+        may_release=ctx.may("share.fulfil"),
         chief=requests.CHIEF_ROLE,
         message=message,
         error=error,
@@ -104,6 +109,42 @@ async def deny(
         except requests.ShareError as exc:
             return page(request, ctx, 400, error=f"denial refused: {exc}")
         return page(request, ctx, message=f"share {share_id} denied")
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/sharing/{share_id}/release", response_model=None)
+async def release_share(
+    request: Request, ctx: Annotated[Ctx, Depends(allow("share.fulfil"))], share_id: int
+) -> Response:
+    """Release an approved request as `alpr share fulfil` does (package, manifest, cover sheet, the
+    release and its dissemination log line), answered as a zip: no copy stays on the gateway."""
+    config: Config = request.app.state.config
+
+    def run() -> Response:
+        with tempfile.TemporaryDirectory(prefix="alpr-share-") as tmp:
+            out = Path(tmp) / f"share-{share_id}"
+            try:
+                pkg = release.fulfil(
+                    ctx.db, request.app.state.store, share_id, ctx.user.name, out,
+                    config.sharing.agencies, config.agency, ctx.source,
+                    f"console download share-{share_id}.zip",
+                )  # fmt: skip
+            except requests.ShareError as exc:
+                return page(request, ctx, 400, error=f"release refused: {exc}")
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(out.rglob("*")):
+                    if f.is_file():
+                        z.write(f, str(f.relative_to(out.parent)))
+        return Response(
+            buf.getvalue(),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="share-{share_id}.zip"',
+                "X-Manifest-SHA256": pkg.manifest_sha256,
+            },
+        )
 
     return await run_in_threadpool(run)
 
