@@ -119,11 +119,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--events", type=int, default=2000, help="ingest: events to send")
     p.add_argument("--events-pipeline", type=int, default=40, help="pipeline: captures to send")
     p.add_argument("--rate", type=float, default=2.0, help="pipeline: captures per second")
-    p.add_argument(
-        "--no-early-reads",
-        action="store_true",
-        help="pipeline: readers wait for ingest's commit (to compare; gateway/early_reads.py)",
-    )
     p.add_argument("--reads-sync", type=int, default=500, help="sync: reads to upload")
     p.add_argument("--s3-port", type=int, default=17480, help="sync: port for the local RGW")
     p.add_argument("--json", action="store_true")

@@ -220,7 +220,6 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     ):
         from tools.field.camera_sim import CameraClient
 
-        gw.store.early.enabled = not getattr(args, "no_early_reads", False)
         host, port = gw.address
         camera = next(iter(gw.config.cameras))
         client = CameraClient(f"http://{host}:{port}", camera, gw.config.secret(camera))
@@ -255,7 +254,6 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "alerts": len(latencies),
         # events read while ingest was still writing them (an idle reader takes the capture)
         "read_early": read_early,
-        "early_reads": "on" if gw.store.early.enabled else "off",
         "median_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         # beside it, the reader's own time (decode, localise, OCR, match, commit) on the same
@@ -267,8 +265,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         # of which the camera's POST until its 201: signing, upload, checks, fsyncs and commit
         "ingest_median_ms": round(statistics.median(posts), 1),
         "ingest_p95_ms": round(percentile(sorted(posts), 0.95), 1),
-        # and the rest: ingest to reader, reader to alert delivery, the webhook itself (negative
-        # when a reader read the capture early, during the POST's fsyncs and commit)
+        # and the rest: ingest to reader, reader to alert delivery, the webhook itself
         "handoffs_median_ms": round(statistics.median(handoffs), 1),
         "handoffs_p95_ms": round(percentile(handoffs, 0.95), 1),
     }
