@@ -169,12 +169,9 @@ class Ingest:
         refused = self.store_health.refusal()
         if refused is not None:  # the camera keeps the event and sends it again (PROTOCOL.md)
             raise Rejection(*refused, caller=caller)
-        digest = sha256(body)
-        # an idle reader may read it while it is made durable; nothing is recorded before the commit
-        store.early.offer((caller.camera, caller.sequence, digest), event.frames)
         tried_at = time.monotonic()
         try:
-            response = store.add_event(caller.camera, caller.sequence, event.meta, body, digest)
+            response = store.add_event(caller.camera, caller.sequence, event.meta, body)
         except (OSError, sqlite3.Error) as exc:
             if is_corrupt(exc):
                 self.store_health.mark_damaged([str(exc)], "writing an event")

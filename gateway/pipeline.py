@@ -117,7 +117,6 @@ class ReaderWorker(threading.Thread):
         self.reader = PlateReader(reader_config)
         # (event id, seconds) of the latest events read, for `alpr bench pipeline`
         self.durations: deque[tuple[int, float]] = deque(maxlen=10_000)
-        self.read_early_n = 0  # events whose early read was used (gateway/early_reads.py)
         site_status.ensure(store)
 
     def run(self) -> None:
@@ -127,14 +126,13 @@ class ReaderWorker(threading.Thread):
                 rows = self.store.claim_pending(1, self.claimed)
                 if rows:
                     self.claimed.add(rows[0]["id"])
-            if not rows:  # woken by the ingest's commit (or its offer), not by polling
-                if not self.read_early():
-                    self.store.new_events.wait(seen, IDLE_LOOK_S)
+            if not rows:  # woken by the ingest's commit, not by polling
+                self.store.new_events.wait(seen, IDLE_LOOK_S)
                 continue
             try:
                 started = time.perf_counter()
-                early_s = self.process(rows[0])
-                self.durations.append((rows[0]["id"], time.perf_counter() - started + early_s))
+                self.process(rows[0])
+                self.durations.append((rows[0]["id"], time.perf_counter() - started))
             except Exception:
                 log.exception("event %s: reading failed", rows[0]["id"])
                 self.store.connect().execute(
@@ -145,27 +143,7 @@ class ReaderWorker(threading.Thread):
                 with self.claim_lock:
                     self.claimed.discard(rows[0]["id"])
 
-    def read_early(self) -> bool:
-        """Read a capture ingest is still making durable (gateway/early_reads.py); False if
-        none was offered."""
-        offered = self.store.early.take()
-        if offered is None:
-            return False
-        _, item = offered
-        started = time.perf_counter()
-        camera = self.config.cameras.get(item.camera)
-        try:
-            found = best_read(self.reader, camera, item.frames or []) if camera else None
-        except Exception:
-            log.exception("camera %s: early read failed; the event is read from disk", item.camera)
-            self.store.early.done(item, None, 0.0, failed=camera is not None)
-            return True
-        self.store.early.done(item, found, time.perf_counter() - started, failed=camera is None)
-        return True
-
-    def process(self, event: Any) -> float:
-        """Read, match and record one claimed event; the seconds spent reading it early, if it
-        was (the time the reader spent on it is that plus this call's)."""
+    def process(self, event: Any) -> None:
         config = self.config  # one config for the whole event, even across a reload
         camera = config.cameras.get(event["camera"])
         db = self.store.connect()
@@ -174,21 +152,14 @@ class ReaderWorker(threading.Thread):
                 "UPDATE events SET status='failed', error='camera no longer configured' WHERE id=?",
                 (event["id"],),
             )
-            return 0.0
-        waited = time.perf_counter()
-        early = self.store.early.claim((event["camera"], event["sequence"], event["body_sha256"]))
-        if early is not None:
-            found, early_s = early.result, early.seconds - (time.perf_counter() - waited)
-            self.read_early_n += 1
-        else:
-            parsed = protocol.decode_event(self.store.event_body(event["path"]))
-            found, early_s = best_read(self.reader, camera, parsed.frames), 0.0
+            return
+        parsed = protocol.decode_event(self.store.event_body(event["path"]))
+        found = best_read(self.reader, camera, parsed.frames)
         if found is None:
             site_status.flag(db, config, camera, event, None)
             db.execute("UPDATE events SET status='noread' WHERE id=?", (event["id"],))
-            return early_s
+            return
         self.record(event, camera, found, config)
-        return early_s
 
     def record(
         self, event: Any, camera: Camera, found: BestRead, config: Config | None = None

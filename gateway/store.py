@@ -23,7 +23,6 @@ from typing import Any
 from cloud.durable import fsync_write
 from gateway import migrations, schema_v7
 from gateway.backup import backup
-from gateway.early_reads import EarlyReads
 from gateway.wakeup import Wakeup
 
 SCHEMA = """
@@ -214,7 +213,6 @@ class Store:
         self.new_events = Wakeup()  # signalled after an event is committed: readers start at once
         self.new_alerts = Wakeup()  # signalled after alerts are committed: delivery starts at once
         self.new_hits = Wakeup()  # signalled after hits are committed: the console shows them at once
-        self.early = EarlyReads(self.new_events)  # captures readers may read while ingest writes
         migrations.prepare(self.connect(), self.root, SCHEMA)
 
     def backup(self, dest: Path) -> Path:
@@ -247,16 +245,10 @@ class Store:
         return row
 
     def add_event(
-        self,
-        camera: str,
-        sequence: int,
-        meta: dict[str, Any],
-        body: bytes,
-        digest: str | None = None,
+        self, camera: str, sequence: int, meta: dict[str, Any], body: bytes
     ) -> dict[str, Any] | None:
-        """Store an event durably; None when (camera, sequence) was stored first by another request.
-        `digest` is the body's SHA-256 when the caller has it already."""
-        digest = digest or sha256(body)
+        """Store an event durably; None when (camera, sequence) was stored first by another request."""
+        digest = sha256(body)
         rel = Path("spool") / camera / f"{sequence}-{digest[:12]}.evt"
         fsync_write(self.root / rel, body)
         db = self.connect()

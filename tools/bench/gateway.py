@@ -234,7 +234,6 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         wait_until(lambda: len(sink.arrivals) >= len(texts), 10)
         # per alert: capture to webhook, and the reader's own time on that event
         read_s = {event: seconds for w in gw.workers for event, seconds in w.durations}
-        read_early = sum(w.read_early_n for w in gw.workers)
         event_of = dict(gw.store.connect().execute("SELECT id, event_id FROM reads").fetchall())
         seq_of = dict(gw.store.connect().execute("SELECT id, sequence FROM events").fetchall())
         per_alert = []
@@ -252,8 +251,6 @@ def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "events": len(texts),
         "rate_per_s": args.rate,
         "alerts": len(latencies),
-        # events read while ingest was still writing them (an idle reader takes the capture)
-        "read_early": read_early,
         "median_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         # beside it, the reader's own time (decode, localise, OCR, match, commit) on the same
