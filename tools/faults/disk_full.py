@@ -36,7 +36,7 @@ from tools.faults.row import Env, Row, Size
 
 log = logging.getLogger("alpr.faults")
 CAMERAS = 4
-TMPFS_MB = 256
+TMPFS_MB = 1024  # room for the captures 4 cameras send over the full run, beside the fillers
 RESERVE_MB = 16
 SIZES = {"short": (1, 0.5), "full": (5, 3.0)}  # faults per phase, seconds each fault is held
 CHUNK = 1024 * 1024
