@@ -123,7 +123,7 @@ class StoreHealth:
         self.store, self.config = store, config
         self.lock = threading.Lock()
         self.low = False  # free space under the reserve
-        self.seen_at = 0.0  # monotonic time of the observation that set `low`
+        self.seen_at = 0.0  # monotonic time of the latest observation applied (see set_low)
         self.pending: list[dict[str, Any]] = []  # notices not queued yet (the disk was full)
         self.damaged: str | None = None
 
