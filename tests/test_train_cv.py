@@ -41,6 +41,12 @@ def fake_dataset(root: Path) -> None:
         (root / "photos" / f"p{i:03d}.jpg").write_bytes(b"")
 
 
+FIGURES: dict[str, Any] = {  # what a fold's evaluation returns, in the tests' made-up runs
+    "crops": {"exact": 0.9, "n": 10},
+    "photos": {"exact": 0.8, "exact_any_read": 0.85, "hotlist_recall": 0.8, "n": 5},
+}
+
+
 def plates_of(items: list[Any]) -> set[str]:
     return {i.plate for i in items}
 
@@ -81,10 +87,7 @@ def test_cv_trains_without_fold_k_and_measures_on_it(
 
     def fake_eval(model: Path, root: Path, fold: int, entries: int) -> dict[str, Any]:
         measured.append((model, fold))
-        return {
-            "crops": {"exact": 0.9, "n": 10},
-            "photos": {"exact": 0.8, "exact_any_read": 0.85, "hotlist_recall": 0.8, "n": 5},
-        }
+        return FIGURES
 
     monkeypatch.setattr(ocr, "train", fake_train)
     monkeypatch.setattr(cv, "evaluate_fold", fake_eval)
@@ -118,3 +121,62 @@ def test_shipped_mix_keeps_its_shares_without_photo_regions() -> None:
     _, texts = ocr._make_chunk((0, 300))
     share = texts.count("REAL1") / len(texts)
     assert 0.25 < share < 0.45, share
+
+
+def test_a_sample_budget_reaches_every_fold_and_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--samples N` trains each fold for N samples, not for a time that a busy machine shortens."""
+    fake_dataset(tmp_path / "data")
+    budgets: list[object] = []
+
+    def fake_train(out: Path, **kw: Any) -> dict[str, object]:
+        budgets.append(kw.get("samples"))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ocr.json").write_text("{}")
+        return {}
+
+    monkeypatch.setattr(ocr, "train", fake_train)
+    monkeypatch.setattr(cv, "evaluate_fold", lambda *a: FIGURES)
+    out = tmp_path / "cv"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--samples", "1234"]
+    assert cv.main(args) == 0
+    assert budgets == [1234] * dev.FOLDS
+    result = json.loads((out / "cv.json").read_text())
+    assert result["samples"] == 1234 and result["minutes"] is None
+    assert "at 1,234 samples per fold" in capsys.readouterr().out
+
+
+def test_a_model_trained_on_every_fold_is_marked_trained_on_all_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alpr train ocr --fold all` (the model to ship) holds nothing out, so no fold is a test."""
+    from tools.train import evaluate
+
+    fake_dataset(tmp_path / "data")
+    monkeypatch.setenv("ALPR_DATA", str(tmp_path / "data"))
+    seen: list[ocr.TrainItems] = []
+
+    def fake_train(out: Path, *args: Any, **kw: Any) -> dict[str, object]:
+        seen.append(kw["items"])
+        assert kw["samples"] == 500 and kw["recipe"] == "shipped"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ocr.json").write_text(json.dumps({"fold": None, "last": {}}))
+        return {"last": {}}
+
+    monkeypatch.setattr(ocr, "train", fake_train)
+    out = tmp_path / "all"
+    argv = ["--fold", "all", "--recipe", "shipped", "--samples", "500", "--out", str(out)]
+    assert ocr.main(argv) == 0
+    crops, photos = dev.load_crops(tmp_path / "data"), dev.load_photos(tmp_path / "data")
+    assert len(seen[0].crops) == len(crops) and len(seen[0].photos) == len(photos)
+    assert not seen[0].held_out_crops and not seen[0].held_out_photos
+    assert json.loads((out / "ocr.json").read_text())["fold"] == "all"
+    for k in range(dev.FOLDS):
+        assert evaluate.unseen_by_training(out / "ocr.tflite", k) is False
+
+
+@pytest.mark.parametrize("bad", ["5", "-1", "x", ""])
+def test_a_fold_that_does_not_exist_is_refused_by_name(bad: str) -> None:
+    with pytest.raises(SystemExit):
+        ocr.main(["--fold", bad])

@@ -336,18 +336,18 @@ def fold_assignment(folder: Path) -> dict[Path, int]:
 def unseen_by_training(model: Path, fold: int | None) -> bool | None:
     """Whether `fold` was held out when `model` was trained; None when that is not recorded.
 
-    The shipped OCR was trained on every fold but 0. A model from `alpr train ocr --fold K`
-    records K in the ocr.json beside it.
+    A model from `alpr train ocr --fold K` records K in the ocr.json beside it, and one trained
+    on every fold records "all". A shipped OCR without the key was trained on every fold but 0.
     """
     if fold is None:
         return None
-    if model == ocr_module.DEFAULT_MODEL:
-        return fold == 0
     meta = model.with_suffix(".json")
     try:
         held_out = json.loads(meta.read_text()).get("fold")
     except (OSError, ValueError):
         return None
+    if held_out is None and model == ocr_module.DEFAULT_MODEL:
+        held_out = 0
     return None if held_out is None else held_out == fold
 
 

@@ -344,8 +344,10 @@ def train(
     corrections: Path | None = None,
     recipe: str = "levers",
     items: TrainItems | None = None,
+    samples: int | None = None,
 ) -> dict[str, object]:
-    """Train for `minutes` of wall-clock time; writes ocr.tflite, ocr.json and ocr.keras to `out`.
+    """Train for `minutes` of wall-clock time, or for `samples` samples when given (the same
+    schedule however busy the machine is); writes ocr.tflite, ocr.json and ocr.keras to `out`.
 
     Development fold `fold` (tools.train.data.folds) is never trained on. Its figures are logged
     as training goes, but the model kept is the last one, so they stay an honest measure.
@@ -418,12 +420,18 @@ def train(
     keep = 40_000  # samples kept in memory and replayed while fresh ones are generated
 
     start = time.monotonic()
-    deadline = start + minutes * 60
+    deadline = start + minutes * 60 if samples is None else float("inf")
     best: dict[str, float] = {}
     history = []
     epoch = 0
     seen = 0
-    while time.monotonic() < deadline or epoch == 0:  # at least one round
+
+    def done_fraction() -> float:
+        if samples is not None:
+            return seen / samples
+        return (time.monotonic() - start) / (minutes * 60)
+
+    while done_fraction() < 1.0 or epoch == 0:  # at least one round
         while pending and pending[0].ready():
             xs, ts = pending.pop(0).get()
             pool_x.append(xs)
@@ -436,11 +444,12 @@ def train(
         y_all = pool_y[-keep:]
         pool_x, pool_y = [x_all], list(y_all)
         n = min(len(y_all), 8192)
+        if samples is not None:  # the last round stops at the budget
+            n = max(1, min(n, samples - seen))
         idx = np.random.default_rng(seed + epoch).choice(len(y_all), n, replace=False)
         x = x_all[idx].astype(np.float32)[..., None] / 255
         y = encode_labels([y_all[i] for i in idx])
-        frac = (time.monotonic() - start) / (minutes * 60)
-        step_lr = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))) + 2e-5
+        step_lr = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, done_fraction()))) + 2e-5
         model.optimizer.learning_rate.assign(step_lr)
         progress = every_minute(start, seen, deadline)
         hist = model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[progress])
@@ -474,6 +483,7 @@ def train(
     pool.terminate()
     if epoch == 0:
         raise SystemExit(f"alpr train ocr: no training round finished in {minutes} minutes")
+    elapsed = (time.monotonic() - start) / 60
 
     model = keras.models.load_model(out / "ocr.keras", compile=False)
     # export_int8 uses the first 300 as its representative set: make only those
@@ -485,7 +495,8 @@ def train(
         "model": "ocr.tflite",
         "date": dt.date.today().isoformat(),
         "seed": seed,
-        "minutes": minutes,
+        "minutes": minutes if samples is None else round(elapsed, 1),
+        "samples": samples,
         "width": width,
         "input": [INPUT_H, INPUT_W, 1],
         "columns": COLUMNS,
@@ -505,6 +516,21 @@ def train(
     return meta
 
 
+def fold_arg(text: str) -> int | None:
+    """A held-out fold, or None for 'all' (no fold held out)."""
+    if text == "all":
+        return None
+    if text.isdigit() and int(text) < dev.FOLDS:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"not a fold: {text!r} (0-{dev.FOLDS - 1} or 'all')")
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alpr train ocr", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("build/ocr"))
@@ -515,13 +541,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--resume", type=Path, help="continue from a saved ocr.keras")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--fold", type=int, default=0, choices=range(dev.FOLDS), help="fold held out")
+    p.add_argument(
+        "--fold",
+        type=fold_arg,
+        default=0,
+        help="fold held out (0-4), or 'all' to train on every fold: a model to ship, measured"
+        " only by `alpr train cv` of its recipe",
+    )
+    p.add_argument(
+        "--samples", type=positive_int, help="train for this many samples instead of --minutes"
+    )
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="levers", help="the data mix")
     p.add_argument("--no-world", action="store_true", help="leave out the plates-world photos")
     p.add_argument(
         "--corrections", type=Path, help="officers' corrections folder (labels.csv + crops)"
     )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    items = None
+    if a.fold is None:
+        items = TrainItems(dev.load_crops(), dev.load_photos(), [], [])
     meta = train(
         a.out,
         a.seed,
@@ -531,10 +570,17 @@ def main(argv: list[str] | None = None) -> int:
         a.workers,
         resume=a.resume,
         lr=a.lr,
-        fold=a.fold,
+        fold=a.fold or 0,
         use_world=not a.no_world,
         corrections=a.corrections,
+        recipe=a.recipe,
+        items=items,
+        samples=a.samples,
     )
+    if items is not None:  # every fold trained on: `alpr eval` marks them all TRAINED ON
+        path = a.out / "ocr.json"
+        meta = {**json.loads(path.read_text()), "fold": "all", "checkpoint": "last"}
+        path.write_text(json.dumps(meta, indent=2))
     log.info("last: %s", meta["last"])
     return 0
 
