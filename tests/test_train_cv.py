@@ -180,3 +180,33 @@ def test_a_model_trained_on_every_fold_is_marked_trained_on_all_of_them(
 def test_a_fold_that_does_not_exist_is_refused_by_name(bad: str) -> None:
     with pytest.raises(SystemExit):
         ocr.main(["--fold", bad])
+
+
+def test_state_features_come_from_the_ocr_that_never_saw_the_crop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alpr train state --ocr-model 'cv/f{fold}/ocr.tflite'`: each crop read out of fold."""
+    from tools.train import state
+
+    fake_dataset(tmp_path / "data")
+    for c in dev.load_crops(tmp_path / "data"):
+        cv2.imwrite(str(c.path), np.full((30, 90, 3), 128, np.uint8))
+    assignment = dev.all_folds(tmp_path / "data")
+    read_by: dict[str, str] = {}
+
+    class Recorder:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def read(self, img: np.ndarray) -> Any:
+            read_by[f"{len(read_by)}"] = self.path
+            return type("Read", (), {"text": "ABC123"})()
+
+    monkeypatch.setattr(state, "PlateOCR", Recorder)
+    _, labels, fold_of = state.dataset(tmp_path / "data", "cv/f{fold}/ocr.tflite")
+    assert len(labels) == len(read_by) == len(fold_of) > 0
+    for i, fold in enumerate(fold_of):
+        assert read_by[str(i)] == f"cv/f{fold}/ocr.tflite"
+    assert set(fold_of) == set(assignment.values())
+    with pytest.raises(SystemExit, match="no OCR model at"):
+        state.main(["--ocr-model", str(tmp_path / "none-f{fold}.tflite")])

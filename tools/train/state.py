@@ -95,17 +95,31 @@ def out_of_fold(
     return conf[mask], right[mask]
 
 
-def dataset(root: Path | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Features of every development crop (the read text from the shipped OCR), states, folds."""
+def dataset(
+    root: Path | None = None, ocr_model: str | None = None
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Features of every development crop, states, folds.
+
+    The read text comes from the shipped OCR, or with `ocr_model` holding `{fold}`, from the
+    model that never saw the crop's fold (`alpr train cv`'s): the pattern features then carry
+    the OCR's real errors on new plates, not its near-perfect reads of its own training crops.
+    """
     crops = dev.load_crops(root)
     assignment = dev.all_folds(root)
-    ocr = PlateOCR()
+    readers: dict[int, PlateOCR] = {}
+
+    def ocr_for(fold: int) -> PlateOCR:
+        if fold not in readers:
+            path = ocr_model.format(fold=fold) if ocr_model else None
+            readers[fold] = PlateOCR(path) if path else PlateOCR()
+        return readers[fold]
+
     rows, labels, fold_of = [], [], []
     for c in crops:
         img = cv2.imread(str(c.path))
         if img is None:
             continue
-        rows.append(features(img, ocr.read(img).text))
+        rows.append(features(img, ocr_for(assignment[c.path]).read(img).text))
         labels.append(c.state)
         fold_of.append(assignment[c.path])
     return np.stack(rows), labels, np.array(fold_of)
@@ -162,9 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_MODEL.parent / "state-new.npz")
     p.add_argument("--precision", type=float, default=0.92, help="target precision of named states")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--ocr-model",
+        help="OCR that reads each crop for the pattern features; with {fold}, the one that never"
+        " saw that fold (e.g. 'build/cv/f{fold}/ocr.tflite'); default the shipped OCR",
+    )
     a = p.parse_args(argv)
+    if a.ocr_model:
+        missing = [
+            path for k in range(dev.FOLDS) if not Path(path := a.ocr_model.format(fold=k)).is_file()
+        ]
+        if missing:
+            raise SystemExit(f"alpr train state: no OCR model at {', '.join(missing)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    x, labels, fold_of = dataset()
+    x, labels, fold_of = dataset(ocr_model=a.ocr_model)
     cv = cross_validate(x, labels, fold_of, a.precision)
     # the shipped threshold: from out-of-fold predictions over all five folds
     conf, right = out_of_fold(x, labels, fold_of, list(range(dev.FOLDS)))
