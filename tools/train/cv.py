@@ -7,8 +7,8 @@ while training, so it cannot choose the checkpoint. The figures measure the reci
 number of minutes (or samples), and the model shipped is that recipe trained on every fold:
 `alpr train ocr --fold all --recipe shipped --samples N`.
 
-Photos are read with the shipped localiser, which was trained on folds 1-4: the photo figures of
-those folds say so.
+Photos are read with the shipped localiser, which was trained on the photos of folds 1-4 and
+chosen on those of fold 0: the photo figures say so.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from tools.train import data as dev
 
 log = logging.getLogger("alpr.train.cv")
-LOCALISER_TRAINED_FOLDS = {1, 2, 3, 4}  # the shipped localiser saw every fold but 0
+LOCALISER_TRAINED_FOLDS = {1, 2, 3, 4}  # the shipped localiser saw every fold but 0, chosen on 0
 KEYS = [
     ("crops", "exact", "crops, strict"),
     ("photos", "exact", "photos, best read"),
@@ -117,7 +117,7 @@ def report(results: dict[int, dict[str, Any]], length: str) -> str:
     lines.append(head)
     for k, r in sorted(results.items()):
         c, p = r["crops"], r["photos"]
-        note = "trained on these photos" if k in LOCALISER_TRAINED_FOLDS else "never saw them"
+        note = "trained on these photos" if k in LOCALISER_TRAINED_FOLDS else "chosen on them"
         lines.append(
             f"  {k:>4}  {100 * c['exact']:5.1f} % ({round(c['exact'] * c['n'])}/{c['n']})"
             f"  {100 * p['exact']:5.1f} % ({round(p['exact'] * p['n'])}/{p['n']})"

@@ -7,8 +7,8 @@ I/1 merged, are printed beside it, never instead of it.
 `--folds` restricts the data to the given cross-validation folds (tools.train.data.folds, by plate)
 and reports each fold, then the mean and spread across them. `--ocr-model` may name one model per
 fold with `{fold}` in the path, so models trained with `alpr train ocr --fold K` are each measured
-on the fold they never saw. The shipped models saw folds 1-4 in training: only fold 0 is honest
-for them, and the report says so.
+on the fold they never saw. The shipped OCR saw every fold in training, so no fold is honest for
+it (its figures are its recipe's, from `alpr train cv`), and the report says so.
 """
 
 from __future__ import annotations
